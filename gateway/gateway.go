@@ -1,0 +1,212 @@
+// Package gateway defines what the sale engine needs from a payment gateway,
+// in the way periph.io/x/conn defines spi.Conn and leaves the drivers to
+// other packages: a four-method interface, the order it talks about, and the
+// three classes of failure the engine must tell apart.
+//
+// The classes matter more than anything else here. A counter terminal that
+// mistakes "the gateway may have created the order" for "the request failed"
+// either charges the customer twice (it creates a second order) or hands
+// over goods that were never paid for. So every error a Gateway returns
+// carries a Class:
+//
+//   - NotSent: the request never left the terminal (validation failed, DNS
+//     or dial failed). Nothing happened on the gateway; the same call may be
+//     repeated.
+//   - Rejected: the gateway answered and said no (bad signature, bad params,
+//     business failure). Nothing changed on the gateway because of this call.
+//   - Unknown: the request may have been applied (timeout after the request
+//     was written, connection reset, 5xx without a parsable answer, a
+//     truncated or malformed body, a body whose signature does not verify).
+//     Only a Query with the same client_sn can tell. Unknown is never failure.
+//
+// Implementations: posagent/gateway/upay (Shouqianba), and later
+// posagent/gateway/alipay and posagent/gateway/yedpay. Each has a sandbox
+// server in a sibling package that speaks the same wire protocol and shares
+// the fault injection of posagent/gateway/faults.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Gateway is the part of a payment gateway the sale engine uses. Every order
+// is named by the terminal's own client_sn, so that an unknown outcome can be
+// resolved by asking about the same order again.
+type Gateway interface {
+	// Precreate creates an order and returns the QR payload to show.
+	Precreate(ctx context.Context, req PrecreateRequest) (Order, error)
+	// Query returns the order's current state. An order the gateway has
+	// never seen is reported as an error wrapping ErrOrderNotFound.
+	Query(ctx context.Context, clientSN string) (Order, error)
+	// Cancel asks the gateway to cancel an order that is not final. A
+	// cancel that loses the race against a payment leaves the order PAID:
+	// the caller must Query to learn the final state.
+	Cancel(ctx context.Context, clientSN string) (Order, error)
+	// Refund refunds all or part of a paid order. RequestNo makes it
+	// idempotent: repeating the same request refunds once.
+	Refund(ctx context.Context, req RefundRequest) (Order, error)
+}
+
+// Status is a gateway's order status, normalised to Upay's vocabulary
+// (upay-v2.md, "Order status"), which the other gateways map onto.
+type Status string
+
+// Order statuses. Final ones never change again except by a refund.
+const (
+	StatusCreated          Status = "CREATED"           // waiting for the payer
+	StatusPaid             Status = "PAID"              // final
+	StatusPayCanceled      Status = "PAY_CANCELED"      // final: payment failed and was reversed
+	StatusPayError         Status = "PAY_ERROR"         // not final: reversal outcome unknown, call support
+	StatusRefunded         Status = "REFUNDED"          // final
+	StatusPartialRefunded  Status = "PARTIAL_REFUNDED"  // final
+	StatusRefundError      Status = "REFUND_ERROR"      // not final
+	StatusCanceled         Status = "CANCELED"          // final: cancelled by the terminal or by timeout
+	StatusCancelError      Status = "CANCEL_ERROR"      // not final
+	StatusCancelInProgress Status = "CANCEL_INPROGRESS" // not final
+)
+
+// Final reports whether s can no longer change by itself.
+func (s Status) Final() bool {
+	switch s {
+	case StatusPaid, StatusPayCanceled, StatusRefunded, StatusPartialRefunded, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Paid reports whether money was captured for the order (it may since have
+// been refunded in part or in full).
+func (s Status) Paid() bool {
+	return s == StatusPaid || s == StatusRefunded || s == StatusPartialRefunded
+}
+
+// Order is a gateway's view of one order.
+type Order struct {
+	ClientSN       string
+	SN             string // the gateway's order number
+	TradeNo        string // the payment provider's number, once paid
+	Status         Status
+	AmountCents    int64
+	NetAmountCents int64 // amount minus refunds
+	QRCode         string
+	Subject        string
+	Channel        string    // payment channel name, e.g. "支付宝"
+	FinishedAt     time.Time // zero until final
+}
+
+// PrecreateRequest asks for a new QR-code order.
+type PrecreateRequest struct {
+	ClientSN    string // unique forever on this terminal
+	AmountCents int64
+	Subject     string
+	Operator    string
+	Description string
+}
+
+// RefundRequest refunds part or all of a paid order.
+type RefundRequest struct {
+	ClientSN    string
+	RequestNo   string // idempotency key, unique per refund of this order
+	AmountCents int64
+	Operator    string
+}
+
+// Class sorts failures by what the engine may safely do next.
+type Class int
+
+// Failure classes; see the package documentation.
+const (
+	NotSent Class = iota + 1
+	Rejected
+	Unknown
+)
+
+func (c Class) String() string {
+	switch c {
+	case NotSent:
+		return "not sent"
+	case Rejected:
+		return "rejected"
+	case Unknown:
+		return "outcome unknown"
+	}
+	return fmt.Sprintf("Class(%d)", int(c))
+}
+
+// Sentinel causes, wrapped by *Error so that errors.Is works.
+var (
+	// ErrOrderNotFound: the gateway has no order with this client_sn.
+	ErrOrderNotFound = errors.New("order not found")
+	// ErrAuth: the gateway refused the signature or the terminal; the
+	// credentials need a check-in or re-provisioning.
+	ErrAuth = errors.New("authentication refused")
+	// ErrInvalid: the request failed validation before it was sent.
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict: the client_sn is already used with different details.
+	ErrConflict = errors.New("client_sn conflict")
+)
+
+// Error is the error every Gateway method returns.
+type Error struct {
+	Class   Class
+	Op      string // "precreate", "query", ...
+	Code    string // the gateway's error code, if it gave one
+	Message string // the gateway's message, if any
+	Err     error  // underlying cause
+}
+
+func (e *Error) Error() string {
+	s := e.Op + ": " + e.Class.String()
+	if e.Code != "" {
+		s += ": " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ClassOf returns the class of err. An error that is not a *Error (which a
+// correct Gateway never returns) counts as Unknown, the only safe reading.
+// A nil error has class 0.
+func ClassOf(err error) Class {
+	if err == nil {
+		return 0
+	}
+	var ge *Error
+	if errors.As(err, &ge) && ge.Class != 0 {
+		return ge.Class
+	}
+	return Unknown
+}
+
+// LedgerEntry is one order as a sandbox gateway's ledger reports it at
+// GET /sandbox/ledger (a JSON object {"orders": [...]}). Tests compare it
+// with the terminal's own records.
+type LedgerEntry struct {
+	Terminal      string `json:"terminal"`
+	ClientSN      string `json:"client_sn"`
+	SN            string `json:"sn"`
+	Status        Status `json:"status"`
+	AmountCents   int64  `json:"amount_cents"`
+	RefundedCents int64  `json:"refunded_cents"`
+	// Charges counts how many times the payer was charged for this order;
+	// anything but 0 or 1 is a double charge.
+	Charges int `json:"charges"`
+	// Creates counts precreate requests that reached the ledger for this
+	// client_sn (idempotent repeats included).
+	Creates int `json:"creates"`
+}
+
+// Ledger is the body of GET /sandbox/ledger.
+type Ledger struct {
+	Orders []LedgerEntry `json:"orders"`
+}
