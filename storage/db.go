@@ -1,0 +1,520 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// DefaultPath is where the agent keeps its database unless configured otherwise.
+const DefaultPath = "/var/lib/posagent/posagent.db"
+
+// DefaultLockTimeout is how long Open waits for another process to release the file.
+const DefaultLockTimeout = 2 * time.Second
+
+var (
+	// ErrNotFound is returned (wrapped) when an order or the credentials do not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrLocked is returned by Open, wrapped with the path, when another
+	// process holds the file lock for longer than Options.LockTimeout.
+	ErrLocked = errors.New("locked by another process (is another posagent running?)")
+	// ErrExists is returned by CreateOrder for a client_sn that is already stored.
+	ErrExists = errors.New("storage: order already exists")
+)
+
+// CorruptError is returned by Open when the file failed the consistency
+// check. The file has been renamed to MovedTo (empty when the rename failed
+// or the database was opened read-only) and no new database was created.
+type CorruptError struct {
+	Path    string
+	MovedTo string
+	Err     error
+}
+
+func (e *CorruptError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "storage: %s is corrupt: %v", e.Path, e.Err)
+	if e.MovedTo != "" {
+		fmt.Fprintf(&b, "; moved aside to %s", e.MovedTo)
+	} else {
+		b.WriteString("; left in place")
+	}
+	b.WriteString("; no sales until the terminal is provisioned again or the file is restored")
+	return b.String()
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Options tunes Open. A nil *Options means all defaults.
+type Options struct {
+	// LockTimeout is how long to wait for another process holding the
+	// file. Zero or negative means DefaultLockTimeout; bbolt itself would
+	// wait forever.
+	LockTimeout time.Duration
+	// ReadOnly opens the file with a shared lock for reading (e.g. for a
+	// CLI). Nothing is migrated, repaired or moved aside. Note that a
+	// read-write holder (the running agent) still blocks it.
+	ReadOnly bool
+	// Now is the wall clock, for timestamps; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the loud reports (corruption, repairs); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is an open posagent database. It is safe for concurrent use.
+type DB struct {
+	bolt     *bolt.DB
+	path     string
+	readOnly bool
+	now      func() time.Time
+	log      *slog.Logger
+	commits  atomic.Uint64
+}
+
+// Path returns the file name of the database.
+func (db *DB) Path() string { return db.path }
+
+// Commits returns the number of write transactions committed through this
+// handle. Each costs two fsyncs in bbolt.
+func (db *DB) Commits() uint64 { return db.commits.Load() }
+
+// Close releases the file and its lock.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("storage: close %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Open opens (or creates, mode 0600) the database at path, migrates it to
+// the current schema and checks it. See the package documentation for what
+// happens to a corrupt file.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if path == "" {
+		path = DefaultPath
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	path = filepath.Clean(path)
+	db := &DB{path: path, readOnly: o.ReadOnly, now: o.Now, log: o.Logger}
+
+	if err := prepareFile(path, o.ReadOnly, o.Logger); err != nil {
+		return nil, err
+	}
+
+	// Cheap checks first: a truncated file would make bbolt read beyond the
+	// end of its memory map (SIGBUS) before Tx.Check gets a chance.
+	warn, err := checkMetaPages(path)
+	if err != nil {
+		if isCorruption(err) {
+			return nil, db.corrupt(err)
+		}
+		return nil, err
+	}
+	if warn != "" {
+		db.log.Warn("storage: one bbolt meta page is invalid; using the other one (the last transaction may have been rolled back)",
+			"path", path, "detail", warn)
+	}
+
+	if err := db.openBolt(o.LockTimeout); err != nil {
+		return nil, err
+	}
+
+	if err := db.checkPages(); err != nil {
+		_ = db.bolt.Close()
+		return nil, db.corrupt(err)
+	}
+
+	if err := db.migrate(); err != nil {
+		_ = db.bolt.Close()
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return nil, db.corrupt(ce.Err)
+		}
+		return nil, err
+	}
+
+	if err := db.checkIndexes(); err != nil {
+		_ = db.bolt.Close()
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return nil, db.corrupt(ce.Err)
+		}
+		return nil, err
+	}
+	return db, nil
+}
+
+// prepareFile creates the directory (0700) when it is missing and checks
+// that an existing file is a regular file readable only by its owner,
+// tightening it when it is not (it holds the terminal key).
+func prepareFile(path string, readOnly bool, log *slog.Logger) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && !readOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("storage: create directory %s for the database: %w", dir, hint(err))
+		}
+		// MkdirAll honours the umask; be explicit about the mode we promise.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("storage: chmod directory %s: %w", dir, err)
+		}
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if readOnly {
+			return fmt.Errorf("storage: %s does not exist (read-only open creates nothing): %w", path, ErrNotFound)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: stat %s: %w", path, hint(err))
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("storage: %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && !readOnly {
+		log.Warn("storage: database file was readable by others; tightening to 0600", "path", path, "mode", perm.String())
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("storage: chmod 0600 %s: %w", path, hint(err))
+		}
+	}
+	return nil
+}
+
+// openBolt opens the bbolt file with a lock timeout, protected against
+// faults on a damaged file.
+func (db *DB) openBolt(timeout time.Duration) error {
+	var f *os.File // captured so a panic inside bolt.Open does not leak the lock
+	bo := &bolt.Options{
+		Timeout:  timeout,
+		ReadOnly: db.readOnly,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			var err error
+			f, err = os.OpenFile(name, flag, perm)
+			return f, err
+		},
+	}
+	var bdb *bolt.DB
+	err := protect(func() error {
+		var err error
+		bdb, err = bolt.Open(db.path, 0o600, bo)
+		return err
+	})
+	var pe *faultError
+	switch {
+	case err == nil:
+		db.bolt = bdb
+		return nil
+	case errors.As(err, &pe):
+		if f != nil {
+			_ = f.Close()
+		}
+		return db.corrupt(err)
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("storage: %s is %w", db.path, ErrLocked)
+	case isCorruption(err):
+		return db.corrupt(err)
+	default:
+		return fmt.Errorf("storage: open %s: %w", db.path, hint(err))
+	}
+}
+
+// isCorruption tells whether an error from opening the file means its
+// content is damaged (as opposed to permissions, locks or I/O trouble).
+func isCorruption(err error) bool {
+	var me *metaError
+	return errors.As(err, &me) ||
+		errors.Is(err, berrors.ErrInvalid) ||
+		errors.Is(err, berrors.ErrChecksum) ||
+		errors.Is(err, berrors.ErrVersionMismatch) ||
+		strings.Contains(err.Error(), "file size too small")
+}
+
+// corrupt moves the file aside and reports it loudly. It never creates a
+// new database: the caller decides (a later Open does).
+func (db *DB) corrupt(cause error) error {
+	ce := &CorruptError{Path: db.path, Err: cause}
+	if db.readOnly {
+		db.log.Error("storage: database file is corrupt; opened read-only, so it is left in place",
+			"path", db.path, "err", cause)
+		return ce
+	}
+	stamp := db.now().UTC().Format("20060102T150405Z")
+	target := db.path + ".corrupt-" + stamp
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		target = fmt.Sprintf("%s.corrupt-%s-%d", db.path, stamp, i)
+	}
+	if err := os.Rename(db.path, target); err != nil {
+		ce.Err = errors.Join(cause, fmt.Errorf("could not move it aside: %w", hint(err)))
+		db.log.Error("storage: DATABASE FILE IS CORRUPT and could not be moved aside; refusing to use it",
+			"path", db.path, "err", ce.Err)
+		return ce
+	}
+	syncDir(filepath.Dir(db.path))
+	ce.MovedTo = target
+	db.log.Error("storage: DATABASE FILE IS CORRUPT; moved aside, a new empty database will need provisioning",
+		"path", db.path, "moved_to", target, "err", cause)
+	return ce
+}
+
+// syncDir makes a rename durable; errors are not fatal (the rename happened).
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
+
+// faultError is a panic or memory fault inside bbolt while reading a damaged file.
+type faultError struct{ v any }
+
+func (e *faultError) Error() string { return fmt.Sprintf("reading the file faulted: %v", e.v) }
+
+// protect runs fn with memory faults turned into panics and panics into
+// errors. bbolt reads pages through mmap; on a damaged file a bad page id
+// points outside the mapping and would otherwise crash the process.
+func protect(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = &faultError{r}
+		}
+	}()
+	return fn()
+}
+
+// checkPages walks every bucket, key and value (touching every byte, so a
+// fault happens here, under protect, rather than in bbolt's Check
+// goroutine), then runs bbolt's Tx.Check.
+func (db *DB) checkPages() error {
+	err := protect(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error {
+			var sum byte
+			var walk func(b *bolt.Bucket) error
+			walk = func(b *bolt.Bucket) error {
+				return b.ForEach(func(k, v []byte) error {
+					for _, c := range k {
+						sum += c
+					}
+					if v == nil {
+						if child := b.Bucket(k); child != nil {
+							return walk(child)
+						}
+						return nil
+					}
+					for _, c := range v {
+						sum += c
+					}
+					return nil
+				})
+			}
+			if err := tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) }); err != nil {
+				return err
+			}
+			_ = sum
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			if len(errs) < 8 {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// update runs fn in one read-write transaction (one commit, two fsyncs)
+// and counts it.
+func (db *DB) update(op string, fn func(tx *bolt.Tx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("storage: %s: %s is open read-only", op, db.path)
+	}
+	if err := db.bolt.Update(fn); err != nil {
+		return opError(op, err)
+	}
+	db.commits.Add(1)
+	return nil
+}
+
+// opError prefixes err with the operation, keeping our own messages as they are.
+func opError(op string, err error) error {
+	if strings.HasPrefix(err.Error(), "storage: ") {
+		return err
+	}
+	return fmt.Errorf("storage: %s: %w", op, hint(err))
+}
+
+// hint adds a human-readable diagnosis to the I/O errors a terminal meets
+// in the field. bbolt formats some of them with %s, so the text is matched
+// too.
+func hint(err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) ||
+		strings.Contains(msg, "no space left") || strings.Contains(msg, "file too large") || strings.Contains(msg, "quota exceeded"):
+		return fmt.Errorf("disk full or file size limit reached; this change was not saved, earlier ones are intact: %w", err)
+	case errors.Is(err, syscall.EROFS) || strings.Contains(msg, "read-only file system"):
+		return fmt.Errorf("filesystem is read-only (SD card remounted after errors?): %w", err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("permission denied (run as the posagent service user; the directory must be writable by it): %w", err)
+	}
+	return err
+}
+
+// metaError describes a damaged bbolt header found by checkMetaPages.
+type metaError struct{ msg string }
+
+func (e *metaError) Error() string { return e.msg }
+
+// bbolt's on-disk meta page (go.etcd.io/bbolt internal/common/meta.go and
+// page.go): a 16-byte page header, then magic, version, pageSize, flags
+// (uint32 each), root bucket {pgid, sequence}, freelist pgid, high-water
+// pgid, txid and an FNV-64a checksum of everything before it, in the
+// machine's byte order.
+const (
+	boltMagic      = 0xED0CDAED
+	boltVersion    = 2
+	pageHeaderSize = 16
+	metaSize       = 64
+	noFreelist     = ^uint64(0)
+)
+
+type boltMeta struct {
+	pageSize               uint32
+	root, freelist, pgid   uint64
+	txid                   uint64
+	magicOK, versionOK, ok bool
+}
+
+func parseMeta(b []byte) boltMeta {
+	e := binary.NativeEndian
+	m := b[pageHeaderSize : pageHeaderSize+metaSize]
+	var bm boltMeta
+	bm.magicOK = e.Uint32(m[0:]) == boltMagic
+	bm.versionOK = e.Uint32(m[4:]) == boltVersion
+	bm.pageSize = e.Uint32(m[8:])
+	bm.root = e.Uint64(m[16:])
+	bm.freelist = e.Uint64(m[32:])
+	bm.pgid = e.Uint64(m[40:])
+	bm.txid = e.Uint64(m[48:])
+	h := fnv.New64a()
+	h.Write(m[:56])
+	bm.ok = bm.magicOK && bm.versionOK && h.Sum64() == e.Uint64(m[56:])
+	return bm
+}
+
+// checkMetaPages reads the two meta pages and checks that the one bbolt
+// will use fits in the file. A missing or empty file passes (bbolt creates
+// it). warn is set when one meta page is bad and bbolt will use the other.
+func checkMetaPages(path string) (warn string, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("storage: open %s: %w", path, hint(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("storage: stat %s: %w", path, err)
+	}
+	size := fi.Size()
+	if size == 0 {
+		return "", nil
+	}
+	read := func(off int64) ([]byte, error) {
+		b := make([]byte, pageHeaderSize+metaSize)
+		_, err := f.ReadAt(b, off)
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return b, err
+	}
+	b0, err := read(0)
+	if err != nil {
+		return "", fmt.Errorf("storage: read %s: %w", path, err)
+	}
+	if b0 == nil {
+		return "", &metaError{fmt.Sprintf("file is only %d bytes, too short for a bbolt header", size)}
+	}
+	m0 := parseMeta(b0)
+	pageSize := int64(m0.pageSize)
+	if !m0.ok {
+		pageSize = int64(os.Getpagesize())
+	}
+	var m1 boltMeta
+	if pageSize > 0 && pageSize <= 1<<20 {
+		b1, err := read(pageSize)
+		if err != nil {
+			return "", fmt.Errorf("storage: read %s: %w", path, err)
+		}
+		if b1 != nil {
+			m1 = parseMeta(b1)
+		}
+	}
+	// Same choice as bbolt's DB.meta: the valid meta with the highest txid.
+	var m boltMeta
+	switch {
+	case m0.ok && m1.ok && m1.txid > m0.txid:
+		m = m1
+	case m0.ok:
+		m = m0
+		if !m1.ok {
+			warn = "meta page 1 fails its checksum"
+		}
+	case m1.ok:
+		m = m1
+		warn = "meta page 0 fails its checksum"
+	case !m0.magicOK && !m1.magicOK:
+		return "", &metaError{"not a bbolt database (no valid header magic)"}
+	default:
+		return "", &metaError{"both bbolt meta pages fail their checksum"}
+	}
+	ps := uint64(m.pageSize)
+	if ps < 512 || ps > 1<<20 || ps&(ps-1) != 0 {
+		return "", &metaError{fmt.Sprintf("implausible page size %d", ps)}
+	}
+	if m.pgid < 2 || m.root >= m.pgid || (m.freelist != noFreelist && m.freelist >= m.pgid) {
+		return "", &metaError{fmt.Sprintf("meta page is inconsistent (root %d, freelist %d, high-water mark %d)", m.root, m.freelist, m.pgid)}
+	}
+	if m.pgid > uint64(size)/ps {
+		return "", &metaError{fmt.Sprintf("file is truncated: %d bytes, but its meta page says %d pages of %d bytes", size, m.pgid, ps)}
+	}
+	return warn, nil
+}
