@@ -1,0 +1,91 @@
+package display
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Kind says which screen to show.
+type Kind int
+
+// The screens of a sale. The zero value is Idle.
+const (
+	// Idle: ready for the next sale.
+	Idle Kind = iota
+	// Entering: the cashier is typing the amount (Screen.Typed).
+	Entering
+	// Connecting: the order is being sent to the gateway ("Connecting…").
+	Connecting
+	// AwaitingPayment: the QR code (Screen.QR) with amount, merchant,
+	// subject and countdown (Screen.Remaining).
+	AwaitingPayment
+	// Paid: the gateway confirmed the payment.
+	Paid
+	// Canceled: the sale was canceled (cashier or gateway).
+	Canceled
+	// Expired: the payment window closed without payment.
+	Expired
+	// Refunded: the order was refunded.
+	Refunded
+	// Offline: no gateway; Screen.Queued orders wait to be sent.
+	Offline
+	// Error: something the cashier must know, Screen.Reason says what.
+	Error
+)
+
+var kindNames = [...]string{"idle", "entering", "connecting", "awaiting-payment", "paid", "canceled", "expired", "refunded", "offline", "error"}
+
+// String returns a short lowercase name, used in file names and logs.
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Screen is the view model: everything a screen may show, as plain values.
+// Fields a Kind does not use are ignored.
+type Screen struct {
+	Kind Kind
+	// AmountCents is the sale amount in cents (fen).
+	AmountCents int64
+	// Typed is the amount text as typed so far, e.g. "12.5" (Entering).
+	Typed string
+	// QR is the payload to encode, the gateway's qr_code (AwaitingPayment).
+	QR string
+	// Merchant is the shop's name.
+	Merchant string
+	// Subject is the order subject; may be Chinese (see the package doc).
+	Subject string
+	// OrderNo is the order's client_sn, shown small for support calls.
+	OrderNo string
+	// Remaining is the time left to pay (AwaitingPayment countdown).
+	Remaining time.Duration
+	// Queued is the number of orders waiting for the network (Offline).
+	Queued int
+	// Reason is a short explanation (Error, Canceled, Offline).
+	Reason string
+}
+
+// FormatAmount formats cents as yuan with the currency sign: 1250 → "¥12.50",
+// -5 → "-¥0.05".
+func FormatAmount(cents int64) string {
+	sign := ""
+	u := uint64(cents)
+	if cents < 0 {
+		sign = "-"
+		u = uint64(-(cents + 1)) + 1 // safe for math.MinInt64
+	}
+	return fmt.Sprintf("%s¥%d.%02d", sign, u/100, u%100)
+}
+
+// formatCountdown formats a remaining time as m:ss, rounding up so that
+// "0:00" only shows when the time is really over.
+func formatCountdown(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int64((d + time.Second - 1) / time.Second)
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
