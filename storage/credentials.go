@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -122,7 +123,7 @@ func (db *DB) SaveCredentials(c Credentials) error {
 	if c.ActivatedAt.IsZero() {
 		c.ActivatedAt = db.now()
 	}
-	c.ActivatedAt, c.LastCheckin = c.ActivatedAt.Round(0), c.LastCheckin.Round(0)
+	c.ActivatedAt, c.LastCheckin = utc(c.ActivatedAt), utc(c.LastCheckin)
 	return db.update("save credentials", func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketCreds), keyCredsCurrent, credRecord(c))
 	})
@@ -135,7 +136,7 @@ func (db *DB) RotateKey(newKey string, at time.Time) error {
 	if newKey == "" {
 		return fmt.Errorf("storage: rotate key: empty key")
 	}
-	at = at.Round(0)
+	at = utc(at)
 	return db.update("rotate key", func(tx *bolt.Tx) error {
 		r, err := getCreds(tx)
 		if err != nil {
@@ -171,12 +172,14 @@ func appendCheckin(tx *bolt.Tx, r CheckinRecord) error {
 	if err := putJSON(b, binary.BigEndian.AppendUint64(nil, id), r); err != nil {
 		return err
 	}
-	// Drop the oldest beyond the bound. Deleting while iterating a cursor
-	// skips keys in bbolt, so collect first.
-	if n := b.Stats().KeyN; n > MaxCheckinHistory {
+	// Keys are consecutive sequence numbers, so everything at or below
+	// id-MaxCheckinHistory is beyond the bound. Deleting while iterating a
+	// cursor skips keys in bbolt, so collect first.
+	if id > MaxCheckinHistory {
+		cutoff := binary.BigEndian.AppendUint64(nil, id-MaxCheckinHistory)
 		var old [][]byte
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil && len(old) < n-MaxCheckinHistory; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) <= 0; k, _ = c.Next() {
 			old = append(old, append([]byte(nil), k...))
 		}
 		for _, k := range old {
@@ -194,7 +197,7 @@ func (db *DB) RecordCheckin(r CheckinRecord) error {
 	if r.At.IsZero() {
 		r.At = db.now()
 	}
-	r.At = r.At.Round(0)
+	r.At = utc(r.At)
 	return db.update("record check-in", func(tx *bolt.Tx) error {
 		if r.OK {
 			if c, err := getCreds(tx); err == nil {

@@ -53,11 +53,13 @@ var csvHeader = []string{"client_sn", "seq", "created_at", "updated_at", "gatewa
 	"gateway_status", "sn", "trade_no", "amount", "amount_cents", "refunded", "refunded_cents",
 	"subject", "operator", "attempts", "last_error"}
 
+// rfc3339 shows a stored (UTC) time in the terminal's local zone, with
+// its offset, so the merchant reads shop time and the value stays exact.
 func rfc3339(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Format(time.RFC3339)
+	return t.In(time.Local).Format(time.RFC3339)
 }
 
 func exportRow(o Order) ExportRow {
@@ -98,7 +100,7 @@ func (db *DB) ExportJSON(w io.Writer, f Filter) error {
 		return err
 	}
 	doc := Export{
-		GeneratedAt: db.now().Format(time.RFC3339), Since: rfc3339(f.Since), Until: rfc3339(f.Until),
+		GeneratedAt: rfc3339(db.now()), Since: rfc3339(f.Since), Until: rfc3339(f.Until),
 		State: f.State, Count: len(orders), ByState: map[string]StateTotal{}, Orders: []ExportRow{},
 	}
 	for _, o := range orders {

@@ -67,18 +67,22 @@ func validClientSN(sn string) error {
 	return nil
 }
 
-// normalise strips the monotonic clock reading so that the caller's copy
-// equals what a later GetOrder returns, and bounds the history.
+// utc is how times are stored: UTC without the monotonic reading, so the
+// caller's copy equals what a later read returns (a zone name would not
+// survive JSON). Exports show local time.
+func utc(t time.Time) time.Time { return t.UTC().Round(0) }
+
+// normalise puts the times in stored form and bounds the history.
 func (o *Order) normalise() {
-	o.CreatedAt = o.CreatedAt.Round(0)
-	o.UpdatedAt = o.UpdatedAt.Round(0)
-	o.Deadline = o.Deadline.Round(0)
-	o.NextAttemptAt = o.NextAttemptAt.Round(0)
+	o.CreatedAt = utc(o.CreatedAt)
+	o.UpdatedAt = utc(o.UpdatedAt)
+	o.Deadline = utc(o.Deadline)
+	o.NextAttemptAt = utc(o.NextAttemptAt)
 	if n := len(o.History); n > MaxHistory {
 		o.History = append([]Transition(nil), o.History[n-MaxHistory:]...)
 	}
 	for i := range o.History {
-		o.History[i].At = o.History[i].At.Round(0)
+		o.History[i].At = utc(o.History[i].At)
 	}
 }
 
