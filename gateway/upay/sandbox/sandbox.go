@@ -1,0 +1,840 @@
+// Package sandbox is a Upay v2 gateway that runs on the terminal's own
+// machine: it activates terminals, rotates keys on check-in, keeps orders,
+// lets a simulated payer pay them, and cancels unpaid ones after a TTL. It
+// checks every signature the way the real gateway does, so a client that
+// passes here signs correctly, and it is strict about field formats, so a
+// client that validates loosely is caught.
+//
+// It is written from the protocol description (upay-v2.md and the seeds),
+// not from the client in ../, so the two check each other.
+//
+// Besides the API it serves, under /sandbox/:
+//
+//	GET  /sandbox/ledger               every order, for comparison with the terminal's records
+//	POST /sandbox/orders/{id}/pay      the payer pays (id = sn or client_sn)
+//	POST /sandbox/orders/{id}/decline  the payer's payment fails
+//	GET|POST /sandbox/faults           fault injection (posagent/gateway/faults)
+//	GET  /qr/{sn}                      the page a QR code points at, with Pay and Decline buttons
+package sandbox
+
+import (
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"posagent/gateway"
+	"posagent/gateway/faults"
+	"posagent/gateway/upay"
+)
+
+// Options configures a Server.
+type Options struct {
+	VendorSN  string // default "91800001"
+	VendorKey string // default "sandbox-vendor-key"
+	AppID     string // accepted app_id; empty accepts any
+	// ActivationCodes maps codes to how many times each may be used.
+	// Default {"12345678": 1}.
+	ActivationCodes map[string]int
+	// OrderTTL is how long a precreated order stays payable. Default 240s.
+	OrderTTL time.Duration
+	// Now is the clock for TTLs and timestamps. Default time.Now.
+	Now func() time.Time
+	// BaseURL is where this server is reachable, for qr_code URLs; it can
+	// also be set after listening with SetBaseURL.
+	BaseURL string
+	// LedgerPath, if set, gets the ledger as JSON after every change.
+	LedgerPath string
+	Logger     *slog.Logger
+}
+
+// Server is the sandbox gateway. It is an http.Handler.
+type Server struct {
+	opts   Options
+	faults *faults.Injector
+	mux    *http.ServeMux
+
+	mu        sync.Mutex
+	base      string
+	codes     map[string]int
+	terminals map[string]*terminal // by terminal_sn
+	orders    map[string]*order    // by sn
+	byClient  map[string]*order    // by terminal_sn + "/" + client_sn
+	seq       int64
+}
+
+type terminal struct {
+	sn, key, prevKey, deviceID string
+	checkins                   int
+}
+
+type order struct {
+	terminal, sn, clientSN, subject, operator, payway, subPayway, tradeNo string
+	amount, refunded                                                      int64
+	status                                                                gateway.Status
+	txStatus                                                              string
+	created, finished                                                     time.Time
+	refunds                                                               map[string]int64
+	charges, creates                                                      int
+}
+
+// New returns a sandbox with opts.
+func New(opts Options) *Server {
+	if opts.VendorSN == "" {
+		opts.VendorSN = "91800001"
+	}
+	if opts.VendorKey == "" {
+		opts.VendorKey = "sandbox-vendor-key"
+	}
+	if opts.ActivationCodes == nil {
+		opts.ActivationCodes = map[string]int{"12345678": 1}
+	}
+	if opts.OrderTTL <= 0 {
+		opts.OrderTTL = 240 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts:      opts,
+		base:      strings.TrimRight(opts.BaseURL, "/"),
+		codes:     map[string]int{},
+		terminals: map[string]*terminal{},
+		orders:    map[string]*order{},
+		byClient:  map[string]*order{},
+		seq:       1_000_000,
+	}
+	for c, n := range opts.ActivationCodes {
+		s.codes[c] = n
+	}
+	s.faults = &faults.Injector{Skip: func(r *http.Request) bool {
+		return strings.HasPrefix(r.URL.Path, "/sandbox/") || strings.HasPrefix(r.URL.Path, "/qr/")
+	}}
+	api := http.NewServeMux()
+	api.HandleFunc("POST "+upay.PathActivate, s.activate)
+	api.HandleFunc("POST "+upay.PathCheckin, s.checkin)
+	api.HandleFunc("POST "+upay.PathPrecreate, s.terminalCall(s.precreate))
+	api.HandleFunc("POST "+upay.PathQuery, s.terminalCall(s.query))
+	api.HandleFunc("POST "+upay.PathCancel, s.terminalCall(s.cancel))
+	api.HandleFunc("POST "+upay.PathRevoke, s.terminalCall(s.revoke))
+	api.HandleFunc("POST "+upay.PathRefund, s.terminalCall(s.refund))
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/", s.faults.Wrap(api))
+	s.mux.HandleFunc("GET /sandbox/ledger", s.ledgerHandler)
+	s.mux.HandleFunc("POST /sandbox/orders/{id}/{action}", s.payerHandler)
+	s.mux.Handle("/sandbox/faults", s.faults.Handler())
+	s.mux.HandleFunc("GET /qr/{sn}", s.qrPage)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Faults returns the fault injector in front of the API.
+func (s *Server) Faults() *faults.Injector { return s.faults }
+
+// SetBaseURL sets where the server is reachable, for qr_code URLs.
+func (s *Server) SetBaseURL(u string) {
+	s.mu.Lock()
+	s.base = strings.TrimRight(u, "/")
+	s.mu.Unlock()
+}
+
+// ClientConfig returns a client configuration with the vendor credentials
+// this sandbox accepts; the terminal pair comes from activation.
+func (s *Server) ClientConfig(baseURL string) upay.Config {
+	return upay.Config{BaseURL: baseURL, VendorSN: s.opts.VendorSN, VendorKey: s.opts.VendorKey}
+}
+
+// AddActivationCode makes code usable n more times.
+func (s *Server) AddActivationCode(code string, n int) {
+	s.mu.Lock()
+	s.codes[code] += n
+	s.mu.Unlock()
+}
+
+// Responses.
+
+type envelope struct {
+	ResultCode   string `json:"result_code"`
+	ErrorCode    string `json:"error_code,omitempty"`
+	ErrorMessage string `json:"error_message,omitempty"`
+	BizResponse  any    `json:"biz_response,omitempty"`
+}
+
+type biz struct {
+	ResultCode   string     `json:"result_code"`
+	ErrorCode    string     `json:"error_code,omitempty"`
+	ErrorMessage string     `json:"error_message,omitempty"`
+	Data         *orderJSON `json:"data,omitempty"`
+}
+
+type orderJSON struct {
+	SN           string `json:"sn"`
+	ClientSN     string `json:"client_sn"`
+	TerminalSN   string `json:"terminal_sn"`
+	TradeNo      string `json:"trade_no,omitempty"`
+	Status       string `json:"status"`
+	OrderStatus  string `json:"order_status"`
+	Payway       string `json:"payway"`
+	PaywayName   string `json:"payway_name"`
+	SubPayway    string `json:"sub_payway"`
+	QRCode       string `json:"qr_code,omitempty"`
+	TotalAmount  string `json:"total_amount"`
+	NetAmount    string `json:"net_amount"`
+	Subject      string `json:"subject"`
+	Operator     string `json:"operator"`
+	FinishTime   string `json:"finish_time,omitempty"`
+	RefundAmount string `json:"refund_amount,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	json.NewEncoder(w).Encode(v)
+}
+
+// outer writes a request-level error: HTTP 200 with result_code 400, as
+// the real gateway does.
+func outer(w http.ResponseWriter, code, msg string) {
+	writeJSON(w, envelope{ResultCode: "400", ErrorCode: code, ErrorMessage: msg})
+}
+
+func ok(w http.ResponseWriter, b any) { writeJSON(w, envelope{ResultCode: "200", BizResponse: b}) }
+
+// Request reading and signature checks.
+
+const maxBody = 64 << 10
+
+// readSigned reads the body and the Authorization header; it reports the
+// problem to the client itself and returns ok=false on any error.
+func readSigned(w http.ResponseWriter, r *http.Request) (sn, sign string, body []byte, good bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		outer(w, "INVALID_PARAMS", "cannot read body")
+		return
+	}
+	if len(body) > maxBody {
+		outer(w, "INVALID_PARAMS", "body too large")
+		return
+	}
+	parts := strings.Split(r.Header.Get("Authorization"), " ")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		outer(w, "ILLEGAL_SIGN", "Authorization must be \"<sn> <sign>\"")
+		return
+	}
+	return parts[0], parts[1], body, true
+}
+
+// signOK checks sign against md5(body+key) in either hex case. It is
+// computed here independently of the client's upay.Sign.
+func signOK(body []byte, key, sign string) bool {
+	if key == "" {
+		return false
+	}
+	sum := md5.Sum(append(append([]byte{}, body...), key...))
+	return strings.EqualFold(hex.EncodeToString(sum[:]), sign)
+}
+
+// fields decodes a JSON object whose known fields must be strings (or, for
+// the listed structured ones, what they are). A bad format is INVALID_PARAMS.
+func fields(body []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("body is not a JSON object: %v", err)
+	}
+	return m, nil
+}
+
+func str(m map[string]json.RawMessage, name string, max int, required bool) (string, error) {
+	raw, ok := m[name]
+	if !ok || string(raw) == "null" {
+		if required {
+			return "", fmt.Errorf("%s is required", name)
+		}
+		return "", nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", fmt.Errorf("%s must be a string", name)
+	}
+	if required && v == "" {
+		return "", fmt.Errorf("%s is required", name)
+	}
+	if utf8.RuneCountInString(v) > max {
+		return "", fmt.Errorf("%s longer than %d", name, max)
+	}
+	return v, nil
+}
+
+func amount(m map[string]json.RawMessage, name string) (int64, error) {
+	v, err := str(m, name, 10, true)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range v {
+		if r < '0' || r > '9' {
+			return 0, fmt.Errorf("%s must be a number string of cents", name)
+		}
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	if n <= 0 {
+		return 0, fmt.Errorf("%s must be more than 0", name)
+	}
+	return n, nil
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Terminal lifecycle.
+
+func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
+	sn, sign, body, good := readSigned(w, r)
+	if !good {
+		return
+	}
+	if sn != s.opts.VendorSN || !signOK(body, s.opts.VendorKey, sign) {
+		outer(w, "ILLEGAL_SIGN", "签名错误 (vendor signature does not verify)")
+		return
+	}
+	m, err := fields(body)
+	var appID, code, deviceID string
+	if err == nil {
+		appID, err = str(m, "app_id", 64, true)
+	}
+	if err == nil {
+		code, err = str(m, "code", 32, true)
+	}
+	if err == nil {
+		deviceID, err = str(m, "device_id", 32, true)
+	}
+	for _, f := range []struct {
+		n string
+		l int
+	}{{"client_sn", 32}, {"name", 64}, {"os_info", 64}} {
+		if err == nil {
+			_, err = str(m, f.n, f.l, false)
+		}
+	}
+	if err != nil {
+		outer(w, "INVALID_PARAMS", err.Error())
+		return
+	}
+	if s.opts.AppID != "" && appID != s.opts.AppID {
+		outer(w, "INVALID_PARAMS", "app_id "+appID+" is not known")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	left, known := s.codes[code]
+	switch {
+	case !known:
+		outer(w, "INVALID_PARAMS", "激活码无效 (activation code not valid)")
+		return
+	case left <= 0:
+		outer(w, "INVALID_PARAMS", "激活码已用完 (activation code already used)")
+		return
+	}
+	s.codes[code] = left - 1
+	s.seq++
+	t := &terminal{sn: fmt.Sprintf("100%013d", s.seq), key: randomKey(), deviceID: deviceID}
+	s.terminals[t.sn] = t
+	s.opts.Logger.Info("sandbox: terminal activated", "terminal_sn", t.sn, "device_id", deviceID)
+	ok(w, map[string]string{"terminal_sn": t.sn, "terminal_key": t.key})
+}
+
+// authTerminal checks the terminal signature; it returns the terminal and
+// which key signed, or reports the error.
+func (s *Server) authTerminal(w http.ResponseWriter, sn, sign string, body []byte) (*terminal, string, bool) {
+	t := s.terminals[sn]
+	if t == nil {
+		outer(w, "INVALID_TERMINAL", "终端不存在 (terminal "+sn+" does not exist)")
+		return nil, "", false
+	}
+	switch {
+	case signOK(body, t.key, sign):
+		return t, t.key, true
+	case signOK(body, t.prevKey, sign):
+		return t, t.prevKey, true
+	}
+	outer(w, "ILLEGAL_SIGN", "签名错误 (signature does not verify with the current or previous key)")
+	return nil, "", false
+}
+
+func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
+	sn, sign, body, good := readSigned(w, r)
+	if !good {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, signedWith, good := s.authTerminal(w, sn, sign, body)
+	if !good {
+		return
+	}
+	m, err := fields(body)
+	var tsn, deviceID string
+	if err == nil {
+		tsn, err = str(m, "terminal_sn", 32, true)
+	}
+	if err == nil {
+		deviceID, err = str(m, "device_id", 32, true)
+	}
+	if err == nil {
+		_, err = str(m, "os_info", 64, false)
+	}
+	if err == nil {
+		_, err = str(m, "sdk_version", 32, false)
+	}
+	if err != nil {
+		outer(w, "INVALID_PARAMS", err.Error())
+		return
+	}
+	if tsn != sn {
+		outer(w, "INVALID_TERMINAL", "terminal_sn does not match the signer")
+		return
+	}
+	if deviceID != t.deviceID {
+		outer(w, "INVALID_TERMINAL", "device_id does not match the activated device")
+		return
+	}
+	// The key that signed this request is one the terminal demonstrably
+	// holds: it stays valid as the previous key, so that a lost answer to
+	// this check-in can be recovered by checking in with it again.
+	t.prevKey = signedWith
+	t.key = randomKey()
+	t.checkins++
+	ok(w, map[string]string{"terminal_sn": t.sn, "terminal_key": t.key})
+}
+
+// Transactions.
+
+type txHandler func(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time)
+
+func (s *Server) terminalCall(h txHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sn, sign, body, good := readSigned(w, r)
+		if !good {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t, _, good := s.authTerminal(w, sn, sign, body)
+		if !good {
+			return
+		}
+		m, err := fields(body)
+		var tsn string
+		if err == nil {
+			tsn, err = str(m, "terminal_sn", 32, true)
+		}
+		if err != nil {
+			outer(w, "INVALID_PARAMS", err.Error())
+			return
+		}
+		if tsn != sn {
+			outer(w, "INVALID_TERMINAL", "terminal_sn does not match the signer")
+			return
+		}
+		now := s.opts.Now()
+		s.expireLocked(now)
+		h(w, t, m, now)
+		s.saveLedgerLocked()
+	}
+}
+
+var paywayNames = map[string]string{"1": "支付宝", "2": "支付宝", "3": "微信", "4": "百度钱包", "5": "京东钱包",
+	"7": "NFC", "8": "拉卡拉钱包", "15": "拉卡拉微信", "16": "招商银行", "17": "银联云闪付", "18": "翼支付"}
+
+func (s *Server) precreate(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
+	var p struct {
+		clientSN, subject, operator, payway, subPayway string
+		amount                                         int64
+	}
+	var err error
+	check := func(f func() error) {
+		if err == nil {
+			err = f()
+		}
+	}
+	check(func() (e error) { p.clientSN, e = str(m, "client_sn", 32, true); return })
+	check(func() (e error) { p.amount, e = amount(m, "total_amount"); return })
+	check(func() (e error) { p.payway, e = str(m, "payway", 2, true); return })
+	check(func() (e error) { p.subPayway, e = str(m, "sub_payway", 2, false); return })
+	check(func() (e error) { p.subject, e = str(m, "subject", 64, true); return })
+	check(func() (e error) { p.operator, e = str(m, "operator", 32, true); return })
+	for _, f := range []struct {
+		n string
+		l int
+	}{{"payer_uid", 64}, {"description", 255}, {"device_id", 32}, {"reflect", 64}, {"notify_url", 128}, {"longitude", 32}, {"latitude", 32}} {
+		check(func() (e error) { _, e = str(m, f.n, f.l, false); return })
+	}
+	check(func() error {
+		if (m["longitude"] == nil) != (m["latitude"] == nil) {
+			return errors.New("longitude and latitude go together")
+		}
+		return nil
+	})
+	check(func() error {
+		raw, ok := m["extended"]
+		if !ok {
+			return nil
+		}
+		var ext map[string]string
+		if json.Unmarshal(raw, &ext) != nil {
+			return errors.New("extended must be an object of strings")
+		}
+		if len(ext) > 24 {
+			return errors.New("extended has more than 24 keys")
+		}
+		for k, v := range ext {
+			if utf8.RuneCountInString(k) > 64 || utf8.RuneCountInString(v) > 256 {
+				return errors.New("extended key or value too long")
+			}
+		}
+		return nil
+	})
+	check(func() error {
+		raw, ok := m["goods_details"]
+		if !ok {
+			return nil
+		}
+		var goods []struct {
+			GoodsID       *string `json:"goods_id"`
+			GoodsName     *string `json:"goods_name"`
+			Quantity      *int64  `json:"quantity"`
+			Price         *int64  `json:"price"`
+			PromotionType *int    `json:"promotion_type"`
+		}
+		if json.Unmarshal(raw, &goods) != nil {
+			return errors.New("goods_details must be an array of goods")
+		}
+		for _, g := range goods {
+			if g.GoodsID == nil || g.GoodsName == nil || g.Quantity == nil || g.Price == nil || g.PromotionType == nil ||
+				utf8.RuneCountInString(*g.GoodsID) > 32 || utf8.RuneCountInString(*g.GoodsName) > 32 ||
+				(*g.PromotionType != 0 && *g.PromotionType != 1) {
+				return errors.New("goods_details entry malformed")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		outer(w, "INVALID_PARAMS", err.Error())
+		return
+	}
+	name, known := paywayNames[p.payway]
+	if !known {
+		ok(w, biz{ResultCode: "PRECREATE_FAIL", ErrorCode: "UNEXPECTED_PROVIDER_ERROR", ErrorMessage: "不认识的支付通道"})
+		return
+	}
+	key := t.sn + "/" + p.clientSN
+	if o := s.byClient[key]; o != nil {
+		o.creates++
+		if o.amount != p.amount || o.status != gateway.StatusCreated {
+			ok(w, biz{ResultCode: "PRECREATE_FAIL", ErrorCode: "CLIENT_SN_CONFLICT", ErrorMessage: "client_sn 重复 (client_sn already used)"})
+			return
+		}
+		ok(w, biz{ResultCode: "PRECREATE_SUCCESS", Data: s.orderJSON(o)})
+		return
+	}
+	s.seq++
+	o := &order{
+		terminal: t.sn, sn: fmt.Sprintf("789%013d", s.seq), clientSN: p.clientSN, subject: p.subject,
+		operator: p.operator, payway: p.payway, subPayway: p.subPayway, amount: p.amount,
+		status: gateway.StatusCreated, txStatus: "IN_PROG", created: now, refunds: map[string]int64{}, creates: 1,
+	}
+	_ = name
+	s.orders[o.sn] = o
+	s.byClient[key] = o
+	ok(w, biz{ResultCode: "PRECREATE_SUCCESS", Data: s.orderJSON(o)})
+}
+
+func (s *Server) orderJSON(o *order) *orderJSON {
+	j := &orderJSON{
+		SN: o.sn, ClientSN: o.clientSN, TerminalSN: o.terminal, TradeNo: o.tradeNo, Status: o.txStatus,
+		OrderStatus: string(o.status), Payway: o.payway, PaywayName: paywayNames[o.payway], SubPayway: o.subPayway,
+		TotalAmount: strconv.FormatInt(o.amount, 10), NetAmount: strconv.FormatInt(o.amount-o.refunded, 10),
+		Subject: o.subject, Operator: o.operator,
+	}
+	if o.status == gateway.StatusCreated {
+		j.QRCode = s.base + "/qr/" + o.sn
+	}
+	if !o.finished.IsZero() {
+		j.FinishTime = strconv.FormatInt(o.finished.UnixMilli(), 10)
+	}
+	if o.refunded > 0 {
+		j.RefundAmount = strconv.FormatInt(o.refunded, 10)
+	}
+	return j
+}
+
+// find resolves sn or client_sn (sn wins) for terminal t.
+func (s *Server) find(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, failCode string) *order {
+	sn, err := str(m, "sn", 16, false)
+	var clientSN string
+	if err == nil {
+		clientSN, err = str(m, "client_sn", 32, false)
+	}
+	if err == nil && sn == "" && clientSN == "" {
+		err = errors.New("sn or client_sn is required")
+	}
+	if err != nil {
+		outer(w, "INVALID_PARAMS", err.Error())
+		return nil
+	}
+	var o *order
+	if sn != "" {
+		if x := s.orders[sn]; x != nil && x.terminal == t.sn {
+			o = x
+		}
+	} else {
+		o = s.byClient[t.sn+"/"+clientSN]
+	}
+	if o == nil {
+		ok(w, biz{ResultCode: failCode, ErrorCode: "UPAY_ORDER_NOT_EXISTS", ErrorMessage: "订单不存在 (order does not exist)"})
+	}
+	return o
+}
+
+func (s *Server) query(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
+	if _, err := str(m, "refund_request_no", 20, false); err != nil {
+		outer(w, "INVALID_PARAMS", err.Error())
+		return
+	}
+	if o := s.find(w, t, m, "FAIL"); o != nil {
+		ok(w, biz{ResultCode: "SUCCESS", Data: s.orderJSON(o)})
+	}
+}
+
+func (s *Server) cancel(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
+	o := s.find(w, t, m, "FAIL")
+	if o == nil {
+		return
+	}
+	switch o.status {
+	case gateway.StatusCreated:
+		o.status, o.txStatus, o.finished = gateway.StatusCanceled, "SUCCESS", now
+		ok(w, biz{ResultCode: "CANCEL_SUCCESS", Data: s.orderJSON(o)})
+	case gateway.StatusCanceled, gateway.StatusPayCanceled:
+		// Cancelling twice is harmless; a retried cancel must not fail.
+		ok(w, biz{ResultCode: "CANCEL_SUCCESS", Data: s.orderJSON(o)})
+	default:
+		// Paid meanwhile: the payment stands (a cancel never refunds here;
+		// that is what revoke and refund are for).
+		ok(w, biz{ResultCode: "FAIL", ErrorCode: "UPAY_CANCEL_INVALID_ORDER_STATE", ErrorMessage: "订单状态不允许撤单 (order is " + string(o.status) + ")"})
+	}
+}
+
+func (s *Server) revoke(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
+	o := s.find(w, t, m, "FAIL")
+	if o == nil {
+		return
+	}
+	y1, m1, d1 := o.finished.Date()
+	y2, m2, d2 := now.Date()
+	switch {
+	case o.status == gateway.StatusRefunded:
+		ok(w, biz{ResultCode: "CANCEL_SUCCESS", Data: s.orderJSON(o)})
+	case o.status != gateway.StatusPaid:
+		ok(w, biz{ResultCode: "FAIL", ErrorCode: "UPAY_CANCEL_INVALID_ORDER_STATE", ErrorMessage: "only a paid order can be revoked"})
+	case y1 != y2 || m1 != m2 || d1 != d2:
+		ok(w, biz{ResultCode: "FAIL", ErrorCode: "UPAY_CANCEL_INVALID_ORDER_STATE", ErrorMessage: "revoke is for the day of payment; use refund"})
+	default:
+		o.refunded = o.amount
+		o.status = gateway.StatusRefunded
+		ok(w, biz{ResultCode: "CANCEL_SUCCESS", Data: s.orderJSON(o)})
+	}
+}
+
+func (s *Server) refund(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
+	reqNo, err := str(m, "refund_request_no", 20, true)
+	var amt int64
+	if err == nil {
+		_, err = str(m, "operator", 32, true)
+	}
+	if err == nil {
+		amt, err = amount(m, "refund_amount")
+	}
+	if err != nil {
+		outer(w, "INVALID_PARAMS", err.Error())
+		return
+	}
+	o := s.find(w, t, m, "REFUND_FAIL")
+	if o == nil {
+		return
+	}
+	if prev, seen := o.refunds[reqNo]; seen {
+		if prev != amt {
+			ok(w, biz{ResultCode: "REFUND_FAIL", ErrorCode: "UPAY_REFUND_ORDER_NOOP", ErrorMessage: "refund_request_no already used with another amount"})
+			return
+		}
+		ok(w, biz{ResultCode: "REFUND_SUCCESS", Data: s.orderJSON(o)})
+		return
+	}
+	switch {
+	case o.status != gateway.StatusPaid && o.status != gateway.StatusPartialRefunded:
+		ok(w, biz{ResultCode: "REFUND_FAIL", ErrorCode: "UPAY_REFUND_INVALID_ORDER_STATE", ErrorMessage: "order is " + string(o.status)})
+	case o.refunded+amt > o.amount:
+		ok(w, biz{ResultCode: "REFUND_FAIL", ErrorCode: "REFUNDABLE_AMOUNT_NOT_ENOUGH", ErrorMessage: "可退金额不足 (refundable amount not enough)"})
+	default:
+		o.refunds[reqNo] = amt
+		o.refunded += amt
+		o.status = gateway.StatusPartialRefunded
+		if o.refunded == o.amount {
+			o.status = gateway.StatusRefunded
+		}
+		ok(w, biz{ResultCode: "REFUND_SUCCESS", Data: s.orderJSON(o)})
+	}
+}
+
+// expireLocked cancels orders left unpaid past the TTL, as Upay does.
+func (s *Server) expireLocked(now time.Time) {
+	for _, o := range s.orders {
+		if o.status == gateway.StatusCreated && !now.Before(o.created.Add(s.opts.OrderTTL)) {
+			o.status, o.txStatus, o.finished = gateway.StatusCanceled, "SUCCESS", o.created.Add(s.opts.OrderTTL)
+		}
+	}
+}
+
+// The payer.
+
+func (s *Server) lookupLocked(id string) *order {
+	if o := s.orders[id]; o != nil {
+		return o
+	}
+	var found *order
+	for _, o := range s.orders {
+		if o.clientSN == id {
+			if found != nil {
+				return nil // ambiguous across terminals
+			}
+			found = o
+		}
+	}
+	return found
+}
+
+// ErrNotPayable is returned by Pay and Decline for an order that is not
+// waiting for payment (already paid, cancelled or expired).
+var ErrNotPayable = errors.New("sandbox: order is not waiting for payment")
+
+// Pay charges the payer for the order named by id (sn or client_sn).
+func (s *Server) Pay(id string) error { return s.payerAction(id, true) }
+
+// Decline makes the payer's payment fail; the order ends PAY_CANCELED.
+func (s *Server) Decline(id string) error { return s.payerAction(id, false) }
+
+func (s *Server) payerAction(id string, pay bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	s.expireLocked(now)
+	o := s.lookupLocked(id)
+	if o == nil {
+		return fmt.Errorf("sandbox: no order %q", id)
+	}
+	if o.status != gateway.StatusCreated {
+		return fmt.Errorf("%w: %s is %s", ErrNotPayable, o.sn, o.status)
+	}
+	if pay {
+		o.status, o.txStatus, o.charges = gateway.StatusPaid, "SUCCESS", o.charges+1
+		o.tradeNo = "4200" + o.sn
+	} else {
+		o.status, o.txStatus = gateway.StatusPayCanceled, "FAIL_CANCELED"
+	}
+	o.finished = now
+	s.saveLedgerLocked()
+	return nil
+}
+
+func (s *Server) payerHandler(w http.ResponseWriter, r *http.Request) {
+	id, action := r.PathValue("id"), r.PathValue("action")
+	var err error
+	switch action {
+	case "pay":
+		err = s.Pay(id)
+	case "decline":
+		err = s.Decline(id)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/html") || r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
+		// A browser: back to the order page, which shows the outcome.
+		http.Redirect(w, r, "/qr/"+id, http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		code := http.StatusNotFound
+		if errors.Is(err, ErrNotPayable) {
+			code = http.StatusConflict
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	writeJSON(w, map[string]string{"result": action + " ok"})
+}
+
+// Ledger.
+
+// Ledger returns every order, sorted by terminal and client_sn.
+func (s *Server) Ledger() gateway.Ledger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(s.opts.Now())
+	return s.ledgerLocked()
+}
+
+func (s *Server) ledgerLocked() gateway.Ledger {
+	l := gateway.Ledger{Orders: []gateway.LedgerEntry{}}
+	for _, o := range s.orders {
+		l.Orders = append(l.Orders, gateway.LedgerEntry{
+			Terminal: o.terminal, ClientSN: o.clientSN, SN: o.sn, Status: o.status,
+			AmountCents: o.amount, RefundedCents: o.refunded, Charges: o.charges, Creates: o.creates,
+		})
+	}
+	sort.Slice(l.Orders, func(i, j int) bool {
+		a, b := l.Orders[i], l.Orders[j]
+		if a.Terminal != b.Terminal {
+			return a.Terminal < b.Terminal
+		}
+		return a.ClientSN < b.ClientSN
+	})
+	return l
+}
+
+func (s *Server) saveLedgerLocked() {
+	if s.opts.LedgerPath == "" {
+		return
+	}
+	b, _ := json.MarshalIndent(s.ledgerLocked(), "", "  ")
+	tmp := s.opts.LedgerPath + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		s.opts.Logger.Error("sandbox: writing ledger", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, s.opts.LedgerPath); err != nil {
+		s.opts.Logger.Error("sandbox: writing ledger", "err", err)
+	}
+}
+
+func (s *Server) ledgerHandler(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.Ledger())
+}
