@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -164,4 +165,20 @@ func TestYuan(t *testing.T) {
 			t.Errorf("FormatYuan(%d) = %q, want %q", cents, got, want)
 		}
 	}
+}
+
+var fuzzKey = sync.OnceValue(func() *rsa.PublicKey {
+	k, err := ParseAlipayPublicKey(mustRead("testdata/alipay_pub.pem"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+func mustRead(p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
