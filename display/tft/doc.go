@@ -1,0 +1,38 @@
+// Package tft drives colour SPI TFT panels built on the Sitronix ST7789 and
+// Ilitek ILI9341 controllers (240×240, 240×320 and 320×240 modules), which
+// periph.io/x/devices does not cover.
+//
+// Both controllers speak the MIPI DCS command set over 4-wire SPI: the DC
+// pin is low for a command byte and high for its parameters and for pixel
+// data. Pixels are sent as RGB565, 2 bytes each, high byte first
+// (COLMOD/PIXSET 0x55).
+//
+// The driver does differential updates: Draw compares the new frame with
+// what the panel already shows and sends only the changed rows' bounding
+// rectangles, each with one CASET/RASET window (11 bytes of overhead), the
+// way fbcp-ili9341 reaches high frame rates. A countdown tick changes a few
+// digits and sends a few hundred bytes instead of a 150 KiB frame.
+//
+// # Datasheets
+//
+// ST7789VW, Sitronix, v1.0: system function commands (section 9.1): SWRESET
+// 01h, SLPOUT 11h, NORON 13h, INVON 21h, DISPON 29h, CASET 2Ah, RASET 2Bh,
+// RAMWR 2Ch, MADCTL 36h, COLMOD 3Ah. Serial write clock cycle ≥ 16 ns (62.5
+// MHz). Wait 5 ms after SWRESET and SLPOUT before the next command, and 120
+// ms after SWRESET before SLPOUT.
+// https://www.newhavendisplay.com/appnotes/datasheets/LCDs/ST7789V.pdf
+//
+// ILI9341, Ilitek, v1.11: level 1 commands (section 8.2) and the power,
+// VCOM, frame rate, display function and gamma registers of level 2
+// (section 8.3): C0h, C1h, C5h, C7h, B1h, B6h, 26h, E0h, E1h. Serial write
+// clock cycle ≥ 100 ns (10 MHz), although modules commonly run at 32–40 MHz.
+// https://cdn-shop.adafruit.com/datasheets/ILI9341.pdf
+//
+// # Memory and rotation
+//
+// Both controllers have 240×320 pixels of frame memory. MADCTL's MV bit
+// exchanges columns and rows, MX and MY mirror the column and row address.
+// A 240×240 ST7789 module shows only the first 240 rows of the memory, so
+// when MY mirrors the rows, the visible window starts at row 80: the driver
+// computes that offset for each rotation.
+package tft
