@@ -1,0 +1,87 @@
+package preview
+
+import (
+	"image"
+	"sync"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/gomono"
+	"golang.org/x/image/font/gofont/gomonobold"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+)
+
+// Go Mono at 20 px has an advance of 12 px: exactly a 12×24 font A cell.
+const fontPx = 20
+
+var (
+	fontOnce  sync.Once
+	faces     [2]font.Face // regular, bold
+	glyphMu   sync.Mutex
+	glyphMask = map[[2]int]*image.Alpha{}
+)
+
+func loadFaces() {
+	for i, ttf := range [][]byte{gomono.TTF, gomonobold.TTF} {
+		f, err := opentype.Parse(ttf)
+		if err != nil {
+			panic("preview: embedded Go Mono font does not parse: " + err.Error()) // cannot happen: the font is compiled in
+		}
+		faces[i], err = opentype.NewFace(f, &opentype.FaceOptions{Size: fontPx, DPI: 72, Hinting: font.HintingFull})
+		if err != nil {
+			panic("preview: " + err.Error())
+		}
+	}
+}
+
+// mask returns the glyph for r in a 12×24 cell, or nil if the font lacks it.
+func mask(r rune, bold bool) *image.Alpha {
+	fontOnce.Do(loadFaces)
+	b := 0
+	if bold {
+		b = 1
+	}
+	key := [2]int{int(r), b}
+	glyphMu.Lock()
+	defer glyphMu.Unlock()
+	if m, ok := glyphMask[key]; ok {
+		return m
+	}
+	face := faces[b]
+	var m *image.Alpha
+	if _, ok := face.GlyphAdvance(r); ok {
+		m = image.NewAlpha(image.Rect(0, 0, cellW, cellH))
+		d := font.Drawer{Dst: m, Src: image.Opaque, Face: face, Dot: fixed.P(0, 19)}
+		d.DrawString(string(r))
+	}
+	glyphMask[key] = m
+	return m
+}
+
+// drawGlyph draws g with its top-left corner at x, y. Double width/height
+// doubles dots, as a printer does.
+func drawGlyph(c *canvas, g glyph, x, y int) {
+	if g.r == ' ' {
+		return
+	}
+	m := mask(g.r, g.bold)
+	if m == nil || g.wide {
+		// No glyph (a Chinese character, say): a box the size of the cell.
+		for i := 2; i < g.w-2; i++ {
+			c.set(x+i, y+2)
+			c.set(x+i, y+g.h-3)
+		}
+		for j := 2; j < g.h-2; j++ {
+			c.set(x+2, y+j)
+			c.set(x+g.w-3, y+j)
+		}
+		return
+	}
+	for j := 0; j < cellH; j++ {
+		for i := 0; i < cellW; i++ {
+			if m.AlphaAt(i, j).A >= 0x80 {
+				c.fill(x+i*g.sx, y+j*g.sy, g.sx, g.sy)
+			}
+		}
+	}
+}
