@@ -272,7 +272,7 @@ func (db *DB) corrupt(cause error) error {
 		target = fmt.Sprintf("%s.corrupt-%s-%d", db.path, stamp, i)
 	}
 	if err := os.Rename(db.path, target); err != nil {
-		ce.Err = errors.Join(cause, fmt.Errorf("could not move it aside: %w", hint(err)))
+		ce.Err = fmt.Errorf("%w; could not move it aside: %w", cause, hint(err))
 		db.log.Error("storage: DATABASE FILE IS CORRUPT and could not be moved aside; refusing to use it",
 			"path", db.path, "err", ce.Err)
 		return ce
@@ -391,7 +391,7 @@ func hint(err error) error {
 	case errors.Is(err, syscall.EROFS) || strings.Contains(msg, "read-only file system"):
 		return fmt.Errorf("filesystem is read-only (SD card remounted after errors?): %w", err)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("permission denied (run as the posagent service user; the directory must be writable by it): %w", err)
+		return fmt.Errorf("permission denied (run as the posagent service user, who must be able to write the file and its directory): %w", err)
 	}
 	return err
 }
