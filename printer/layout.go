@@ -1,0 +1,345 @@
+package printer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+
+	"posagent/printer/escpos"
+)
+
+// Slip is a QR slip: printed for the customer to scan when the counter has
+// no screen they can scan.
+type Slip struct {
+	Merchant    string
+	AmountCents int64
+	ClientSN    string // the order number
+	QR          string // the payment URL/payload to encode
+	ExpiresAt   time.Time
+}
+
+// ReceiptKind says what a receipt confirms.
+type ReceiptKind int
+
+// Receipt kinds.
+const (
+	Paid ReceiptKind = iota + 1
+	Refunded
+)
+
+func (k ReceiptKind) String() string {
+	switch k {
+	case Paid:
+		return "paid"
+	case Refunded:
+		return "refunded"
+	}
+	return fmt.Sprintf("ReceiptKind(%d)", int(k))
+}
+
+// Receipt is printed when a sale is paid or refunded.
+type Receipt struct {
+	Kind          ReceiptKind
+	Merchant      string
+	AmountCents   int64 // the sale amount
+	RefundedCents int64 // Refunded only; 0 means the whole amount
+	At            time.Time
+	ClientSN      string // order number (ours)
+	SN            string // gateway transaction number
+	TradeNo       string // payment channel's trade number
+	Channel       string // "Alipay", "WeChat Pay", ...
+}
+
+// beijing is UTC+8 without zoneinfo: a Pi image may lack tzdata, and China
+// has no daylight saving time.
+var beijing = time.FixedZone("CST", 8*3600)
+
+// Layout turns slips and receipts into ESC/POS bytes for one printer model.
+// It does no I/O: the benchmark and the golden tests use it directly.
+type Layout struct {
+	dots     int
+	cols     int
+	nativeQR bool
+	cs       *escpos.Charset
+	cut      escpos.CutMode
+	loc      *time.Location
+	module   int
+}
+
+// NewLayout returns the layout for cfg (only the paper, QR, charset, cut,
+// location and QR module fields matter).
+func NewLayout(cfg Config) (*Layout, error) {
+	l := &Layout{nativeQR: cfg.NativeQR, loc: cfg.Location, module: cfg.QRModule}
+	switch cfg.PaperMM {
+	case 0, 58:
+		l.dots = 384
+	case 80:
+		l.dots = 576
+	default:
+		return nil, fmt.Errorf("printer: paper width %d mm, want 58 or 80", cfg.PaperMM)
+	}
+	l.cols = l.dots / 12 // font A is 12 dots wide
+	cs, err := escpos.LookupCharset(cfg.Charset)
+	if err != nil {
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	l.cs = cs
+	switch cfg.Cut {
+	case "", "partial":
+		l.cut = escpos.CutPartial
+	case "full":
+		l.cut = escpos.CutFull
+	default:
+		return nil, fmt.Errorf("printer: cut %q, want \"partial\" or \"full\"", cfg.Cut)
+	}
+	if l.loc == nil {
+		l.loc = beijing
+	}
+	if l.module < 0 || l.module > 16 {
+		return nil, fmt.Errorf("printer: QR module size %d out of range 1..16 (0 = automatic)", l.module)
+	}
+	return l, nil
+}
+
+// Dots is the printable width in dots (384 or 576).
+func (l *Layout) Dots() int { return l.dots }
+
+func (l *Layout) money(cents int64) string {
+	sym := "CNY "
+	switch {
+	case l.cs.Kanji:
+		sym = "￥" // U+FFE5, GB2312 A3A4: every Chinese font has it
+	case string(l.cs.Encode(nil, "¥")) != "?":
+		sym = "¥"
+	}
+	return fmt.Sprintf("%s%d.%02d", sym, cents/100, cents%100)
+}
+
+func (l *Layout) when(t time.Time) string {
+	return t.In(l.loc).Format("2006-01-02 15:04:05")
+}
+
+// wrap splits s into lines of at most cols cells.
+func (l *Layout) wrap(s string, cols int) []string {
+	var lines []string
+	var cur strings.Builder
+	n := 0
+	for _, r := range s {
+		w := l.cs.Cells(string(r))
+		if n+w > cols && n > 0 {
+			lines = append(lines, cur.String())
+			cur.Reset()
+			n = 0
+		}
+		cur.WriteRune(r)
+		n += w
+	}
+	if n > 0 || len(lines) == 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}
+
+// kv prints "label     value" across the line, or the value right-aligned
+// on lines of its own when both do not fit.
+func (l *Layout) kv(b *escpos.Builder, label, value string) {
+	lw, vw := l.cs.Cells(label), l.cs.Cells(value)
+	if lw+1+vw <= l.cols {
+		b.Line(label + strings.Repeat(" ", l.cols-lw-vw) + value)
+		return
+	}
+	b.Line(label)
+	for _, v := range l.wrap(value, l.cols) {
+		b.Line(strings.Repeat(" ", l.cols-l.cs.Cells(v)) + v)
+	}
+}
+
+// title prints s centred in bold double size, or bold normal size when it
+// does not fit in half the columns.
+func (l *Layout) title(b *escpos.Builder, s string) {
+	if l.cs.Cells(s)*2 <= l.cols {
+		b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(s)
+	} else {
+		b.Style(escpos.Style{Bold: true})
+		for _, line := range l.wrap(s, l.cols) {
+			b.Line(line)
+		}
+	}
+	b.Style(escpos.Style{})
+}
+
+// qr prints the payload centred, natively or as a raster image. The caller
+// is at the start of a line with centre alignment.
+func (l *Layout) qr(b *escpos.Builder, payload string) error {
+	q, err := qrcode.New(payload, qrcode.Medium)
+	if err != nil {
+		return fmt.Errorf("printer: QR payload of %d bytes cannot be encoded: %v", len(payload), err)
+	}
+	q.DisableBorder = true
+	matrix := q.Bitmap()
+	n := len(matrix)
+	module := l.module
+	if module == 0 {
+		// The largest module that keeps the symbol within 3/4 of the paper,
+		// at most 8 dots (1 mm): bigger scans no better and costs paper.
+		module = min(8, l.dots*3/4/n)
+	}
+	if module < 2 || n*module > l.dots {
+		return fmt.Errorf("printer: QR payload of %d bytes needs %d modules: too big for %d-dot paper", len(payload), n, l.dots)
+	}
+	b.LF() // quiet zone above: one empty line is 30 dots, ~4 modules
+	if l.nativeQR {
+		b.QR(payload, module, escpos.ECCMedium)
+	} else {
+		size := n * module
+		pad := (l.dots - size) / 2
+		bm := escpos.NewBitmap(pad+size, size)
+		for y, row := range matrix {
+			for x, on := range row {
+				if !on {
+					continue
+				}
+				for dy := 0; dy < module; dy++ {
+					for dx := 0; dx < module; dx++ {
+						bm.Set(pad+x*module+dx, y*module+dy, true)
+					}
+				}
+			}
+		}
+		// The image carries its own left margin: not every printer applies
+		// ESC a to raster images.
+		b.Align(escpos.Left).Raster(bm).Align(escpos.Center)
+	}
+	b.LF()
+	return nil
+}
+
+// Slip encodes a QR slip.
+func (l *Layout) Slip(s Slip) ([]byte, error) {
+	if s.QR == "" {
+		return nil, errors.New("printer: slip has no QR payload")
+	}
+	if s.AmountCents <= 0 {
+		return nil, fmt.Errorf("printer: slip amount %d cents, want > 0", s.AmountCents)
+	}
+	b := escpos.NewBuilder(l.cs).Init().Align(escpos.Center)
+	if s.Merchant != "" {
+		l.title(b, s.Merchant)
+	}
+	b.Line("Scan to pay")
+	b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(l.money(s.AmountCents)).Style(escpos.Style{})
+	if s.ClientSN != "" {
+		for _, line := range l.wrap("Order "+s.ClientSN, l.cols) {
+			b.Line(line)
+		}
+	}
+	if err := l.qr(b, s.QR); err != nil {
+		return nil, err
+	}
+	if !s.ExpiresAt.IsZero() {
+		b.Line("Expires " + l.when(s.ExpiresAt))
+	}
+	b.Cut(l.cut)
+	return b.Bytes()
+}
+
+// Receipt encodes a paid or refunded receipt.
+func (l *Layout) Receipt(r Receipt) ([]byte, error) {
+	var head string
+	switch r.Kind {
+	case Paid:
+		head = "PAID"
+	case Refunded:
+		head = "REFUNDED"
+	default:
+		return nil, fmt.Errorf("printer: receipt kind %v, want Paid or Refunded", r.Kind)
+	}
+	if r.AmountCents <= 0 {
+		return nil, fmt.Errorf("printer: receipt amount %d cents, want > 0", r.AmountCents)
+	}
+	if r.RefundedCents < 0 || r.RefundedCents > r.AmountCents {
+		return nil, fmt.Errorf("printer: refunded %d cents of a %d-cent sale", r.RefundedCents, r.AmountCents)
+	}
+	b := escpos.NewBuilder(l.cs).Init().Align(escpos.Center)
+	if r.Merchant != "" {
+		l.title(b, r.Merchant)
+	}
+	b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(head).Style(escpos.Style{})
+	b.Align(escpos.Left)
+	rule := strings.Repeat("-", l.cols)
+	b.Line(rule)
+	l.kv(b, "Amount", l.money(r.AmountCents))
+	if r.Kind == Refunded {
+		refunded := r.RefundedCents
+		if refunded == 0 {
+			refunded = r.AmountCents
+		}
+		l.kv(b, "Refunded", l.money(refunded))
+	}
+	if !r.At.IsZero() {
+		l.kv(b, "Time", l.when(r.At))
+	}
+	for _, f := range [][2]string{{"Order", r.ClientSN}, {"Txn", r.SN}, {"Trade no", r.TradeNo}, {"Channel", r.Channel}} {
+		if f[1] != "" {
+			l.kv(b, f[0], f[1])
+		}
+	}
+	b.Line(rule)
+	b.Align(escpos.Center).Line("Thank you")
+	b.Cut(l.cut)
+	return b.Bytes()
+}
+
+// SelfTest encodes a page that exercises everything the layouts use, so a
+// technician sees at once whether the settings match the printer: junk such
+// as "k1A2k1Ck" where the QR should be means the printer has no native QR,
+// '?' or garbage in the sample line means the wrong charset, a gap in the
+// dot pattern means a worn head.
+func (l *Layout) SelfTest() ([]byte, error) {
+	b := escpos.NewBuilder(l.cs).Init().Align(escpos.Center)
+	l.title(b, "SELF-TEST")
+	b.Line("posagent printer")
+	b.Align(escpos.Left)
+	b.Line(strings.Repeat("-", l.cols))
+	qr := "raster"
+	if l.nativeQR {
+		qr = "native"
+	}
+	cut := "partial"
+	if l.cut == escpos.CutFull {
+		cut = "full"
+	}
+	l.kv(b, "Paper", fmt.Sprintf("%d dots, %d cols", l.dots, l.cols))
+	l.kv(b, "Charset", l.cs.Name)
+	l.kv(b, "QR", qr)
+	l.kv(b, "Cut", cut)
+	ruler := strings.Repeat("0123456789", l.cols/10+1)[:l.cols]
+	b.Line(ruler)
+	b.Line("Normal")
+	b.Style(escpos.Style{Bold: true}).Line("Bold")
+	b.Style(escpos.Style{DoubleHeight: true}).Line("Double height")
+	b.Style(escpos.Style{DoubleWidth: true}).Line("Double width")
+	b.Style(escpos.Style{})
+	if l.cs.Kanji {
+		b.Line("中文打印测试 " + l.money(1250))
+	} else {
+		b.Line("Café Straße " + l.money(1250))
+	}
+	// Every head dot: a checkerboard of 8×8 squares, then a solid bar.
+	bm := escpos.NewBitmap(l.dots, 24)
+	for y := 0; y < 24; y++ {
+		for x := 0; x < l.dots; x++ {
+			bm.Set(x, y, y >= 16 || (x/8+y/8)%2 == 0)
+		}
+	}
+	b.Raster(bm)
+	b.Align(escpos.Center)
+	if err := l.qr(b, "POSAGENT SELF-TEST "+qr); err != nil {
+		return nil, err
+	}
+	b.Cut(l.cut)
+	return b.Bytes()
+}

@@ -1,0 +1,346 @@
+package printer
+
+import (
+	"bytes"
+	"flag"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"posagent/printer/preview"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.bin and docs/printer/*.png (then review them!)")
+
+// Fixtures. 03:00 UTC is 11:00 in Beijing, where times are printed.
+var (
+	at   = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	slip = Slip{
+		Merchant: "Corner Cafe", AmountCents: 1250, ClientSN: "7100012345",
+		QR: "https://qr.example.com/p/7100012345", ExpiresAt: at.Add(4 * time.Minute),
+	}
+	slipCN = Slip{
+		Merchant: "街角咖啡", AmountCents: 880, ClientSN: "7100012346",
+		QR: "https://qr.example.com/p/7100012346", ExpiresAt: at.Add(4 * time.Minute),
+	}
+	paid = Receipt{
+		Kind: Paid, Merchant: "Corner Cafe", AmountCents: 1250, At: at.Add(time.Minute),
+		ClientSN: "7100012345", SN: "7895259204617", TradeNo: "2026112522001455551234567890", Channel: "Alipay",
+	}
+	refundedCN = Receipt{
+		Kind: Refunded, Merchant: "街角咖啡", AmountCents: 880, RefundedCents: 500, At: at.Add(time.Hour),
+		ClientSN: "7100012346", SN: "7895259204618", TradeNo: "4200002026112512345678", Channel: "微信支付",
+	}
+)
+
+type goldenCase struct {
+	name  string
+	cfg   Config
+	build func(l *Layout) ([]byte, error)
+	texts []string // must each appear in a printed line
+	qr    string   // the payload that must decode from the paper
+}
+
+var goldenCases = []goldenCase{
+	{"slip_native_58", Config{NativeQR: true}, func(l *Layout) ([]byte, error) { return l.Slip(slip) },
+		[]string{"Corner Cafe", "Scan to pay", "¥12.50", "Order 7100012345", "Expires 2026-11-25 11:04:00"}, slip.QR},
+	{"slip_raster_58", Config{}, func(l *Layout) ([]byte, error) { return l.Slip(slip) },
+		[]string{"Corner Cafe", "¥12.50", "Order 7100012345", "Expires 2026-11-25 11:04:00"}, slip.QR},
+	{"slip_raster_80", Config{PaperMM: 80}, func(l *Layout) ([]byte, error) { return l.Slip(slip) },
+		[]string{"Corner Cafe", "¥12.50"}, slip.QR},
+	{"slip_native_80_gb18030", Config{PaperMM: 80, NativeQR: true, Charset: "gb18030"}, func(l *Layout) ([]byte, error) { return l.Slip(slipCN) },
+		[]string{"街角咖啡", "￥8.80", "Order 7100012346"}, slipCN.QR},
+	{"receipt_paid_58", Config{}, func(l *Layout) ([]byte, error) { return l.Receipt(paid) },
+		[]string{"Corner Cafe", "PAID", "Amount                    ¥12.50", "Time         2026-11-25 11:01:00",
+			"Order                 7100012345", "Txn                7895259204617", "Trade no", "    2026112522001455551234567890",
+			"Channel                   Alipay", "Thank you"}, ""},
+	{"receipt_refunded_80_gb18030", Config{PaperMM: 80, Charset: "gb18030"}, func(l *Layout) ([]byte, error) { return l.Receipt(refundedCN) },
+		[]string{"街角咖啡", "REFUNDED", "Amount", "￥8.80", "Refunded", "￥5.00", "2026-11-25 12:00:00", "微信支付"}, ""},
+	{"selftest_58_raster", Config{}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
+		[]string{"SELF-TEST", "Charset", "cp437", "01234567890123456789012345678901", "Café Straße ¥12.50"}, "POSAGENT SELF-TEST raster"},
+	{"selftest_80_native_gb18030", Config{PaperMM: 80, NativeQR: true, Charset: "gb18030"}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
+		[]string{"SELF-TEST", "gb18030", "中文打印测试 ￥12.50"}, "POSAGENT SELF-TEST native"},
+}
+
+// TestGoldenLayouts: each layout's bytes equal the golden file, and the
+// golden file, read back by the independent emulator in package preview,
+// prints what it should: the texts, one cut at the end, no overflowing
+// line, and a QR code that decodes (gozxing, from the rendered dots) to the
+// payload, drawn natively or as a raster image as configured.
+func TestGoldenLayouts(t *testing.T) {
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			l, err := NewLayout(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.build(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", c.name+".bin")
+			if *update {
+				writeGolden(t, path, got, c.name, l.Dots())
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("bytes differ from %s at offset %d (got %d bytes, want %d)", path, firstDiff(got, want), len(got), len(want))
+			}
+			checkPage(t, want, l.Dots(), c.cfg.NativeQR, c.texts, c.qr)
+		})
+	}
+}
+
+func writeGolden(t *testing.T, path string, b []byte, name string, dots int) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join("..", "docs", "printer", name+".png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := preview.Render(f, b, preview.Options{Width: dots}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func checkPage(t *testing.T, data []byte, dots int, native bool, texts []string, qr string) *preview.Page {
+	t.Helper()
+	p, err := preview.Parse(data, preview.Options{Width: dots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) > 0 {
+		t.Errorf("warnings: %v", p.Warnings)
+	}
+	all := strings.Join(p.Texts(), "\n")
+	for _, s := range texts {
+		if !strings.Contains(all, s) {
+			t.Errorf("printed text lacks %q; printed:\n%s", s, all)
+		}
+	}
+	if len(p.Cuts) != 1 || !strings.HasPrefix(p.Listing[len(p.Listing)-1], "GS V") {
+		t.Errorf("want exactly one cut, at the end: cuts %v, last command %q", p.Cuts, p.Listing[len(p.Listing)-1])
+	}
+	if qr == "" {
+		if len(p.QRs) != 0 {
+			t.Errorf("unexpected QR %v", p.QRs)
+		}
+		return p
+	}
+	var rect image.Rectangle
+	if native {
+		if len(p.QRs) != 1 || p.QRs[0].Payload != qr {
+			t.Fatalf("native QRs %+v, want payload %q", p.QRs, qr)
+		}
+		rect = p.QRs[0].Rect
+	} else {
+		if len(p.QRs) != 0 {
+			t.Fatalf("raster layout sent native QR %+v", p.QRs)
+		}
+		// The QR is the last (tallest) raster image on the page.
+		for _, r := range p.Rasters {
+			if r.Dy() > rect.Dy() {
+				rect = r
+			}
+		}
+	}
+	if got := decodeQR(t, p.Image, rect); got != qr {
+		t.Errorf("QR decodes to %q, want %q", got, qr)
+	}
+	return p
+}
+
+// decodeQR decodes the QR code inside r of img (plus a white margin).
+func decodeQR(t *testing.T, img *image.Gray, r image.Rectangle) string {
+	t.Helper()
+	const margin = 40
+	crop := image.NewGray(image.Rect(0, 0, r.Dx()+2*margin, r.Dy()+2*margin))
+	for i := range crop.Pix {
+		crop.Pix[i] = 0xFF
+	}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			crop.SetGray(x-r.Min.X+margin, y-r.Min.Y+margin, img.GrayAt(x, y))
+		}
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(crop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("QR in %v does not decode: %v", r, err)
+	}
+	return res.GetText()
+}
+
+// TestSlipBytesFromReference spells out the native-QR slip byte by byte from
+// the command reference, so the golden file above is a claim checked
+// against the manual and not a recording.
+func TestSlipBytesFromReference(t *testing.T) {
+	l, err := NewLayout(Config{NativeQR: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Slip(slip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	b := func(p ...byte) { w.Write(p) }
+	s := func(x string) { w.WriteString(x) }
+	b(0x1B, 0x40)                                  // ESC @: initialise
+	b(0x1B, 0x74, 0)                               // ESC t 0: PC437
+	b(0x1B, 0x61, 1)                               // ESC a 1: centre
+	b(0x1B, 0x21, 0x38)                            // ESC !: bold | double height | double width ("Corner Cafe" is 22 ≤ 32 cells doubled)
+	s("Corner Cafe\n")                             //
+	b(0x1B, 0x21, 0)                               // ESC ! 0
+	s("Scan to pay\n")                             //
+	b(0x1B, 0x21, 0x38)                            // amount, big
+	b(0x9D)                                        // ¥ in PC437
+	s("12.50\n")                                   //
+	b(0x1B, 0x21, 0)                               //
+	s("Order 7100012345\n")                        //
+	s("\n")                                        // blank line above the QR: quiet zone
+	b(0x1D, 0x28, 0x6B, 4, 0, 0x31, 0x41, 0x32, 0) // Function 165: model 2
+	// Function 167: 35 bytes in byte mode at level M need version 3
+	// (version 2-M holds 26 bytes, 3-M 42; ISO/IEC 18004 table 7): 29
+	// modules. 3/4 of 384 dots = 288, 288/29 = 9, capped at 8 dots.
+	b(0x1D, 0x28, 0x6B, 3, 0, 0x31, 0x43, 8)
+	b(0x1D, 0x28, 0x6B, 3, 0, 0x31, 0x45, 0x31) // Function 169: level M
+	if len(slip.QR) != 35 {
+		t.Fatalf("fixture changed: %d bytes", len(slip.QR))
+	}
+	b(0x1D, 0x28, 0x6B, 35+3, 0, 0x31, 0x50, 0x30) // Function 180: pL = k+3
+	s(slip.QR)
+	b(0x1D, 0x28, 0x6B, 3, 0, 0x31, 0x51, 0x30) // Function 181: print
+	s("\n")                                     // blank line below
+	s("Expires 2026-11-25 11:04:00\n")          // 03:04 UTC in Beijing
+	b(0x1D, 0x56, 66, 0)                        // GS V 66 0: feed to cutter, partial cut
+	if !bytes.Equal(got, w.Bytes()) {
+		t.Fatalf("slip differs at offset %d:\ngot  % X\nwant % X", firstDiff(got, w.Bytes()), got, w.Bytes())
+	}
+}
+
+func TestNoUTF8ReachesAPrinterWithoutChinese(t *testing.T) {
+	l, err := NewLayout(Config{Charset: "cp437"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Receipt(refundedCN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// UTF-8 lead bytes of Chinese (E0..EF) followed by continuation bytes
+	// would print as junk; each character becomes one '?' instead.
+	for i := 0; i+1 < len(got); i++ {
+		if got[i] >= 0xE0 && got[i] <= 0xEF && got[i+1] >= 0x80 && got[i+1] <= 0xBF {
+			t.Fatalf("UTF-8 sequence at offset %d: % X", i, got[i:i+3])
+		}
+	}
+	p := checkPage(t, got, 384, false, []string{"????", "REFUNDED", "¥8.80", "¥5.00"}, "")
+	_ = p
+}
+
+func TestCommandInjectionIsDefused(t *testing.T) {
+	l, _ := NewLayout(Config{})
+	evil := slip
+	evil.Merchant = "Shop\x1d\x56\x00\x1b@" // GS V 0 (cut) then ESC @ in the name
+	got, err := l.Slip(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := checkPage(t, got, 384, false, []string{"Shop V  @"}, slip.QR)
+	if len(p.Cuts) != 1 {
+		t.Fatalf("cuts %v", p.Cuts)
+	}
+}
+
+func TestLayoutBadInput(t *testing.T) {
+	l, _ := NewLayout(Config{})
+	bad := []struct {
+		name string
+		f    func() ([]byte, error)
+	}{
+		{"no QR", func() ([]byte, error) { s := slip; s.QR = ""; return l.Slip(s) }},
+		{"zero amount", func() ([]byte, error) { s := slip; s.AmountCents = 0; return l.Slip(s) }},
+		{"QR too long", func() ([]byte, error) { s := slip; s.QR = strings.Repeat("x", 2000); return l.Slip(s) }},
+		{"no kind", func() ([]byte, error) { r := paid; r.Kind = 0; return l.Receipt(r) }},
+		{"refund > amount", func() ([]byte, error) { r := refundedCN; r.RefundedCents = 1000; return l.Receipt(r) }},
+		{"negative amount", func() ([]byte, error) { r := paid; r.AmountCents = -5; return l.Receipt(r) }},
+	}
+	for _, c := range bad {
+		if _, err := c.f(); err == nil || !strings.HasPrefix(err.Error(), "printer: ") {
+			t.Errorf("%s: err = %v", c.name, err)
+		}
+	}
+	for _, cfg := range []Config{{PaperMM: 57}, {Charset: "utf-8"}, {Cut: "none"}, {QRModule: 17}} {
+		if _, err := NewLayout(cfg); err == nil || !strings.HasPrefix(err.Error(), "printer: ") {
+			t.Errorf("%+v: err = %v", cfg, err)
+		}
+	}
+}
+
+// TestPreviewsAreCurrent makes sure docs/printer holds a preview for each
+// golden file and that it is the rendering of that file.
+func TestPreviewsAreCurrent(t *testing.T) {
+	for _, c := range goldenCases {
+		l, _ := NewLayout(c.cfg)
+		data, err := os.ReadFile(filepath.Join("testdata", c.name+".bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := preview.Render(&want, data, preview.Options{Width: l.Dots()}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(filepath.Join("..", "docs", "printer", c.name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wimg, _ := png.Decode(&want)
+		if img.Bounds() != wimg.Bounds() || !slices.Equal(pixels(img), pixels(wimg)) {
+			t.Errorf("docs/printer/%s.png is stale: run go test ./printer -run TestGoldenLayouts -update", c.name)
+		}
+	}
+}
+
+func pixels(img image.Image) []uint32 {
+	var out []uint32
+	r := img.Bounds()
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			v, _, _, _ := img.At(x, y).RGBA()
+			out = append(out, v)
+		}
+	}
+	return out
+}
