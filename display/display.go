@@ -1,0 +1,201 @@
+package display
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"sync"
+	"time"
+
+	periphdisplay "periph.io/x/conn/v3/display"
+	"periph.io/x/devices/v3/ssd1306/image1bit"
+
+	"posagent/display/image565"
+)
+
+// Display shows screens. Show draws a Screen (it may block for a panel's
+// refresh time, seconds on e-paper); Close blanks the panel and releases it,
+// so that no stale QR code stays in front of a customer.
+//
+// Implementations are safe for concurrent use.
+type Display interface {
+	Show(Screen) error
+	Close() error
+}
+
+// Config selects and sets up a display. It is plain data so that a TOML
+// section maps onto it; zero values mean the driver's defaults.
+type Config struct {
+	// Driver is one of "png", "term", "st7789", "ili9341", "ssd1306",
+	// "ssd1306-i2c", "st7567", "epd2in13" (Waveshare 2.13" V4; "epd2in13v2"
+	// and "epd2in13v3" for older boards).
+	Driver string
+
+	// Width and Height are the picture size as mounted (after Rotation).
+	// Defaults: st7789 240×240 (set 240×320 for that module), ili9341
+	// 320×240, ssd1306 and st7567 128×64, epd2in13 250×122, png 320×240,
+	// term ignores them.
+	Width, Height int
+	// Rotation in degrees clockwise: 0, 90, 180, 270. Try 180 if the
+	// picture is upside down.
+	Rotation int
+
+	// SPIPort is the periph spireg name ("/dev/spidev0.0", "SPI0.0"); empty
+	// means the first port found.
+	SPIPort string
+	// SPIHz is the SPI clock; 0 means the driver's default (st7789 40 MHz,
+	// ili9341 32 MHz, ssd1306 3.3 MHz, st7567 1 MHz, epd2in13 4 MHz).
+	// Lower it when the picture shows noise.
+	SPIHz int64
+	// Pin names as periph's gpioreg knows them ("GPIO25", "25", "P1_22").
+	// DCPin is required by every SPI panel; RSTPin, BLPin (backlight) and
+	// CSPin are optional; BUSYPin is required by e-paper.
+	DCPin, RSTPin, BLPin, BUSYPin, CSPin string
+
+	// I2CBus is the periph i2creg name ("1", "/dev/i2c-1"); empty means the
+	// first bus. I2CAddr defaults to 0x3C (SSD1306 modules; some use 0x3D).
+	I2CBus  string
+	I2CAddr uint16
+
+	// MirrorX, SwapRB and ToggleInvert correct colour TFT modules that are
+	// wired differently from the common ones: try MirrorX if the picture is
+	// mirrored, SwapRB if red and blue are swapped, ToggleInvert if colours
+	// look like a negative.
+	MirrorX, SwapRB, ToggleInvert bool
+
+	// Path is the file the "png" driver writes the current frame to.
+	Path string
+	// Mono makes the "png" driver draw the 1-bit picture of a monochrome
+	// panel instead of the colour one.
+	Mono bool
+
+	// Out is where "term" writes; nil means os.Stdout. Plain (no cursor
+	// movement, for logs and pipes) stops it from clearing the screen
+	// before each frame.
+	Out   io.Writer
+	Plain bool
+
+	// CountdownStep rounds the countdown so slow panels redraw less; 0
+	// means 1 s, and 30 s on e-paper, which takes seconds per refresh.
+	CountdownStep time.Duration
+}
+
+// Open returns the display cfg.Driver names. Hardware drivers initialise
+// periph's host drivers and open buses and pins by name; "png" and "term"
+// touch no hardware.
+func Open(cfg Config) (Display, error) {
+	switch cfg.Driver {
+	case "png":
+		return NewPNG(cfg)
+	case "term":
+		return NewTerm(cfg), nil
+	case "st7789", "ili9341", "ssd1306", "ssd1306-i2c", "st7567", "epd2in13", "epd2in13v2", "epd2in13v3", "epd2in13v4":
+		return openHardware(cfg)
+	case "":
+		return nil, errors.New("display: no driver named in the configuration")
+	}
+	return nil, fmt.Errorf("display: unknown driver %q (want png, term, st7789, ili9341, ssd1306, ssd1306-i2c, st7567 or epd2in13)", cfg.Driver)
+}
+
+// Panel shows Screens on a periph display.Drawer: it renders each Screen
+// for the drawer's size and format, skips frames identical to the last one,
+// and leaves the rest of the diffing to the driver (ssd1306 and tft send only
+// what changed).
+type Panel struct {
+	mu     sync.Mutex
+	name   string
+	dev    periphdisplay.Drawer
+	opts   Options
+	r      Renderer
+	last   []byte
+	closer func() error
+}
+
+// NewPanel wraps an open drawer. format must match what the drawer shows
+// (Mono for image1bit drawers, RGB565 for tft). closer, if not nil, is
+// called by Close after the drawer is halted (to close the bus).
+func NewPanel(name string, dev periphdisplay.Drawer, format Format, step time.Duration, closer func() error) *Panel {
+	return &Panel{name: name, dev: dev, opts: Options{Size: dev.Bounds().Size(), Format: format, CountdownStep: step}, closer: closer}
+}
+
+// Show implements Display.
+func (p *Panel) Show(s Screen) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dev == nil {
+		return fmt.Errorf("display: %s is closed", p.name)
+	}
+	img, rerr := p.r.Render(s, p.opts)
+	if img == nil {
+		return rerr
+	}
+	pix := pixels(img)
+	if p.last != nil && bytes.Equal(pix, p.last) {
+		return rerr
+	}
+	if err := p.dev.Draw(p.dev.Bounds(), img, image.Point{}); err != nil {
+		p.last = nil
+		return fmt.Errorf("display: %s: %w", p.name, err)
+	}
+	p.last = append(p.last[:0], pix...)
+	return rerr
+}
+
+// Close implements Display: the panel is halted (blanked) and released.
+func (p *Panel) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dev == nil {
+		return nil
+	}
+	err := p.dev.Halt()
+	p.dev = nil
+	if p.closer != nil {
+		if cerr := p.closer(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("display: %s: %w", p.name, err)
+	}
+	return nil
+}
+
+// pixels returns the raw pixel bytes of a rendered image.
+func pixels(img image.Image) []byte {
+	switch m := img.(type) {
+	case *image565.Image:
+		return m.Pix
+	case *image1bit.VerticalLSB:
+		return m.Pix
+	}
+	return nil
+}
+
+// Multi shows every screen on several displays (the demo uses term and
+// png). Show and Close go to all of them and return the first error.
+type Multi []Display
+
+// Show implements Display.
+func (m Multi) Show(s Screen) error {
+	var first error
+	for _, d := range m {
+		if err := d.Show(s); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close implements Display.
+func (m Multi) Close() error {
+	var first error
+	for _, d := range m {
+		if err := d.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

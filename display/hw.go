@@ -1,0 +1,320 @@
+package display
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
+	"periph.io/x/conn/v3/spi/spireg"
+	"periph.io/x/devices/v3/ssd1306"
+	"periph.io/x/devices/v3/ssd1306/image1bit"
+	"periph.io/x/devices/v3/st7567"
+	"periph.io/x/devices/v3/waveshare2in13v2"
+	"periph.io/x/devices/v3/waveshare2in13v3"
+	"periph.io/x/devices/v3/waveshare2in13v4"
+	"periph.io/x/host/v3"
+
+	"posagent/display/tft"
+)
+
+// openHardware opens a panel on the device's buses. It is the only place
+// that initialises periph's host drivers.
+func openHardware(cfg Config) (Display, error) {
+	if _, err := host.Init(); err != nil {
+		return nil, fmt.Errorf("display: periph host: %w", err)
+	}
+	if cfg.Driver == "ssd1306-i2c" {
+		bus, err := i2creg.Open(cfg.I2CBus)
+		if err != nil {
+			return nil, fmt.Errorf("display: I²C bus %q: %w (is I²C enabled, e.g. dtparam=i2c_arm=on?)", cfg.I2CBus, err)
+		}
+		d, err := NewSSD1306I2C(bus, cfg)
+		if err != nil {
+			bus.Close()
+			return nil, err
+		}
+		d.closer = bus.Close
+		return d, nil
+	}
+	port, err := spireg.Open(cfg.SPIPort)
+	if err != nil {
+		return nil, fmt.Errorf("display: SPI port %q: %w (is SPI enabled, e.g. dtparam=spi=on?)", cfg.SPIPort, err)
+	}
+	pins, err := lookupPins(cfg)
+	if err != nil {
+		port.Close()
+		return nil, err
+	}
+	var d *Panel
+	switch cfg.Driver {
+	case "st7789", "ili9341":
+		d, err = NewTFT(port, pins, cfg)
+	case "ssd1306":
+		d, err = NewSSD1306SPI(port, pins, cfg)
+	case "st7567":
+		d, err = NewST7567(port, pins, cfg)
+	default: // e-paper
+		d, err = NewEPD2in13(port, pins, cfg)
+	}
+	if err != nil {
+		port.Close()
+		return nil, err
+	}
+	d.closer = port.Close
+	return d, nil
+}
+
+// Pins are the GPIO lines of an SPI panel. Nil means not connected.
+type Pins struct {
+	DC, RST, BL, CS gpio.PinOut
+	BUSY            gpio.PinIn
+}
+
+func lookupPins(cfg Config) (Pins, error) {
+	var p Pins
+	get := func(role, name string) (gpio.PinIO, error) {
+		if name == "" {
+			return nil, nil
+		}
+		pin := gpioreg.ByName(name)
+		if pin == nil {
+			return nil, fmt.Errorf("display: %s pin %q not found (use a name like GPIO25)", role, name)
+		}
+		return pin, nil
+	}
+	for _, x := range []struct {
+		role, name string
+		out        *gpio.PinOut
+	}{{"DC", cfg.DCPin, &p.DC}, {"RST", cfg.RSTPin, &p.RST}, {"BL", cfg.BLPin, &p.BL}, {"CS", cfg.CSPin, &p.CS}} {
+		pin, err := get(x.role, x.name)
+		if err != nil {
+			return p, err
+		}
+		if pin != nil {
+			*x.out = pin
+		}
+	}
+	busy, err := get("BUSY", cfg.BUSYPin)
+	if err != nil {
+		return p, err
+	}
+	if busy != nil {
+		p.BUSY = busy
+	}
+	return p, nil
+}
+
+func size(cfg Config, w, h int) image.Point {
+	if cfg.Width != 0 || cfg.Height != 0 {
+		return image.Pt(cfg.Width, cfg.Height)
+	}
+	return image.Pt(w, h)
+}
+
+// NewTFT opens an ST7789 or ILI9341 colour panel (cfg.Driver) on port.
+func NewTFT(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
+	if pins.DC == nil {
+		return nil, errors.New("display: " + cfg.Driver + " needs a DC pin (DCPin)")
+	}
+	var o tft.Opts
+	switch cfg.Driver {
+	case "st7789":
+		o = tft.ST7789x240x240
+		sz := size(cfg, 240, 240)
+		o.Width, o.Height = min(sz.X, sz.Y), max(sz.X, sz.Y)
+		if sz.X > sz.Y {
+			o.Rotation = 90
+		}
+	case "ili9341":
+		o = tft.ILI9341x320x240
+		sz := size(cfg, 320, 240)
+		if sz.X < sz.Y {
+			o.Rotation = 0
+		}
+	default:
+		return nil, fmt.Errorf("display: %q is not a TFT driver", cfg.Driver)
+	}
+	o.Rotation = (o.Rotation + cfg.Rotation) % 360
+	o.Clock = physic.Frequency(cfg.SPIHz) * physic.Hertz
+	o.MirrorX = o.MirrorX != cfg.MirrorX
+	o.BGR = o.BGR != cfg.SwapRB
+	o.Invert = o.Invert != cfg.ToggleInvert
+	dev, err := tft.New(port, pins.DC, pins.RST, pins.BL, &o)
+	if err != nil {
+		return nil, fmt.Errorf("display: %w", err)
+	}
+	return NewPanel(cfg.Driver, dev, RGB565, cfg.CountdownStep, nil), nil
+}
+
+// NewSSD1306SPI opens a 128×64 SSD1306 OLED on port (4-wire SPI).
+func NewSSD1306SPI(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
+	if pins.DC == nil {
+		return nil, errors.New("display: ssd1306 on SPI needs a DC pin (DCPin); use ssd1306-i2c for I²C modules")
+	}
+	if l, ok := port.(interface{ LimitSpeed(physic.Frequency) error }); ok && cfg.SPIHz != 0 {
+		if err := l.LimitSpeed(physic.Frequency(cfg.SPIHz) * physic.Hertz); err != nil {
+			return nil, fmt.Errorf("display: ssd1306: %w", err)
+		}
+	}
+	o := ssd1306Opts(cfg)
+	dev, err := ssd1306.NewSPI(port, pins.DC, &o)
+	if err != nil {
+		return nil, fmt.Errorf("display: %w", err)
+	}
+	return NewPanel("ssd1306", dev, Mono, cfg.CountdownStep, nil), nil
+}
+
+// NewSSD1306I2C opens a 128×64 SSD1306 OLED on an I²C bus at cfg.I2CAddr
+// (0x3C by default).
+func NewSSD1306I2C(bus i2c.Bus, cfg Config) (*Panel, error) {
+	addr := cfg.I2CAddr
+	if addr == 0 {
+		addr = 0x3C
+	}
+	o := ssd1306Opts(cfg)
+	// periph's ssd1306 always talks to 0x3C; readdress for 0x3D modules.
+	dev, err := ssd1306.NewI2C(&readdress{Bus: bus, addr: addr}, &o)
+	if err != nil {
+		return nil, fmt.Errorf("display: ssd1306 at I²C %#02x: %w", addr, err)
+	}
+	return NewPanel("ssd1306-i2c", dev, Mono, cfg.CountdownStep, nil), nil
+}
+
+type readdress struct {
+	i2c.Bus
+	addr uint16
+}
+
+func (r *readdress) Tx(_ uint16, w, rd []byte) error { return r.Bus.Tx(r.addr, w, rd) }
+
+func ssd1306Opts(cfg Config) ssd1306.Opts {
+	o := ssd1306.DefaultOpts
+	sz := size(cfg, 128, 64)
+	o.W, o.H = sz.X, sz.Y
+	if cfg.Rotation == 180 {
+		o.MirrorVertical, o.MirrorHorizontal = true, true
+	}
+	return o
+}
+
+// NewST7567 opens a 128×64 ST7567 LCD on port.
+func NewST7567(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
+	if pins.DC == nil {
+		return nil, errors.New("display: st7567 needs a DC pin (DCPin)")
+	}
+	rst := pins.RST
+	if rst == nil {
+		rst = gpio.INVALID
+	}
+	o := st7567.Opts{
+		Bias:             st7567.Bias17,
+		SegmentDirection: st7567.SegmentDirNormal,
+		CommonDirection:  st7567.CommonDirReverse,
+		Display:          st7567.DisplayNormal,
+		RegulationRatio:  st7567.RegulationRatio{st7567.RegResistorRR0, st7567.RegResistorRR1},
+		StartLine:        0,
+		Contrast:         40,
+	}
+	if cfg.Rotation == 180 {
+		o.SegmentDirection, o.CommonDirection = st7567.SegmentDirReverse, st7567.CommonDirNormal
+	}
+	dev, err := st7567.New(port, pins.DC, rst, nil, &o)
+	if err != nil {
+		return nil, fmt.Errorf("display: st7567: %w", err)
+	}
+	return NewPanel("st7567", &lcd{dev: dev}, Mono, cfg.CountdownStep, nil), nil
+}
+
+// lcd adapts periph's st7567 (a pixel setter with Update) to a drawer. The
+// LCD shows a set pixel dark, so light pixels of the picture are cleared.
+type lcd struct {
+	dev *st7567.Dev
+}
+
+func (l *lcd) String() string          { return "st7567" }
+func (l *lcd) ColorModel() color.Model { return image1bit.BitModel }
+func (l *lcd) Bounds() image.Rectangle { return image.Rect(0, 0, st7567.Width, st7567.Height) }
+func (l *lcd) Halt() error             { return l.dev.PowerSave() }
+func (l *lcd) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+	m, ok := src.(*image1bit.VerticalLSB)
+	if !ok || m.Rect != l.Bounds() || sp != (image.Point{}) {
+		m = image1bit.NewVerticalLSB(l.Bounds())
+		draw.Src.Draw(m, r, src, sp)
+	}
+	for y := 0; y < st7567.Height; y++ {
+		for x := 0; x < st7567.Width; x++ {
+			l.dev.SetPixel(x, y, !bool(m.BitAt(x, y)))
+		}
+	}
+	return l.dev.Update()
+}
+
+// NewEPD2in13 opens a Waveshare 2.13" e-paper (V4 by default, cfg.Driver
+// "epd2in13v2"/"epd2in13v3" for older boards). A refresh takes seconds, so
+// the countdown moves in 30 s steps unless cfg.CountdownStep says otherwise.
+func NewEPD2in13(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
+	if pins.DC == nil || pins.RST == nil || pins.BUSY == nil {
+		return nil, errors.New("display: e-paper needs DC, RST and BUSY pins (DCPin, RSTPin, BUSYPin)")
+	}
+	cs := pins.CS
+	if cs == nil {
+		cs = gpio.INVALID
+	}
+	step := cfg.CountdownStep
+	if step == 0 {
+		step = 30 * time.Second
+	}
+	var dev interface {
+		Draw(image.Rectangle, image.Image, image.Point) error
+		Bounds() image.Rectangle
+		ColorModel() color.Model
+		Halt() error
+		String() string
+		Init() error
+	}
+	var err error
+	switch cfg.Driver {
+	case "epd2in13v2":
+		o := waveshare2in13v2.EPD2in13v2
+		o.Origin = waveshare2in13v2.Corner(epdCorner(cfg.Rotation))
+		dev, err = waveshare2in13v2.New(port, pins.DC, cs, pins.RST, pins.BUSY, &o)
+	case "epd2in13v3":
+		o := waveshare2in13v3.EPD2in13v3
+		o.Origin = waveshare2in13v3.Corner(epdCorner(cfg.Rotation))
+		dev, err = waveshare2in13v3.New(port, pins.DC, cs, pins.RST, pins.BUSY, &o)
+	default:
+		o := waveshare2in13v4.EPD2in13v4
+		o.Origin = waveshare2in13v4.Corner(epdCorner(cfg.Rotation))
+		dev, err = waveshare2in13v4.New(port, pins.DC, cs, pins.RST, pins.BUSY, &o)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("display: %s: %w", cfg.Driver, err)
+	}
+	if err := dev.Init(); err != nil {
+		return nil, fmt.Errorf("display: %s init: %w", cfg.Driver, err)
+	}
+	return NewPanel(cfg.Driver, dev, Mono, step, nil), nil
+}
+
+// epdCorner maps a rotation to the corner periph's Waveshare drivers put
+// the origin in: 0 and 180 are landscape (250×122), 90 and 270 portrait.
+func epdCorner(rotation int) uint8 {
+	switch rotation {
+	case 90:
+		return 0 // TopLeft: portrait
+	case 180:
+		return 3 // BottomLeft
+	case 270:
+		return 2 // BottomRight
+	}
+	return 1 // TopRight: landscape
+}
