@@ -169,6 +169,10 @@ type Stats struct {
 	SchemaVersion int            `json:"schema_version"`
 	FileSize      int64          `json:"file_size"`
 	Commits       uint64         `json:"commits"`
+	// CreatedAt is when this database file was created. After a corrupt
+	// file was replaced the client_sn counter starts again, so a prefix
+	// that includes it (or the new terminal_sn) keeps client_sn unique.
+	CreatedAt time.Time `json:"created_at"`
 	// MovedAside lists earlier corrupt files (<path>.corrupt-*) still next
 	// to the database: a reminder that history may be in them.
 	MovedAside []string `json:"moved_aside,omitempty"`
@@ -185,6 +189,11 @@ func (db *DB) Stats() (Stats, error) {
 		}
 		if s.LastSeq, err = lastSeq(tx); err != nil {
 			return err
+		}
+		if raw := tx.Bucket(bucketMeta).Get(keyCreatedAt); raw != nil {
+			if err := json.Unmarshal(raw, &s.CreatedAt); err != nil {
+				return fmt.Errorf("storage: meta/created_at is unreadable: %w", err)
+			}
 		}
 		s.Provisioned = tx.Bucket(bucketCreds).Get(keyCredsCurrent) != nil
 		s.Pending = tx.Bucket(bucketPending).Stats().KeyN

@@ -44,7 +44,7 @@ func TestOpenCreatesPrivateFileAndDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.SchemaVersion != SchemaVersion() || st.Orders != 0 || st.Provisioned {
+	if st.SchemaVersion != SchemaVersion() || st.Orders != 0 || st.Provisioned || !st.CreatedAt.Equal(e.clock.Now()) {
 		t.Errorf("fresh stats = %+v", st)
 	}
 	if _, err := db.Credentials(); !errors.Is(err, ErrNotFound) {

@@ -16,6 +16,8 @@ const (
 	SeqWidth = 10
 	// MaxHistory bounds Order.History; the oldest transitions are dropped.
 	MaxHistory = 64
+
+	appendFill = 0.9
 )
 
 // Transition is one state change of an order, recorded by the engine.
@@ -151,10 +153,14 @@ func putOrder(tx *bolt.Tx, o, old *Order) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketOrders).Put([]byte(o.ClientSN), raw); err != nil {
+	orders, pending, byTime := tx.Bucket(bucketOrders), tx.Bucket(bucketPending), tx.Bucket(bucketByTime)
+	// Keys mostly arrive in ascending order (a counter, the clock): split
+	// pages nearly full instead of bbolt's default half, which halves the
+	// file size and the time Open spends checking it.
+	orders.FillPercent, pending.FillPercent, byTime.FillPercent = appendFill, appendFill, appendFill
+	if err := orders.Put([]byte(o.ClientSN), raw); err != nil {
 		return err
 	}
-	pending := tx.Bucket(bucketPending)
 	if o.Final {
 		if err := pending.Delete(seqKey(o.Seq)); err != nil {
 			return err
@@ -163,7 +169,7 @@ func putOrder(tx *bolt.Tx, o, old *Order) error {
 		return err
 	}
 	if old == nil {
-		return tx.Bucket(bucketByTime).Put(timeKey(o.CreatedAt, o.Seq), []byte(o.ClientSN))
+		return byTime.Put(timeKey(o.CreatedAt, o.Seq), []byte(o.ClientSN))
 	}
 	return nil
 }

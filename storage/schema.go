@@ -39,7 +39,7 @@ var migrations = []func(tx *bolt.Tx, now time.Time) error{
 		}
 		meta := tx.Bucket(bucketMeta)
 		if meta.Get(keyCreatedAt) == nil {
-			return putJSON(meta, keyCreatedAt, now)
+			return putJSON(meta, keyCreatedAt, utc(now))
 		}
 		return nil
 	},
