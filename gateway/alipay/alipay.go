@@ -130,9 +130,19 @@ type Config struct {
 	Now func() time.Time
 }
 
+// String describes the configuration without its secrets.
+func (cfg Config) String() string {
+	return fmt.Sprintf("alipay.Config{BaseURL: %q, AppID: %q, SignType: %q, AppPrivateKeyFile: %q, AlipayPublicKeyFile: %q, AppAuthToken: <hidden>}",
+		cfg.BaseURL, cfg.AppID, cfg.SignType, cfg.AppPrivateKeyFile, cfg.AlipayPublicKeyFile)
+}
+
+// GoString is String, so %#v does not print the private key either.
+func (cfg Config) GoString() string { return cfg.String() }
+
 // Client talks to one Alipay gateway. It is safe for concurrent use.
 type Client struct {
 	url      string
+	postURL  string
 	appID    string
 	signType string
 	key      *rsa.PrivateKey
@@ -173,6 +183,12 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("alipay: BaseURL %q is not an http(s) URL such as %s", c.url, ProductionURL)
 	}
+	// charset also goes in the query string, as the official SDKs send
+	// it, so the gateway decodes the body with it.
+	q := u.Query()
+	q.Set("charset", "utf-8")
+	u.RawQuery = q.Encode()
+	c.postURL = u.String()
 	if c.signType == "" {
 		c.signType = SignRSA2
 	}
@@ -519,7 +535,7 @@ func (c *Client) call(ctx context.Context, op, method string, biz map[string]str
 	// be repeated) from "the request may have reached Alipay" (Unknown).
 	var wrote atomic.Bool
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url+"?charset=utf-8", strings.NewReader(form.Encode()))
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.postURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return common{}, &gateway.Error{Class: gateway.NotSent, Op: op, Err: fmt.Errorf("alipay: %v", err)}
 	}
@@ -541,9 +557,11 @@ func (c *Client) call(ctx context.Context, op, method string, biz map[string]str
 		return common{}, unknown(op, "", fmt.Errorf("alipay: answer is larger than %d bytes", c.maxBody))
 	}
 	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-			// The gateway (or a proxy in front of it) refused the request
-			// itself; no API ran. Usually a wrong BaseURL.
+		if resp.StatusCode >= 300 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout {
+			// The gateway (or a proxy or captive portal in front of it)
+			// refused or redirected the request itself; no API ran.
+			// Usually a wrong BaseURL. Redirects are never followed: a
+			// POST would be replayed as a GET.
 			return common{}, &gateway.Error{Class: gateway.Rejected, Op: op, Code: fmt.Sprintf("HTTP %d", resp.StatusCode), Message: "check BaseURL (" + c.url + ")"}
 		}
 		return common{}, unknown(op, fmt.Sprintf("HTTP %d", resp.StatusCode), errors.New("alipay: the gateway failed without an answer"))

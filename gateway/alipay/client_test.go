@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -626,6 +627,45 @@ func BenchmarkPrecreateLoopback(b *testing.B) {
 		i++
 		if _, err := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: "B_" + strconv.Itoa(i), AmountCents: 100, Subject: "bench"}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestHTTPStatusClasses(t *testing.T) {
+	sb := sandbox.New(sandbox.Options{})
+	for code, class := range map[int]gateway.Class{
+		http.StatusFound:               gateway.Rejected,
+		http.StatusNotFound:            gateway.Rejected,
+		http.StatusRequestTimeout:      gateway.Unknown,
+		http.StatusInternalServerError: gateway.Unknown,
+		http.StatusGatewayTimeout:      gateway.Unknown,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("charset") != "utf-8" {
+				t.Errorf("query string %q lacks charset", r.URL.RawQuery)
+			}
+			if code == http.StatusFound {
+				w.Header().Set("Location", "/portal")
+			}
+			w.WriteHeader(code)
+		}))
+		c, err := alipay.New(sb.ClientConfig(srv.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Query(context.Background(), "H_1")
+		srv.Close()
+		wantClass(t, err, class, nil)
+	}
+}
+
+func TestConfigHidesSecrets(t *testing.T) {
+	sb := sandbox.New(sandbox.Options{})
+	cfg := sb.ClientConfig("http://127.0.0.1:1")
+	cfg.AppAuthToken = "201510BBaabdb44d8fd04607abf8d5931ec75D84"
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg)} {
+		if strings.Contains(s, "201510BB") || strings.Contains(s, cfg.AppPrivateKey.D.String()[:20]) {
+			t.Fatalf("secret printed: %s", s)
 		}
 	}
 }
