@@ -152,9 +152,11 @@ func classify(op string, c common) *gateway.Error {
 	case c.Code == codeAuthToken, c.Code == codeNoPerm,
 		sub == "isv.invalid-signature", sub == "isv.missing-signature",
 		sub == "isv.invalid-signature-type", sub == "isv.invalid-app-id",
-		sub == "isv.missing-app-id", sub == "isv.invalid-timestamp",
+		sub == "isv.missing-app-id",
 		sub == "ACQ.ACCESS_FORBIDDEN", sub == "ACQ.PARTNER_ERROR":
 		e.Err = gateway.ErrAuth
+	case sub == "isv.invalid-timestamp":
+		e.Message += " (is the device clock right? `posagent doctor` checks it; timestamp is sent as Beijing time)"
 	case sub == "ACQ.TRADE_NOT_EXIST":
 		e.Err = gateway.ErrOrderNotFound
 	case sub == "ACQ.CONTEXT_INCONSISTENT", sub == "ACQ.DISCORDANT_REPEAT_REQUEST":
