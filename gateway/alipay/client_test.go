@@ -672,3 +672,28 @@ func TestConfigHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysFromFiles is the production wiring: keys in PEM files, the
+// private one 0600, loaded by New.
+func TestKeysFromFiles(t *testing.T) {
+	e := newEnv(t, false, sandbox.Options{})
+	appFile, aliFile, err := e.sb.WriteClientKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.sb.ClientConfig(e.srv.URL)
+	cfg.AppPrivateKey, cfg.AlipayPublicKey = nil, nil
+	cfg.AppPrivateKeyFile, cfg.AlipayPublicKeyFile = appFile, aliFile
+	c, err := alipay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "KF_1", AmountCents: 1, Subject: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	// Swapped files: both roles are named.
+	cfg.AppPrivateKeyFile, cfg.AlipayPublicKeyFile = aliFile, appFile
+	if _, err := alipay.New(cfg); err == nil || !strings.Contains(err.Error(), "app private key") {
+		t.Fatalf("swapped files: %v", err)
+	}
+}
