@@ -382,6 +382,17 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandbox: unknown action "+strconv.Quote(action)+"; use pay, decline or scan", http.StatusNotFound)
 		return
 	}
+	if err == nil && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		// A button on the QR page: back to the page, which shows the
+		// new status.
+		s.mu.Lock()
+		o, ferr := s.find(id)
+		s.mu.Unlock()
+		if ferr == nil {
+			http.Redirect(w, r, "/qr/"+o.code, http.StatusSeeOther)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		w.WriteHeader(http.StatusConflict)

@@ -275,3 +275,19 @@ func TestControlPaths(t *testing.T) {
 		t.Errorf("unknown QR: %d", resp.StatusCode)
 	}
 }
+
+func TestBrowserButtonsComeBackToThePage(t *testing.T) {
+	r := newRig(t, time.Hour)
+	r.call(t, "RSA2", "alipay.trade.precreate", `{"out_trade_no":"B1","total_amount":"1.00","subject":"s"}`, nil)
+	req, _ := http.NewRequest("POST", r.srv.URL+"/sandbox/orders/B1/pay", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := http.DefaultClient.Do(req) // follows the 303 with a GET
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "Status: PAID") {
+		t.Fatalf("page after pay: %s", page)
+	}
+}
