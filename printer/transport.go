@@ -103,9 +103,10 @@ func (l *link) status(ctx context.Context, writeTimeout, timeout time.Duration) 
 	}
 	done := make(chan result, 1)
 	go func() {
+		// No deadline of its own: on timeout the caller closes the link,
+		// which ends the Read with an error.
 		var got []byte
 		buf := make([]byte, 16)
-		deadline := time.Now().Add(timeout)
 		for len(got) < 4 {
 			n, err := l.rw.Read(buf)
 			for _, c := range buf[:n] {
@@ -119,7 +120,7 @@ func (l *link) status(ctx context.Context, writeTimeout, timeout time.Duration) 
 				done <- result{got, err}
 				return
 			}
-			if n == 0 && (!l.readPoll || time.Now().After(deadline)) {
+			if n == 0 && !l.readPoll {
 				done <- result{got, io.ErrUnexpectedEOF}
 				return
 			}
