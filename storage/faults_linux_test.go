@@ -320,3 +320,37 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadOnlyFilesystem: the SD card was remounted read-only after I/O
+// errors (a real read-only tmpfs; needs mount privilege, the permission
+// variant above runs everywhere).
+func TestReadOnlyFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v); TestReadOnlyDirectory covers the permission case", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, 0) })
+	e := newEnv(t)
+	e.path = filepath.Join(dir, "posagent.db")
+	orders := makeHistory(t, e, 6)
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, "size=1m,mode=0700"); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	_, err := Open(e.path, e.opts())
+	t.Logf("read-write Open on a read-only filesystem: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "filesystem is read-only") || !strings.Contains(err.Error(), e.path) {
+		t.Errorf("Open = %v, want a clear read-only filesystem error", err)
+	}
+	o := e.opts()
+	o.ReadOnly = true
+	db, err := Open(e.path, o)
+	if err != nil {
+		t.Fatalf("read-only Open: %v", err)
+	}
+	defer db.Close()
+	for _, want := range orders {
+		if got, err := db.GetOrder(want.ClientSN); err != nil || got.State != want.State {
+			t.Errorf("order %s: %+v %v", want.ClientSN, got, err)
+		}
+	}
+}
