@@ -146,6 +146,10 @@ func checkKeys(signType string, app *rsa.PrivateKey, ali *rsa.PublicKey) error {
 	if app.N.BitLen() < min {
 		return fmt.Errorf("alipay: %s has %d bits; %s needs at least %d", roleApp, app.N.BitLen(), signType, min)
 	}
+	if app.Size() > 256 {
+		// sign is String(344): base64 of a 256-byte (2048-bit) signature.
+		return fmt.Errorf("alipay: %s has %d bits; the sign field (String(344)) holds a 2048-bit signature at most, generate a 2048-bit key", roleApp, app.N.BitLen())
+	}
 	if ali.N.BitLen() < min {
 		return fmt.Errorf("alipay: %s has %d bits; %s needs at least %d", roleAlipay, ali.N.BitLen(), signType, min)
 	}

@@ -2,6 +2,7 @@ package alipay
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -181,4 +182,15 @@ func mustRead(p string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestOversizedKeyRefused(t *testing.T) {
+	big, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{AppID: "2014072300007148", AppPrivateKey: big, AlipayPublicKey: fuzzKey()})
+	if err == nil || !strings.Contains(err.Error(), "String(344)") {
+		t.Fatalf("3072-bit app key: %v", err)
+	}
 }
