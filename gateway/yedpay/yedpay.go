@@ -13,7 +13,8 @@
 //     /work/shared/seeds/004_b6811b5c2678deac.txt).
 //   - Query: GET /v1/transactions/{custom_id}?query=custom_id (the "Show
 //     Transaction" page: the path takes the transaction's id, and the query
-//     field "may be transaction_id or custom_id").
+//     field "may be transaction_id or custom_id"; it goes in the URL's query
+//     string, as yedpay/php-library sends the parameters of a GET).
 //   - Cancel: PUT /v1/transactions/{id}/close with remark (the "Close
 //     Transaction" page: "Close the selected precreated/pending transaction";
 //     it answers {success, message} without data).
