@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The vectors below were computed with OpenSSL 3.0, independently of this
@@ -192,5 +193,38 @@ func TestOversizedKeyRefused(t *testing.T) {
 	_, err = New(Config{AppID: "2014072300007148", AppPrivateKey: big, AlipayPublicKey: fuzzKey()})
 	if err == nil || !strings.Contains(err.Error(), "String(344)") {
 		t.Fatalf("3072-bit app key: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	app, err := ParseAppPrivateKey(mustRead("testdata/app_key_pkcs8.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Config{AppID: "2014072300007148", AppPrivateKey: app, AlipayPublicKey: fuzzKey()}
+	if _, err := New(good); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(*Config){
+		"ftp url":        func(c *Config) { c.BaseURL = "ftp://openapi.alipay.com/gateway.do" },
+		"no host":        func(c *Config) { c.BaseURL = "https:///gateway.do" },
+		"sign type":      func(c *Config) { c.SignType = "MD5" },
+		"no app id":      func(c *Config) { c.AppID = "" },
+		"long app id":    func(c *Config) { c.AppID = strings.Repeat("1", 33) },
+		"long terminal":  func(c *Config) { c.TerminalID = strings.Repeat("t", 33) },
+		"long token":     func(c *Config) { c.AppAuthToken = strings.Repeat("t", 41) },
+		"16 days":        func(c *Config) { c.OrderTimeout = 16 * 24 * time.Hour },
+		"negative":       func(c *Config) { c.OrderTimeout = -time.Minute },
+		"no app key":     func(c *Config) { c.AppPrivateKey = nil },
+		"no alipay key":  func(c *Config) { c.AlipayPublicKey = nil },
+		"missing file":   func(c *Config) { c.AppPrivateKey, c.AppPrivateKeyFile = nil, "/nonexistent/key.pem" },
+		"missing pubkey": func(c *Config) { c.AlipayPublicKey, c.AlipayPublicKeyFile = nil, "/nonexistent/pub.pem" },
+	} {
+		cfg := good
+		mut(&cfg)
+		_, err := New(cfg)
+		if err == nil || !strings.HasPrefix(err.Error(), "alipay: ") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
