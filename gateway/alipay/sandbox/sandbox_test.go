@@ -254,12 +254,16 @@ func TestControlPaths(t *testing.T) {
 	if strings.Contains(string(page), "<b>tea") || !strings.Contains(string(page), "¥9.50") {
 		t.Fatalf("page: %s", page)
 	}
-	for path, want := range map[string]int{
-		"/sandbox/orders/Q1/decline": 200,
-		"/sandbox/orders/Q1/pay":     http.StatusConflict, // closed
-		"/sandbox/orders/nope/pay":   http.StatusConflict,
-		"/sandbox/orders/Q1/refund":  http.StatusNotFound,
+	for _, c := range []struct {
+		path string
+		want int
+	}{ // in this order: decline first, then pay fails
+		{"/sandbox/orders/Q1/decline", 200},
+		{"/sandbox/orders/Q1/pay", http.StatusConflict}, // closed
+		{"/sandbox/orders/nope/pay", http.StatusConflict},
+		{"/sandbox/orders/Q1/refund", http.StatusNotFound},
 	} {
+		path, want := c.path, c.want
 		resp, err := http.Post(r.srv.URL+path, "", nil)
 		if err != nil {
 			t.Fatal(err)
