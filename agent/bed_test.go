@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,7 @@ type bed struct {
 	clock  *FakeClock
 	gw     gateway.Gateway
 	pay    func(id string) error
+	decl   func(id string) error
 	ledger func() gateway.Ledger
 	faults *faults.Injector
 	down   *atomic.Bool // true: every dial fails, as with the network unplugged
@@ -52,11 +54,19 @@ func offlineTransport(down *atomic.Bool) *http.Transport {
 	return tr
 }
 
-type gatewayMaker func(t testing.TB, clock *FakeClock, tr http.RoundTripper) (gw gateway.Gateway, pay func(string) error, ledger func() gateway.Ledger, in *faults.Injector)
+// sandboxed is a gateway client wired to its sandbox.
+type sandboxed struct {
+	gw           gateway.Gateway
+	pay, decline func(id string) error
+	ledger       func() gateway.Ledger
+	faults       *faults.Injector
+}
 
-var gateways = map[string]gatewayMaker{"upay": newUpay}
+// gateways makes each gateway's sandbox and client; the chaos and engine
+// tests run unchanged against every entry.
+var gateways = map[string]func(t testing.TB, clock *FakeClock, tr http.RoundTripper) sandboxed{"upay": newUpay}
 
-func newUpay(t testing.TB, clock *FakeClock, tr http.RoundTripper) (gateway.Gateway, func(string) error, func() gateway.Ledger, *faults.Injector) {
+func newUpay(t testing.TB, clock *FakeClock, tr http.RoundTripper) sandboxed {
 	sb := upaysandbox.New(upaysandbox.Options{Now: clock.Now, OrderTTL: 240 * time.Second})
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
@@ -72,14 +82,15 @@ func newUpay(t testing.TB, clock *FakeClock, tr http.RoundTripper) (gateway.Gate
 		t.Fatal(err)
 	}
 	c.SetTerminal(term.SN, term.Key)
-	return c, sb.Pay, sb.Ledger, sb.Faults()
+	return sandboxed{c, sb.Pay, sb.Decline, sb.Ledger, sb.Faults()}
 }
 
 func newBed(t testing.TB, gw string, cfg Config) *bed {
 	t.Helper()
 	b := &bed{t: t, name: gw, clock: NewFakeClock(start), down: new(atomic.Bool)}
 	b.tr = offlineTransport(b.down)
-	b.gw, b.pay, b.ledger, b.faults = gateways[gw](t, b.clock, b.tr)
+	sx := gateways[gw](t, b.clock, b.tr)
+	b.gw, b.pay, b.decl, b.ledger, b.faults = sx.gw, sx.pay, sx.decline, sx.ledger, sx.faults
 	b.openDB(filepath.Join(t.TempDir(), "posagent.db"))
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 2 * time.Second
@@ -97,7 +108,7 @@ func (b *bed) setDown(down bool) {
 }
 
 func (b *bed) openDB(path string) {
-	db, err := storage.Open(path, &storage.Options{Now: b.clock.Now})
+	db, err := storage.Open(path, &storage.Options{Now: b.clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.t.Fatal(err)
 	}
