@@ -932,3 +932,27 @@ func BenchmarkPrecreateQueryLoopback(b *testing.B) {
 		}
 	}
 }
+
+// TestTakenButNotFound: the gateway says the custom_id is taken, yet a
+// query does not find it (another store's order, say): the refusal stands.
+func TestTakenButNotFound(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			w.WriteHeader(422)
+			w.Write([]byte(`{"success":false,"message":"The custom id has already been taken.","status":422}`))
+			return
+		}
+		w.WriteHeader(404)
+		w.Write([]byte(`{"success":false,"message":"Transaction not found.","status":404}`))
+	}))
+	defer ts.Close()
+	c, err := yedpay.New(yedpay.Config{BaseURL: ts.URL, StoreID: "s", AccessToken: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "x", AmountCents: 1})
+	wantClass(t, err, gateway.Rejected, gateway.ErrConflict)
+	if errors.Is(err, gateway.ErrOrderNotFound) {
+		t.Fatal("the precreate's refusal, not the query's, is the answer")
+	}
+}
