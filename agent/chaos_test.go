@@ -208,4 +208,3 @@ func chaosRun(t *testing.T, gw string, seed uint64) map[string]int {
 	}
 	return stats
 }
-

@@ -128,6 +128,12 @@ type Engine struct {
 	active string // client_sn of the sale on the screen, if any
 	online bool
 
+	// next holds when each open order is due next. It lives in memory
+	// only: a poll that changes nothing costs no fsync, and after a
+	// restart Reconcile makes every open order due at once anyway.
+	next map[string]time.Time
+	puts int // commits made, so adopt can tell whether a move saved already
+
 	wakeOnce sync.Once
 	wake     chan struct{}
 }
@@ -150,7 +156,7 @@ func New(cfg Config, store Store, gw gateway.Gateway, clock Clock, log *slog.Log
 		seed = 1
 	}
 	return &Engine{cfg: cfg, store: store, gw: gw, clock: clock, log: log, emit: emit,
-		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true}
+		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, next: map[string]time.Time{}}
 }
 
 // Config returns the engine's effective configuration.
@@ -243,10 +249,12 @@ func (e *Engine) Next() (time.Time, bool, error) {
 	if err != nil || len(os) == 0 {
 		return time.Time{}, false, err
 	}
-	next := os[0].NextAttemptAt
-	for _, o := range os[1:] {
-		if o.NextAttemptAt.Before(next) {
-			next = o.NextAttemptAt
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	next := e.due(&os[0])
+	for i := range os[1:] {
+		if d := e.due(&os[i+1]); d.Before(next) {
+			next = d
 		}
 	}
 	return next, true, nil
@@ -271,13 +279,7 @@ func (e *Engine) Reconcile(ctx context.Context) (int, error) {
 				return 0, err
 			}
 		}
-		if o.NextAttemptAt.After(now) {
-			o.NextAttemptAt = now
-			if err := e.put(o); err != nil {
-				e.mu.Unlock()
-				return 0, err
-			}
-		}
+		e.schedule(o, now)
 	}
 	e.mu.Unlock()
 	if len(os) > 0 {
@@ -300,7 +302,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 			return ctx.Err()
 		}
 		o := &os[i]
-		if o.NextAttemptAt.After(now) {
+		if e.due(o).After(now) {
 			continue
 		}
 		e.step(ctx, o, now)
@@ -354,9 +356,8 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 			return
 		}
 		e.setOnline(false)
-		o.NextAttemptAt = now.Add(e.backoff(o.Attempts))
+		e.schedule(o, now.Add(e.backoff(o.Attempts)))
 		if State(o.State) == Queued {
-			e.put(o)
 			e.emitQueued(o)
 			return
 		}
@@ -367,14 +368,14 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 		if errors.Is(err, gateway.ErrConflict) {
 			// The gateway holds this client_sn already: it is ours, from
 			// an earlier attempt. Ask about it rather than fail.
-			o.NextAttemptAt = now
+			e.schedule(o, now)
 			e.move(o, Unknown, "client_sn known to the gateway: "+err.Error())
 			return
 		}
 		e.move(o, Failed, "gateway refused: "+err.Error())
 	default: // Unknown
 		o.LastError = err.Error()
-		o.NextAttemptAt = now
+		e.schedule(o, now)
 		e.move(o, Unknown, "precreate outcome unknown: "+err.Error())
 	}
 }
@@ -401,8 +402,7 @@ func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
 			e.setOnline(false)
 		}
 		o.LastError = err.Error()
-		o.NextAttemptAt = e.nextPoll(o, now)
-		e.put(o)
+		e.schedule(o, e.nextPoll(o, now))
 	}
 }
 
@@ -410,7 +410,7 @@ func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
 // payment that won the race shows up in the query as PAID.
 func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 	cctx, cancel := e.callCtx(ctx)
-	_, cerr := e.gw.Cancel(cctx, o.ClientSN)
+	cg, cerr := e.gw.Cancel(cctx, o.ClientSN)
 	cancel()
 	cctx, cancel = e.callCtx(ctx)
 	g, qerr := e.gw.Query(cctx, o.ClientSN)
@@ -421,12 +421,16 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 		e.setOnline(true)
 		e.adopt(o, g, now, "after cancel")
 		if !State(o.State).Final() {
+			e.schedule(o, now.Add(e.cfg.FastPoll))
 			if State(o.State) != Canceling {
 				e.move(o, Canceling, "still open after cancel")
 			}
-			o.NextAttemptAt = now.Add(e.cfg.FastPoll)
-			e.put(o)
 		}
+	case errors.Is(qerr, gateway.ErrOrderNotFound) && cerr == nil && cg.Status.Final():
+		// Some gateways (Alipay) forget a trade nobody scanned once it is
+		// closed: the cancel's own answer is the final word.
+		e.setOnline(true)
+		e.adopt(o, cg, now, "cancelled")
 	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound):
 		// Neither call found it: the gateway never created this order,
 		// and the cancel makes sure no late precreate can be paid.
@@ -437,14 +441,21 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 			e.setOnline(false)
 		}
 		o.LastError = errString(cerr, qerr)
-		o.NextAttemptAt = now.Add(e.backoff(o.Attempts + 1))
 		o.Attempts++
-		e.put(o)
+		e.schedule(o, now.Add(e.backoff(o.Attempts)))
 	}
 }
 
 // adopt takes the gateway's view of the order.
 func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note string) {
+	before, puts := [...]any{o.GatewayStatus, o.SN, o.TradeNo, o.Channel, o.QRCode, o.RefundedCents}, e.puts
+	defer func() {
+		// Commit what the gateway told us if it is news and no move did.
+		after := [...]any{o.GatewayStatus, o.SN, o.TradeNo, o.Channel, o.QRCode, o.RefundedCents}
+		if before != after && e.puts == puts {
+			e.put(o)
+		}
+	}()
 	o.GatewayStatus = string(g.Status)
 	if g.SN != "" {
 		o.SN = g.SN
@@ -468,8 +479,7 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 	case to == Unknown:
 		// The gateway itself is unsure (PAY_ERROR, CANCEL_INPROGRESS...):
 		// stay where we are and ask again.
-		o.NextAttemptAt = e.nextPoll(o, now)
-		e.put(o)
+		e.schedule(o, e.nextPoll(o, now))
 		return
 	case to == Awaiting:
 		if State(o.State) == Queued {
@@ -477,14 +487,17 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 			// gateway's own TTL) starts now.
 			o.Deadline = now.Add(e.cfg.PaymentWindow)
 		}
-		o.NextAttemptAt = e.nextPoll(o, now)
+		e.schedule(o, e.nextPoll(o, now))
 		if State(o.State) == Awaiting {
-			e.put(o)
 			return
 		}
-		if e.move(o, Awaiting, note) == nil {
-			e.emit(Event{Kind: EventAwaitingPayment, Order: *o})
-		}
+		// Show the QR first, then commit: the Enter→QR path carries one
+		// fsync (the order itself), not two. A crash in between leaves the
+		// order submitting on disk, which Reconcile resolves by query.
+		shown := *o
+		shown.State = string(Awaiting)
+		e.emit(Event{Kind: EventAwaitingPayment, Order: shown})
+		e.move(o, Awaiting, note)
 		return
 	}
 	e.move(o, to, note+": "+string(g.Status))
@@ -514,6 +527,21 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	d = min(d, e.cfg.RetryMax)
 	j := time.Duration(float64(d) * (0.8 + 0.4*e.rng.Float64()))
 	return j
+}
+
+// due is when o needs attention next.
+func (e *Engine) due(o *storage.Order) time.Time {
+	if t, ok := e.next[o.ClientSN]; ok {
+		return t
+	}
+	return o.NextAttemptAt
+}
+
+// schedule sets when o needs attention next, in memory; the next commit
+// of o carries it to disk too.
+func (e *Engine) schedule(o *storage.Order, at time.Time) {
+	o.NextAttemptAt = at
+	e.next[o.ClientSN] = at
 }
 
 // move changes o's state, records why, commits it and tells the world.
@@ -548,8 +576,11 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 	case Unknown:
 		e.emit(Event{Kind: EventChecking, Order: *o, Reason: note})
 	}
-	if to.Final() && e.active == o.ClientSN {
-		e.active = ""
+	if to.Final() {
+		delete(e.next, o.ClientSN)
+		if e.active == o.ClientSN {
+			e.active = ""
+		}
 	}
 	return nil
 }
@@ -557,6 +588,7 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 // put commits o. A failed commit (full disk, I/O error) is reported; the
 // order stays as it was on disk and is retried from there.
 func (e *Engine) put(o *storage.Order) error {
+	e.puts++
 	if err := e.store.PutOrder(o); err != nil {
 		e.log.Error("cannot save order", "client_sn", o.ClientSN, "err", err)
 		e.emit(Event{Kind: EventError, Order: *o, Reason: "cannot save the order: " + err.Error()})

@@ -310,3 +310,47 @@ func TestNewEntryOptions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEntry presses arbitrary keys and checks the entry's invariants: the
+// text is always what ParseAmount would read as Cents, never more than 2
+// decimals or MaxDigits digits, and Enter agrees with Check.
+func FuzzEntry(f *testing.F) {
+	f.Add([]byte{1, 2, 12, 5, 13}, uint8(3))
+	f.Add([]byte{11, 11, 12, 11, 16, 13}, uint8(0))
+	f.Fuzz(func(t *testing.T, keys []byte, maxDigits uint8) {
+		opts := EntryOptions{Max: 123456, MaxDigits: int(maxDigits % (maxIntDigits + 1))}
+		e, err := NewEntry(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.MaxDigits == 0 {
+			opts.MaxDigits = 8
+		}
+		for _, b := range keys {
+			k := Key(b % uint8(numKeys+1))
+			before := e.Cents()
+			cents, done, err := e.Press(k)
+			if k == Enter {
+				if checkErr := e.Check(before); (checkErr == nil) != done || (done && cents != before) {
+					t.Fatalf("Enter on %d gave %d, %v, %v; Check says %v", before, cents, done, err, checkErr)
+				}
+			} else if done {
+				t.Fatalf("key %v finished the entry", k)
+			}
+			if err != nil && e.Message() == "" {
+				t.Fatalf("key %v refused without a message", k)
+			}
+			text := e.Text()
+			whole, frac, _ := strings.Cut(text, ".")
+			if len(frac) > 2 || len(whole) > opts.MaxDigits || (len(whole) > 1 && whole[0] == '0') {
+				t.Fatalf("text %q breaks the rules (MaxDigits %d)", text, opts.MaxDigits)
+			}
+			norm := strings.TrimSuffix(text, ".")
+			if v, perr := ParseAmount(norm); perr == nil && v != e.Cents() {
+				t.Fatalf("text %q is %d for ParseAmount, Cents() = %d", text, v, e.Cents())
+			} else if perr != nil && e.Cents() != 0 {
+				t.Fatalf("text %q refused by ParseAmount (%v) but Cents() = %d", text, perr, e.Cents())
+			}
+		}
+	})
+}

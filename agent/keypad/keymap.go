@@ -49,6 +49,10 @@ func NewKeymap() *Keymap {
 //	ESC O n          dot (numpad, application mode)
 //	ESC O M          enter (numpad, application mode)
 //
+// A lone CR (and a lone ESC) is only decided when the next byte comes or
+// after Options.SeqTimeout (50ms by default), since it may be the start of
+// CR LF (ESC O M): that is the delay a CR-only keypad sees on Enter.
+//
 // DoubleZero has no binding: an ASCII "00" key sends two '0' bytes, which
 // the decoder reports as two Digit0 presses. Bind it with [Keymap.Bind] or in
 // configuration when a keypad has a code of its own for it.

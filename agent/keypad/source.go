@@ -97,8 +97,8 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the wait between reopen attempts,
 	// doubling from min to max; 0 means 250ms and 10s.
 	BackoffMin, BackoffMax time.Duration
-	// Logger receives connection changes; nil discards them. Keys are never
-	// logged (a PIN pad shares this code path).
+	// Logger receives connection changes; nil discards them. Keys are not
+	// logged.
 	Logger *slog.Logger
 
 	// Open replaces opening Port, for tests (e.g. a pseudo-terminal opened
