@@ -73,6 +73,6 @@ func EncodePNG(w io.Writer, img image.Image) error {
 		}
 		out = n
 	}
-	e := png.Encoder{CompressionLevel: png.BestCompression}
+	e := png.Encoder{CompressionLevel: png.DefaultCompression}
 	return e.Encode(w, out)
 }
