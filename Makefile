@@ -7,7 +7,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST      := dist
 SEEDS     ?= 200
-GATEWAY   ?= upay
+GATEWAY   ?= all
 
 .PHONY: all test vet fmt-check demo bench build build-arm chaos screens clean
 

@@ -204,7 +204,8 @@ func NewSerial(opts Options) (*Source, error) {
 // blocked until r returns (os.Stdin cannot be interrupted).
 //
 // A terminal in its usual line mode delivers a line at a time when Enter is
-// pressed ("12.50\n"), which decodes to the same keys as a keypad.
+// pressed ("12.50\n"), which decodes to the same keys as a keypad; call
+// [KeysFromTerminal] first to get each key as it is pressed.
 func NewReader(r io.Reader, opts Options) *Source {
 	opts.Port = "stdin"
 	_ = opts.setDefaults() // only the serial fields can be invalid
