@@ -15,12 +15,14 @@ type line struct {
 	k        int     // chosen scale
 	banner   bool    // drawn light on a coloured band
 	band     uint8   // band colour
+	group    int     // >0: part of a wrapped paragraph
 }
 
 // layout is a rectangle of the screen being drawn into.
 type layout struct {
-	dst *image.Paletted
-	r   image.Rectangle
+	dst    *image.Paletted
+	r      image.Rectangle
+	margin int // left and right, kept free of text
 }
 
 const gap = 2 // pixels between lines, at any scale
@@ -29,6 +31,7 @@ const gap = 2 // pixels between lines, at any scale
 // lines centred in the rest.
 func (l *layout) status(title string, band uint8, lines []line) {
 	all := append([]line{{text: title, maxK: 3, font: bold, banner: true, band: band, color: cBG}}, lines...)
+	l.margin = max(2, l.r.Dx()/32)
 	l.flow(all, true)
 }
 
@@ -38,9 +41,9 @@ func (l *layout) status(title string, band uint8, lines []line) {
 // optional lines are left out from the bottom. Text is never drawn outside
 // the rectangle.
 func (l *layout) flow(in []line, center bool) {
-	w, h := l.r.Dx(), l.r.Dy()
+	w, h := l.r.Dx()-2*l.margin, l.r.Dy()
 	var lines []line
-	for _, ln := range in {
+	for gi, ln := range in {
 		if ln.font == nil {
 			ln.font = regular
 		}
@@ -53,16 +56,21 @@ func (l *layout) flow(in []line, center bool) {
 			continue
 		}
 		ln.k = max(1, min(ln.maxK, w/max(1, ln.font.width(ln.text, 1))))
-		if ln.font.width(ln.text, 1) > w {
+		if ln.font.width(ln.text, 1) > w || ln.wrap > 0 {
 			if ln.wrap > 0 {
-				parts := wrap(ln.text, perLine)
+				// The largest scale at which the paragraph fits its lines.
+				k := max(1, ln.maxK)
+				parts := wrap(ln.text, ln.font.perLine(w/k))
+				for ; k > 1 && (len(parts) > ln.wrap || len(parts) == 0); k-- {
+					parts = wrap(ln.text, ln.font.perLine(w/(k-1)))
+				}
 				if len(parts) > ln.wrap {
 					parts = parts[:ln.wrap]
-					parts[len(parts)-1] = truncate(parts[len(parts)-1]+"…", perLine)
+					parts[len(parts)-1] = truncate(parts[len(parts)-1]+"…", ln.font.perLine(w/k))
 				}
 				for _, p := range parts {
 					c := ln
-					c.text, c.k, c.wrap = p, 1, 0
+					c.text, c.k, c.wrap, c.group = p, k, 0, gi+1
 					lines = append(lines, c)
 				}
 				continue
@@ -85,25 +93,45 @@ func (l *layout) flow(in []line, center bool) {
 		}
 		return t
 	}
-	for height() > h && len(lines) > 0 {
-		// Shrink the biggest text first.
+	// Make room: shrink text bigger than 2, then the title band to 1, then
+	// leave out optional lines (last first), then shrink the rest to 1, then
+	// leave out anything, last first.
+	biggest := func(above int) int {
 		big := -1
 		for i, ln := range lines {
-			if ln.k > 1 && (big < 0 || ln.k > lines[big].k) {
+			if ln.k > above && (big < 0 || ln.k > lines[big].k) {
 				big = i
 			}
 		}
-		if big >= 0 {
-			lines[big].k--
+		return big
+	}
+	for height() > h && len(lines) > 0 {
+		if i := biggest(2); i >= 0 {
+			lines[i].k--
 			continue
 		}
-		// Then leave out optional lines, last first; then anything, last first.
-		drop := len(lines) - 1
+		if len(lines) > 0 && lines[0].banner && lines[0].k > 1 {
+			lines[0].k--
+			continue
+		}
+		drop := -1
 		for i := len(lines) - 1; i >= 0; i-- {
 			if lines[i].optional {
 				drop = i
 				break
 			}
+		}
+		if drop < 0 {
+			if i := biggest(1); i >= 0 {
+				lines[i].k--
+				continue
+			}
+			drop = len(lines) - 1
+		}
+		if g := lines[drop].group; g > 0 && drop > 0 && lines[drop-1].group == g {
+			// Say that the paragraph goes on.
+			prev := &lines[drop-1]
+			prev.text = truncate(prev.text+"…", prev.font.perLine(w))
 		}
 		lines = append(lines[:drop], lines[drop+1:]...)
 	}

@@ -130,18 +130,18 @@ func (r *Renderer) paint(s Screen, o Options) (*image.Paletted, error) {
 	case Idle:
 		l.status("READY", cAccent, []line{
 			{text: s.Merchant, maxK: 2, color: cFG, optional: true},
-			{text: "Enter amount", maxK: 1, color: cMuted, optional: true},
+			{text: "Enter amount", maxK: 2, color: cMuted, optional: true},
 		})
 	case Entering:
 		typed := s.Typed
 		l.status("AMOUNT", cAccent, []line{
 			{text: "¥" + typed + "_", maxK: 5, color: cFG, font: bold},
-			{text: "Enter to confirm", maxK: 1, color: cMuted, optional: true},
+			{text: "press Enter", maxK: 2, color: cMuted, optional: true},
 		})
 	case Connecting:
 		l.status("CONNECTING…", cAccent, []line{
 			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: "please wait", maxK: 1, color: cMuted, optional: true},
+			{text: "please wait", maxK: 2, color: cMuted, optional: true},
 		})
 	case AwaitingPayment:
 		if err := r.paintQR(l, s, o); err != nil {
@@ -156,8 +156,8 @@ func (r *Renderer) paint(s Screen, o Options) (*image.Paletted, error) {
 	case Canceled:
 		l.status("CANCELED", cBad, []line{
 			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: s.Reason, maxK: 1, color: cFG, optional: true, wrap: 2},
-			{text: "not charged", maxK: 1, color: cMuted, optional: true},
+			{text: s.Reason, maxK: 2, color: cFG, optional: true, wrap: 2},
+			{text: "not charged", maxK: 2, color: cMuted, optional: true},
 		})
 	case Expired:
 		l.status("EXPIRED", cWarn, []line{
@@ -173,8 +173,8 @@ func (r *Renderer) paint(s Screen, o Options) (*image.Paletted, error) {
 	case Offline:
 		l.status("OFFLINE", cWarn, []line{
 			{text: strconv.Itoa(s.Queued) + " queued", maxK: 5, color: cFG, font: bold},
-			{text: "not payable yet", maxK: 1, color: cFG, optional: true},
-			{text: s.Reason, maxK: 1, color: cMuted, optional: true, wrap: 2},
+			{text: "not payable yet", maxK: 2, color: cFG, optional: true},
+			{text: s.Reason, maxK: 2, color: cMuted, optional: true, wrap: 2},
 		})
 	case Error:
 		reason := s.Reason
@@ -241,9 +241,12 @@ func (r *Renderer) paintQR(l *layout, s Screen, o Options) error {
 	}
 	remaining := (s.Remaining + step - 1) / step * step
 	inner := &layout{dst: l.dst, r: info.Inset(1)}
+	amount := FormatAmount(s.AmountCents)
+	// The countdown is never bigger than the amount.
+	ka := max(1, min(3, inner.r.Dx()/max(1, bold.width(amount, 1))))
 	inner.flow([]line{
-		{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-		{text: formatCountdown(remaining), maxK: 2, color: cAccent},
+		{text: amount, maxK: 3, color: cFG, font: bold},
+		{text: formatCountdown(remaining), maxK: min(2, ka), color: cAccent},
 		{text: s.Merchant, maxK: 1, color: cFG, optional: true},
 		{text: s.Subject, maxK: 1, color: cFG, optional: true},
 		{text: s.OrderNo, maxK: 1, color: cMuted, optional: true},

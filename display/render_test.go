@@ -11,6 +11,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+	qrcode "github.com/skip2/go-qrcode"
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 
 	"posagent/display/image565"
@@ -161,6 +162,17 @@ func checkQRGeometry(t *testing.T, img image.Image, r *Renderer, s Screen, p Pan
 	}
 	if plan.quiet == 2 && ((plan.n+8)*plan.scale <= area || (plan.n+8)*3 <= area) {
 		t.Errorf("quiet zone 2 at scale %d where 4 modules fit (%d modules, %d pixels)", plan.scale, plan.n, area)
+	}
+	// Error correction: the next level up would not fit at the same scale
+	// and quiet zone (it would cost module size), else it should be used.
+	if plan.level < qrcode.Highest {
+		if q, err := qrcode.New(s.QR, plan.level+1); err == nil {
+			q.DisableBorder = true
+			n := len(q.Bitmap())
+			if (n+2*plan.quiet)*plan.scale <= area {
+				t.Errorf("level %s chosen, but level %s (%d modules) fits at the same scale %d", levelName(plan.level), levelName(plan.level+1), n, plan.scale)
+			}
+		}
 	}
 }
 
