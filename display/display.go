@@ -26,66 +26,90 @@ type Display interface {
 }
 
 // Config selects and sets up a display. It is plain data so that a TOML
-// section maps onto it; zero values mean the driver's defaults.
+// section maps onto it (the toml tags name the keys); zero values mean the
+// driver's defaults.
+//
+// Example for a 240×320 ST7789 on a Pi:
+//
+//	[display]
+//	driver = "st7789"
+//	width = 240
+//	height = 320
+//	spi_port = "/dev/spidev0.0"
+//	dc_pin = "GPIO25"
+//	rst_pin = "GPIO27"
+//	bl_pin = "GPIO18"
 type Config struct {
 	// Driver is one of "png", "term", "st7789", "ili9341", "ssd1306",
 	// "ssd1306-i2c", "st7567", "epd2in13" (Waveshare 2.13" V4; "epd2in13v2"
 	// and "epd2in13v3" for older boards).
-	Driver string
+	Driver string `toml:"driver"`
 
 	// Width and Height are the picture size as mounted (after Rotation).
 	// Defaults: st7789 240×240 (set 240×320 for that module), ili9341
 	// 320×240, ssd1306 and st7567 128×64, epd2in13 250×122, png 320×240,
 	// term ignores them.
-	Width, Height int
+	Width  int `toml:"width"`
+	Height int `toml:"height"`
 	// Rotation in degrees clockwise: 0, 90, 180, 270. Try 180 if the
 	// picture is upside down.
-	Rotation int
+	Rotation int `toml:"rotation"`
 
 	// SPIPort is the periph spireg name ("/dev/spidev0.0", "SPI0.0"); empty
 	// means the first port found.
-	SPIPort string
+	SPIPort string `toml:"spi_port"`
 	// SPIHz is the SPI clock; 0 means the driver's default (st7789 40 MHz,
 	// ili9341 32 MHz, ssd1306 3.3 MHz, st7567 1 MHz, epd2in13 4 MHz).
 	// Lower it when the picture shows noise.
-	SPIHz int64
+	SPIHz int64 `toml:"spi_hz"`
 	// Pin names as periph's gpioreg knows them ("GPIO25", "25", "P1_22").
 	// DCPin is required by every SPI panel; RSTPin, BLPin (backlight) and
 	// CSPin are optional; BUSYPin is required by e-paper.
-	DCPin, RSTPin, BLPin, BUSYPin, CSPin string
+	DCPin   string `toml:"dc_pin"`
+	RSTPin  string `toml:"rst_pin"`
+	BLPin   string `toml:"bl_pin"`
+	BUSYPin string `toml:"busy_pin"`
+	CSPin   string `toml:"cs_pin"`
 
 	// I2CBus is the periph i2creg name ("1", "/dev/i2c-1"); empty means the
 	// first bus. I2CAddr defaults to 0x3C (SSD1306 modules; some use 0x3D).
-	I2CBus  string
-	I2CAddr uint16
+	I2CBus  string `toml:"i2c_bus"`
+	I2CAddr uint16 `toml:"i2c_addr"`
 
 	// MirrorX, SwapRB and ToggleInvert correct colour TFT modules that are
 	// wired differently from the common ones: try MirrorX if the picture is
 	// mirrored, SwapRB if red and blue are swapped, ToggleInvert if colours
 	// look like a negative.
-	MirrorX, SwapRB, ToggleInvert bool
+	MirrorX      bool `toml:"mirror_x"`
+	SwapRB       bool `toml:"swap_rb"`
+	ToggleInvert bool `toml:"toggle_invert"`
 
 	// Path is the file the "png" driver writes the current frame to.
-	Path string
+	Path string `toml:"path"`
 	// Mono makes the "png" driver draw the 1-bit picture of a monochrome
 	// panel instead of the colour one.
-	Mono bool
+	Mono bool `toml:"mono"`
 
 	// Out is where "term" writes; nil means os.Stdout. Plain (no cursor
 	// movement, for logs and pipes) stops it from clearing the screen
 	// before each frame.
-	Out   io.Writer
-	Plain bool
+	Out   io.Writer `toml:"-"`
+	Plain bool      `toml:"plain"`
 
 	// CountdownStep rounds the countdown so slow panels redraw less; 0
 	// means 1 s, and 30 s on e-paper, which takes seconds per refresh.
-	CountdownStep time.Duration
+	CountdownStep time.Duration `toml:"countdown_step"`
 }
 
 // Open returns the display cfg.Driver names. Hardware drivers initialise
 // periph's host drivers and open buses and pins by name; "png" and "term"
 // touch no hardware.
 func Open(cfg Config) (Display, error) {
+	switch cfg.Rotation {
+	case 0, 90, 180, 270:
+	default:
+		return nil, fmt.Errorf("display: rotation %d, want 0, 90, 180 or 270", cfg.Rotation)
+	}
 	switch cfg.Driver {
 	case "png":
 		return NewPNG(cfg)

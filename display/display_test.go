@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/creack/pty"
+	"periph.io/x/conn/v3/i2c/i2ctest"
 )
 
 func TestPNGWritesScannableFrame(t *testing.T) {
@@ -206,5 +208,52 @@ func TestOpenErrors(t *testing.T) {
 	_, err := Open(Config{Driver: "st7789", SPIPort: "/dev/spidev9.9", DCPin: "GPIO25"})
 	if err == nil || !strings.HasPrefix(err.Error(), "display: ") {
 		t.Errorf("st7789 on a missing port: %v", err)
+	}
+}
+
+func TestConfigFromTOML(t *testing.T) {
+	var c struct {
+		Display Config `toml:"display"`
+	}
+	_, err := toml.Decode(`
+[display]
+driver = "st7789"
+width = 240
+height = 320
+rotation = 180
+spi_port = "/dev/spidev0.0"
+spi_hz = 40000000
+dc_pin = "GPIO25"
+rst_pin = "GPIO27"
+bl_pin = "GPIO18"
+busy_pin = "GPIO24"
+cs_pin = "GPIO8"
+i2c_bus = "1"
+i2c_addr = 0x3D
+mirror_x = true
+swap_rb = true
+toggle_invert = true
+path = "/tmp/frame.png"
+mono = true
+plain = true
+countdown_step = "30s"
+`, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Driver: "st7789", Width: 240, Height: 320, Rotation: 180, SPIPort: "/dev/spidev0.0", SPIHz: 40000000,
+		DCPin: "GPIO25", RSTPin: "GPIO27", BLPin: "GPIO18", BUSYPin: "GPIO24", CSPin: "GPIO8", I2CBus: "1", I2CAddr: 0x3D,
+		MirrorX: true, SwapRB: true, ToggleInvert: true, Path: "/tmp/frame.png", Mono: true, Plain: true, CountdownStep: 30 * time.Second}
+	if c.Display != want {
+		t.Errorf("decoded %+v\nwant    %+v", c.Display, want)
+	}
+}
+
+func TestRotationChecked(t *testing.T) {
+	if _, err := Open(Config{Driver: "png", Path: "x.png", Rotation: 45}); err == nil {
+		t.Error("rotation 45: no error")
+	}
+	if _, err := NewSSD1306I2C(&i2ctest.Record{}, Config{Driver: "ssd1306-i2c", Rotation: 90}); err == nil {
+		t.Error("ssd1306 rotated 90: no error")
 	}
 }

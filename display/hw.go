@@ -165,6 +165,9 @@ func NewSSD1306SPI(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 			return nil, fmt.Errorf("display: ssd1306: %w", err)
 		}
 	}
+	if err := monoRotation(cfg); err != nil {
+		return nil, err
+	}
 	o := ssd1306Opts(cfg)
 	dev, err := ssd1306.NewSPI(port, pins.DC, &o)
 	if err != nil {
@@ -179,6 +182,9 @@ func NewSSD1306I2C(bus i2c.Bus, cfg Config) (*Panel, error) {
 	addr := cfg.I2CAddr
 	if addr == 0 {
 		addr = 0x3C
+	}
+	if err := monoRotation(cfg); err != nil {
+		return nil, err
 	}
 	o := ssd1306Opts(cfg)
 	// periph's ssd1306 always talks to 0x3C; readdress for 0x3D modules.
@@ -196,6 +202,14 @@ type readdress struct {
 
 func (r *readdress) Tx(_ uint16, w, rd []byte) error { return r.Bus.Tx(r.addr, w, rd) }
 
+// monoRotation checks the rotations periph's 128×64 drivers can do.
+func monoRotation(cfg Config) error {
+	if cfg.Rotation != 0 && cfg.Rotation != 180 {
+		return fmt.Errorf("display: %s can rotate by 0 or 180 degrees, not %d", cfg.Driver, cfg.Rotation)
+	}
+	return nil
+}
+
 func ssd1306Opts(cfg Config) ssd1306.Opts {
 	o := ssd1306.DefaultOpts
 	sz := size(cfg, 128, 64)
@@ -210,6 +224,9 @@ func ssd1306Opts(cfg Config) ssd1306.Opts {
 func NewST7567(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if pins.DC == nil {
 		return nil, errors.New("display: st7567 needs a DC pin (DCPin)")
+	}
+	if err := monoRotation(cfg); err != nil {
+		return nil, err
 	}
 	rst := pins.RST
 	if rst == nil {

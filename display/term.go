@@ -107,11 +107,16 @@ func (t *Term) Show(s Screen) error {
 	return nil
 }
 
-// Close implements Display: it resets the terminal's colours.
+// Close implements Display: it resets the terminal's colours and, unless
+// Plain, clears the screen so that no QR code is left on it.
 func (t *Term) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, err := io.WriteString(t.w, ansiReset); err != nil {
+	s := ansiReset
+	if !t.plain {
+		s += ansiClear
+	}
+	if _, err := io.WriteString(t.w, s); err != nil {
 		return fmt.Errorf("display: term: %w", err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
 	"posagent/display/image565"
@@ -449,5 +451,45 @@ func TestBadOptsAreErrors(t *testing.T) {
 	}
 	if _, err := New(&spitest.Record{}, nil, nil, nil, &ST7789x240x240); err == nil {
 		t.Error("no DC pin: no error")
+	}
+}
+
+// spidevPort wraps a recorder with the 4096-byte transfer limit of Linux
+// spidev (its bufsiz), reported through conn.Limits like periph's sysfs
+// driver does. A longer transfer fails as it would on the Pi.
+type spidevPort struct{ *spitest.Record }
+
+type spidevConn struct{ spi.Conn }
+
+func (p spidevPort) Connect(f physic.Frequency, m spi.Mode, bits int) (spi.Conn, error) {
+	c, err := p.Record.Connect(f, m, bits)
+	return spidevConn{c}, err
+}
+
+func (spidevConn) MaxTxSize() int { return 4096 }
+
+func (c spidevConn) Tx(w, r []byte) error {
+	if len(w) > 4096 {
+		return fmt.Errorf("spidev: message too long (%d bytes)", len(w))
+	}
+	return c.Conn.Tx(w, r)
+}
+
+func TestTransfersFitSpidevBuffer(t *testing.T) {
+	b := newBus()
+	port := spidevPort{b.port}
+	o := ST7789x240x320
+	d, err := New(port, b.dc, nil, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testImage(d.Bounds())
+	if err := d.Draw(d.Bounds(), img, image.Point{}); err != nil {
+		t.Fatal(err)
+	}
+	p := &panel{t: t}
+	p.feed(b.traffic(0))
+	if !bytes.Equal(p.native(240, 320).Pix, img.Pix) {
+		t.Fatal("frame sent in pieces does not arrive whole")
 	}
 }
