@@ -131,7 +131,7 @@ func (l *layout) flow(in []line, center bool) {
 		if g := lines[drop].group; g > 0 && drop > 0 && lines[drop-1].group == g {
 			// Say that the paragraph goes on.
 			prev := &lines[drop-1]
-			prev.text = truncate(prev.text+"…", prev.font.perLine(w))
+			prev.text = truncate(prev.text+"…", prev.font.perLine(w/prev.k))
 		}
 		lines = append(lines[:drop], lines[drop+1:]...)
 	}

@@ -283,3 +283,30 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRender: no input breaks rendering, and the QR code on the payment
+// screen stays intact (quiet zone light, modules exact) whatever text is
+// around it. `go test` runs the seeds; `go test -fuzz FuzzRender` explores.
+func FuzzRender(f *testing.F) {
+	f.Add(int64(1250), "12.5", "Corner Cafe", "2x latte", "T1-00000042", int64(239), 3, "no route", uint8(3))
+	f.Add(int64(-1), "", "星巴克咖啡", "拿铁 ×2 大杯", "", int64(-5), -1, "\x00\x1b[31m", uint8(0))
+	f.Add(int64(math.MaxInt64), strings.Repeat("9", 40), strings.Repeat("W", 200), strings.Repeat("é", 70), strings.Repeat("x", 64), int64(1<<40), 1<<30, strings.Repeat("why ", 100), uint8(9))
+	f.Fuzz(func(t *testing.T, cents int64, typed, merchant, subject, order string, secs int64, queued int, reason string, kind uint8) {
+		k := Kind(int(kind) % (int(Error) + 1))
+		s := Screen{Kind: k, AmountCents: cents, Typed: typed, QR: SampleQR, Merchant: merchant, Subject: subject, OrderNo: order,
+			Remaining: time.Duration(secs) * time.Second, Queued: queued, Reason: reason}
+		for _, p := range Panels {
+			var r Renderer
+			img, err := r.Render(s, Options{Size: p.Size, Format: p.Format})
+			if err != nil {
+				t.Fatalf("%s %s: %v", p.Name, k, err)
+			}
+			if img.Bounds().Size() != p.Size {
+				t.Fatalf("%s: image %v", p.Name, img.Bounds())
+			}
+			if k == AwaitingPayment {
+				checkQRGeometry(t, img, &r, s, p)
+			}
+		}
+	})
+}
