@@ -9,6 +9,8 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi/spitest"
+
+	"posagent/display/tft"
 )
 
 // BenchmarkRender: host time to render one payment screen (QR cached, the
@@ -103,6 +105,9 @@ func BenchmarkWire(b *testing.B) {
 			d, err := p.open(c)
 			if err != nil {
 				b.Fatal(err)
+			}
+			if t, ok := d.dev.(*tft.Dev); ok {
+				p.clock = t.Clock() // the clock the driver really configured
 			}
 			c.take() // init sequence
 			if err := d.Show(qrScreen(4 * time.Minute)); err != nil {

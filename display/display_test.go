@@ -16,6 +16,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/creack/pty"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 )
 
@@ -255,5 +257,24 @@ func TestRotationChecked(t *testing.T) {
 	}
 	if _, err := NewSSD1306I2C(&i2ctest.Record{}, Config{Driver: "ssd1306-i2c", Rotation: 90}); err == nil {
 		t.Error("ssd1306 rotated 90: no error")
+	}
+}
+
+func TestPinsByName(t *testing.T) {
+	for _, n := range []string{"TESTDC", "TESTRST", "TESTBUSY"} {
+		if err := gpioreg.Register(&gpiotest.Pin{N: n, Num: -1}); err != nil {
+			t.Fatal(err)
+		}
+		defer gpioreg.Unregister(n)
+	}
+	p, err := lookupPins(Config{DCPin: "TESTDC", RSTPin: "TESTRST", BUSYPin: "TESTBUSY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DC == nil || p.RST == nil || p.BUSY == nil || p.BL != nil || p.CS != nil {
+		t.Errorf("pins %+v", p)
+	}
+	if _, err := lookupPins(Config{DCPin: "TESTDC", BLPin: "NOPE"}); err == nil || !strings.Contains(err.Error(), `BL pin "NOPE"`) {
+		t.Errorf("missing pin: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -491,5 +492,49 @@ func TestTransfersFitSpidevBuffer(t *testing.T) {
 	p.feed(b.traffic(0))
 	if !bytes.Equal(p.native(240, 320).Pix, img.Pix) {
 		t.Fatal("frame sent in pieces does not arrive whole")
+	}
+}
+
+func TestDrawAnyImageAndSubRectangle(t *testing.T) {
+	d, b, _ := open(t, ILI9341x320x240)
+	// A generic RGBA source drawn into a sub-rectangle from an offset.
+	src := image.NewRGBA(image.Rect(0, 0, 50, 50))
+	for y := 0; y < 50; y++ {
+		for x := 0; x < 50; x++ {
+			src.Set(x, y, color.RGBA{uint8(x * 5), uint8(y * 5), 0x80, 0xff})
+		}
+	}
+	dst := image.Rect(10, 20, 40, 45)
+	if err := d.Draw(dst, src, image.Pt(5, 5)); err != nil {
+		t.Fatal(err)
+	}
+	p := &panel{t: t}
+	p.feed(b.traffic(0))
+	// The preset is for modules whose glass shows memory columns right to
+	// left (MirrorX): mirror what the memory holds, then undo the 90° turn.
+	mem := p.native(240, 320)
+	glass := image565.New(mem.Rect)
+	for y := 0; y < 320; y++ {
+		for x := 0; x < 240; x++ {
+			glass.SetRGB565(239-x, y, mem.RGB565At(x, y))
+		}
+	}
+	got := rotateCW(glass, 270)
+	if got.Rect.Size() != image.Pt(320, 240) {
+		t.Fatalf("picture %v", got.Rect)
+	}
+	for y := 0; y < 240; y++ {
+		for x := 0; x < 320; x++ {
+			want := image565.Color(0)
+			if (image.Point{x, y}).In(dst) {
+				want = image565.Model.Convert(src.At(x-dst.Min.X+5, y-dst.Min.Y+5)).(image565.Color)
+			}
+			if c := got.RGB565At(x, y); c != want {
+				t.Fatalf("pixel (%d,%d) = %#04x, want %#04x", x, y, c, want)
+			}
+		}
+	}
+	if d.ColorModel() != image565.Model || !strings.Contains(d.String(), "ili9341") {
+		t.Errorf("ColorModel %v String %s", d.ColorModel(), d)
 	}
 }
