@@ -63,8 +63,10 @@ type Config struct {
 	// Lower it when the picture shows noise.
 	SPIHz int64 `toml:"spi_hz"`
 	// Pin names as periph's gpioreg knows them ("GPIO25", "25", "P1_22").
-	// DCPin is required by every SPI panel; RSTPin, BLPin (backlight) and
-	// CSPin are optional; BUSYPin is required by e-paper.
+	// DCPin is required by every SPI panel; RSTPin and BLPin (backlight)
+	// are optional; e-paper also needs RSTPin and BUSYPin, and takes CSPin
+	// when its chip select is a plain GPIO (the other panels use the SPI
+	// port's own chip select, CE0/CE1).
 	DCPin   string `toml:"dc_pin"`
 	RSTPin  string `toml:"rst_pin"`
 	BLPin   string `toml:"bl_pin"`
