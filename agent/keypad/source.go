@@ -290,6 +290,9 @@ func (s *Source) Run(ctx context.Context, out chan<- Event) error {
 	reported := false // a Disconnected event was sent for the current outage
 	for {
 		rc, name, err := s.open(ctx)
+		if err == nil && rc == nil {
+			err = errors.New("keypad: Options.Open returned neither a port nor an error")
+		}
 		if err == nil {
 			log.Info("keypad connected", "port", name)
 			reported = false

@@ -511,3 +511,16 @@ func TestFindUSB(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenReturningNothing(t *testing.T) {
+	clk := newFakeClock()
+	src, err := NewSerial(Options{Port: "odd", After: clk.After, Open: func(context.Context) (io.ReadCloser, error) { return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := runSource(t, src)
+	if ev := expectKind(t, events, EventDisconnected); ev.Err == nil || !strings.Contains(ev.Err.Error(), "neither a port nor an error") {
+		t.Fatalf("got %v", ev)
+	}
+	stop()
+}
