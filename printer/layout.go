@@ -67,6 +67,7 @@ type Layout struct {
 	cut      escpos.CutMode
 	loc      *time.Location
 	module   int
+	font     *textFont // nil: characters the charset lacks print as '?'
 }
 
 // NewLayout returns the layout for cfg (only the paper, QR, charset, cut,
@@ -100,6 +101,11 @@ func NewLayout(cfg Config) (*Layout, error) {
 	}
 	if l.module < 0 || l.module > 16 {
 		return nil, fmt.Errorf("printer: QR module size %d out of range 1..16 (0 = automatic)", l.module)
+	}
+	if cfg.TextFont != "" {
+		if l.font, err = loadFont(cfg.TextFont); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -145,7 +151,7 @@ func (l *Layout) wrap(s string, cols int) []string {
 
 // kv prints "label     value" across the line, or the value right-aligned
 // on lines of its own when both do not fit.
-func (l *Layout) kv(b *escpos.Builder, label, value string) {
+func (l *Layout) kv(b *doc, label, value string) {
 	lw, vw := l.cs.Cells(label), l.cs.Cells(value)
 	if lw+1+vw <= l.cols {
 		b.Line(label + strings.Repeat(" ", l.cols-lw-vw) + value)
@@ -159,7 +165,7 @@ func (l *Layout) kv(b *escpos.Builder, label, value string) {
 
 // title prints s centred in bold double size, or bold normal size when it
 // does not fit in half the columns.
-func (l *Layout) title(b *escpos.Builder, s string) {
+func (l *Layout) title(b *doc, s string) {
 	if l.cs.Cells(s)*2 <= l.cols {
 		b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(s)
 	} else {
@@ -173,7 +179,7 @@ func (l *Layout) title(b *escpos.Builder, s string) {
 
 // qr prints the payload centred, natively or as a raster image. The caller
 // is at the start of a line with centre alignment.
-func (l *Layout) qr(b *escpos.Builder, payload string) error {
+func (l *Layout) qr(b *doc, payload string) error {
 	q, err := qrcode.New(payload, qrcode.Medium)
 	if err != nil {
 		return fmt.Errorf("printer: QR payload of %d bytes cannot be encoded: %v", len(payload), err)
@@ -192,7 +198,7 @@ func (l *Layout) qr(b *escpos.Builder, payload string) error {
 	}
 	b.LF() // quiet zone above: one empty line is 30 dots, ~4 modules
 	if l.nativeQR {
-		b.QR(payload, module, escpos.ECCMedium)
+		b.b.QR(payload, module, escpos.ECCMedium)
 	} else {
 		size := n * module
 		pad := (l.dots - size) / 2
@@ -211,7 +217,7 @@ func (l *Layout) qr(b *escpos.Builder, payload string) error {
 		}
 		// The image carries its own left margin: not every printer applies
 		// ESC a to raster images.
-		b.Align(escpos.Left).Raster(bm).Align(escpos.Center)
+		b.raster(bm)
 	}
 	b.LF()
 	return nil
@@ -225,7 +231,7 @@ func (l *Layout) Slip(s Slip) ([]byte, error) {
 	if s.AmountCents <= 0 {
 		return nil, fmt.Errorf("printer: slip amount %d cents, want > 0", s.AmountCents)
 	}
-	b := escpos.NewBuilder(l.cs).Init().Align(escpos.Center)
+	b := l.newDoc().Align(escpos.Center)
 	if s.Merchant != "" {
 		l.title(b, s.Merchant)
 	}
@@ -242,8 +248,8 @@ func (l *Layout) Slip(s Slip) ([]byte, error) {
 	if !s.ExpiresAt.IsZero() {
 		b.Line("Expires " + l.when(s.ExpiresAt))
 	}
-	b.Cut(l.cut)
-	return b.Bytes()
+	b.b.Cut(l.cut)
+	return b.b.Bytes()
 }
 
 // Receipt encodes a paid or refunded receipt.
@@ -263,7 +269,7 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 	if r.RefundedCents < 0 || r.RefundedCents > r.AmountCents {
 		return nil, fmt.Errorf("printer: refunded %d cents of a %d-cent sale", r.RefundedCents, r.AmountCents)
 	}
-	b := escpos.NewBuilder(l.cs).Init().Align(escpos.Center)
+	b := l.newDoc().Align(escpos.Center)
 	if r.Merchant != "" {
 		l.title(b, r.Merchant)
 	}
@@ -289,8 +295,8 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 	}
 	b.Line(rule)
 	b.Align(escpos.Center).Line("Thank you")
-	b.Cut(l.cut)
-	return b.Bytes()
+	b.b.Cut(l.cut)
+	return b.b.Bytes()
 }
 
 // SelfTest encodes a page that exercises everything the layouts use, so a
@@ -299,7 +305,7 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 // '?' or garbage in the sample line means the wrong charset, a gap in the
 // dot pattern means a worn head.
 func (l *Layout) SelfTest() ([]byte, error) {
-	b := escpos.NewBuilder(l.cs).Init().Align(escpos.Center)
+	b := l.newDoc().Align(escpos.Center)
 	l.title(b, "SELF-TEST")
 	b.Line("posagent printer")
 	b.Align(escpos.Left)
@@ -335,11 +341,11 @@ func (l *Layout) SelfTest() ([]byte, error) {
 			bm.Set(x, y, y >= 16 || (x/8+y/8)%2 == 0)
 		}
 	}
-	b.Raster(bm)
+	b.raster(bm)
 	b.Align(escpos.Center)
 	if err := l.qr(b, "POSAGENT SELF-TEST "+qr); err != nil {
 		return nil, err
 	}
-	b.Cut(l.cut)
-	return b.Bytes()
+	b.b.Cut(l.cut)
+	return b.b.Bytes()
 }

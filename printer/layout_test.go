@@ -14,6 +14,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+	"golang.org/x/image/font/gofont/gomono"
 
 	"posagent/printer/preview"
 )
@@ -343,4 +344,70 @@ func pixels(img image.Image) []uint32 {
 		}
 	}
 	return out
+}
+
+// TestTextFontRasterisesWhatTheCodePageLacks: "Łódź" has two letters PC437
+// lacks. Without a text font they print as '?'; with one (Go Mono here,
+// written to a file as a CJK font would be installed) the line goes out as
+// an image of the same size and alignment as the text line it replaces.
+func TestTextFontRasterisesWhatTheCodePageLacks(t *testing.T) {
+	s := slip
+	s.Merchant = "Łódź"
+
+	plain, _ := NewLayout(Config{})
+	b, err := plain.Slip(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPage(t, b, 384, false, []string{"?ód?"}, s.QR)
+
+	path := filepath.Join(t.TempDir(), "font.ttf")
+	if err := os.WriteFile(path, gomono.TTF, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLayout(Config{TextFont: path, NativeQR: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = l.Slip(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := checkPage(t, b, 384, true, []string{"Scan to pay", "¥12.50"}, s.QR)
+	for _, line := range p.Texts() {
+		if strings.Contains(line, "ód") || strings.Contains(line, "?") {
+			t.Errorf("merchant printed as text: %q", line)
+		}
+	}
+	if len(p.Rasters) != 1 {
+		t.Fatalf("rasters %v, want the merchant line", p.Rasters)
+	}
+	// Bold double size: 48 dots high plus the 6-dot line gap; 4 characters
+	// of 24 dots, centred on 384 dots.
+	r := p.Rasters[0]
+	if r.Dy() != 54 {
+		t.Errorf("merchant image %v, want 54 dots high", r)
+	}
+	ink := image.Rectangle{}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if p.Image.GrayAt(x, y).Y == 0 {
+				ink = ink.Union(image.Rect(x, y, x+1, y+1))
+			}
+		}
+	}
+	if ink.Empty() || ink.Dx() < 60 || ink.Dx() > 110 || abs((ink.Min.X+ink.Max.X)/2-192) > 12 {
+		t.Errorf("merchant ink %v: want ~96 dots wide centred on 192", ink)
+	}
+
+	if _, err := NewLayout(Config{TextFont: filepath.Join(t.TempDir(), "none.ttf")}); err == nil || !strings.HasPrefix(err.Error(), "printer: ") {
+		t.Errorf("missing font: %v", err)
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -59,6 +59,11 @@ type Config struct {
 	// "cp858", "wpc1252", "cp866", "gb18030" or "gbk" (Chinese printers
 	// whose font has only the double-byte part of GB18030).
 	Charset string
+	// TextFont is an optional TTF/OTF/TTC font file (for example a CJK font
+	// such as WenQuanYi). With it, a line holding characters the Charset
+	// lacks is printed as an image drawn with this font; without it those
+	// characters print as '?'.
+	TextFont string
 	// Cut is "partial" (default) or "full".
 	Cut string
 	// WriteTimeout is how long a write may make no progress before the

@@ -109,3 +109,22 @@ func (c *Charset) Cells(s string) int {
 	}
 	return n
 }
+
+// CanEncode reports whether every character of s prints as itself (control
+// characters aside): false means Encode would put '?' somewhere.
+func (c *Charset) CanEncode(s string) bool {
+	var tmp [8]byte
+	for _, r := range s {
+		if r < 0x80 {
+			continue
+		}
+		if r == utf8.RuneError || r < 0xA0 {
+			return false
+		}
+		out, err := c.enc.Bytes(tmp[:utf8.EncodeRune(tmp[:], r)])
+		if err != nil || len(out) == 0 || (len(out) == 4 && !c.fourB) {
+			return false
+		}
+	}
+	return true
+}

@@ -173,3 +173,23 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestCanEncode(t *testing.T) {
+	for _, c := range []struct {
+		cs   *Charset
+		s    string
+		want bool
+	}{
+		{CP437, "Café ¥12", true},
+		{CP437, "Łódź", false},
+		{CP437, "中", false},
+		{GB18030, "中文 abc", true},
+		{GBK, "\U00020000", false},
+		{GB18030, "\U00020000", true},
+		{CP858, "€", true},
+	} {
+		if got := c.cs.CanEncode(c.s); got != c.want {
+			t.Errorf("%s.CanEncode(%q) = %v", c.cs.Name, c.s, got)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package printer
+
+import (
+	"fmt"
+	"image"
+	"os"
+	"sync"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+
+	"posagent/printer/escpos"
+)
+
+// doc wraps the builder with the state a layout needs to know: the current
+// alignment and style, so that a line of text the printer cannot print
+// (characters its code page lacks) can be sent as an image that looks like
+// the line would have.
+type doc struct {
+	b     *escpos.Builder
+	l     *Layout
+	align escpos.Align
+	style escpos.Style
+}
+
+func (l *Layout) newDoc() *doc {
+	return &doc{b: escpos.NewBuilder(l.cs).Init(), l: l}
+}
+
+func (d *doc) Align(a escpos.Align) *doc {
+	d.align = a
+	d.b.Align(a)
+	return d
+}
+
+func (d *doc) Style(s escpos.Style) *doc {
+	d.style = s
+	d.b.Style(s)
+	return d
+}
+
+func (d *doc) LF() *doc {
+	d.b.LF()
+	return d
+}
+
+// Line prints s. When the charset cannot encode all of s and a text font is
+// configured, the line is rasterised; without a font the missing characters
+// print as '?'.
+func (d *doc) Line(s string) *doc {
+	if d.l.font == nil || d.l.cs.CanEncode(s) {
+		d.b.Line(s)
+		return d
+	}
+	d.raster(d.l.font.line(s, d.style, d.align, d.l.dots))
+	return d
+}
+
+// raster prints bm at the left margin: the image carries its own alignment
+// because not every printer applies ESC a to raster images.
+func (d *doc) raster(bm *escpos.Bitmap) {
+	if d.align == escpos.Left {
+		d.b.Raster(bm)
+		return
+	}
+	d.b.Align(escpos.Left).Raster(bm).Align(d.align)
+}
+
+// textFont draws lines for printers whose code page lacks some characters
+// (Chinese on a Western printer, say).
+type textFont struct {
+	mu      sync.Mutex // a font.Face is not safe for concurrent use
+	regular font.Face
+}
+
+func loadFont(path string) (*textFont, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("printer: text font: %w", err)
+	}
+	coll, err := opentype.ParseCollection(data)
+	if err != nil {
+		return nil, fmt.Errorf("printer: text font %s: %w", path, err)
+	}
+	f, err := coll.Font(0)
+	if err != nil {
+		return nil, fmt.Errorf("printer: text font %s: %w", path, err)
+	}
+	// 24 px: the height of the printer's font A, so rasterised and printed
+	// lines match.
+	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: 22, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		return nil, fmt.Errorf("printer: text font %s: %w", path, err)
+	}
+	return &textFont{regular: face}, nil
+}
+
+// line renders s as one printed line: 24 dots of text (48 when double
+// height, twice as wide when double width) plus the 6-dot gap of the line
+// pitch, aligned within the paper width, clipped to it.
+func (f *textFont) line(s string, st escpos.Style, align escpos.Align, dots int) *escpos.Bitmap {
+	const h, gap = 24, 6
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	adv := font.MeasureString(f.regular, s).Ceil()
+	w := min(adv, dots)
+	m := image.NewAlpha(image.Rect(0, 0, max(w, 1), h))
+	dr := font.Drawer{Dst: m, Src: image.Opaque, Face: f.regular, Dot: fixed.P(0, 19)}
+	dr.DrawString(s)
+	if st.Bold {
+		dr.Dot = fixed.P(1, 19) // overstrike one dot to the right, as printers embolden
+		dr.DrawString(s)
+	}
+	sx, sy := 1, 1
+	if st.DoubleWidth {
+		sx = 2
+	}
+	if st.DoubleHeight {
+		sy = 2
+	}
+	ow := min(w*sx, dots)
+	x0 := 0
+	switch align {
+	case escpos.Center:
+		x0 = (dots - ow) / 2
+	case escpos.Right:
+		x0 = dots - ow
+	}
+	bm := escpos.NewBitmap(x0+ow, h*sy+gap)
+	for y := 0; y < h*sy; y++ {
+		for x := 0; x < ow; x++ {
+			if m.AlphaAt(x/sx, y/sy).A >= 0x80 {
+				bm.Set(x0+x, y, true)
+			}
+		}
+	}
+	return bm
+}
