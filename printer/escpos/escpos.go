@@ -245,9 +245,25 @@ func (b *Builder) Raster(bm *Bitmap) *Builder {
 	for y := 0; y < bm.H; y += MaxRasterRow {
 		rows := min(MaxRasterRow, bm.H-y)
 		b.raw(GS, 'v', '0', 0, byte(stride), byte(stride>>8), byte(rows), byte(rows>>8))
+		start := len(b.buf)
 		b.buf = append(b.buf, bm.Pix[y*stride:(y+rows)*stride]...)
+		defuseRealtime(b.buf[start:])
 	}
 	return b
+}
+
+// defuseRealtime clears any image byte 0x10 (DLE) followed by EOT, ENQ or
+// DC4. Printers scan the raw input, image data included, for these
+// real-time commands (Epson's DLE EOT notes say so), and DLE DC4 can pulse
+// the cash drawer or power the printer off. 0x10 is one isolated dot, so
+// the image loses a single dot; a QR raster never has one (its dot runs are
+// a module, at least 2 dots, wide).
+func defuseRealtime(b []byte) {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == DLE && (b[i+1] == EOT || b[i+1] == 0x05 || b[i+1] == 0x14) {
+			b[i] = 0
+		}
+	}
 }
 
 // Cut sends GS V m 0: feed to the cutting position, then cut. Printers

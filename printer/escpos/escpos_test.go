@@ -193,3 +193,16 @@ func TestCanEncode(t *testing.T) {
 		}
 	}
 }
+
+func TestRasterCannotCarryRealtimeCommands(t *testing.T) {
+	// Row bytes 10 14 01 would be DLE DC4 1 (pulse the drawer) to a
+	// printer scanning its input; 10 04 02 would be DLE EOT 2.
+	bm := &Bitmap{W: 24, H: 2, Pix: h("101401 100402")}
+	got := build(t, func(b *Builder) { b.Raster(bm) })
+	if want := h("1D 76 30 00 03 00 02 00 001401 000402"); !bytes.Equal(got, want) {
+		t.Fatalf("got % X\nwant % X", got, want)
+	}
+	if bm.Pix[0] != 0x10 {
+		t.Fatal("caller's bitmap was modified")
+	}
+}
