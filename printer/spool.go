@@ -84,8 +84,9 @@ type Spooler struct {
 	done  chan struct{}
 	close sync.Once
 
-	mu   sync.Mutex
-	last Event
+	mu     sync.Mutex
+	last   Event
+	closed bool
 }
 
 // NewSpooler starts a spooler for p.
@@ -132,14 +133,16 @@ func (s *Spooler) Submit(j Job) error {
 	if n != 1 {
 		return fmt.Errorf("printer: job %q must have exactly one of Slip, Receipt, SelfTest", j.ID)
 	}
-	if s.ctx.Err() != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
 		return ErrClosed
 	}
 	select {
 	case s.jobs <- j:
 		return nil
 	default:
-		return fmt.Errorf("%w (%d jobs waiting; last: %v)", ErrQueueFull, cap(s.jobs), s.Last().Err)
+		return fmt.Errorf("%w (%d jobs waiting; last error: %v)", ErrQueueFull, cap(s.jobs), s.last.Err)
 	}
 }
 
@@ -157,6 +160,9 @@ func (s *Spooler) Pending() int { return len(s.jobs) }
 // jobs are reported Dropped. It does not close the Printer.
 func (s *Spooler) Close() {
 	s.close.Do(func() {
+		s.mu.Lock()
+		s.closed = true // no Submit can queue a job that nobody would report
+		s.mu.Unlock()
 		s.stop()
 		<-s.done
 		for {
