@@ -411,3 +411,68 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// TestReceiptBytesFromReference spells out the paid receipt on 58 mm paper
+// (32 columns of 12-dot font A) from the command reference.
+func TestReceiptBytesFromReference(t *testing.T) {
+	l, _ := NewLayout(Config{})
+	got, err := l.Receipt(paid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	b := func(p ...byte) { w.Write(p) }
+	line := func(x string) { w.WriteString(x + "\n") }
+	kv := func(k, v string, vcells int) { // label left, value right, 32 cells
+		line(k + strings.Repeat(" ", 32-len(k)-vcells) + v)
+	}
+	b(0x1B, 0x40, 0x1B, 0x74, 0) // ESC @, ESC t 0 (PC437)
+	b(0x1B, 0x61, 1)             // ESC a 1: centre
+	b(0x1B, 0x21, 0x38)          // ESC ! bold, double height, double width
+	line("Corner Cafe")
+	b(0x1B, 0x21, 0)
+	b(0x1B, 0x21, 0x38)
+	line("PAID")
+	b(0x1B, 0x21, 0)
+	b(0x1B, 0x61, 0) // ESC a 0: left
+	line(strings.Repeat("-", 32))
+	kv("Amount", "\x9d12.50", 6) // ¥ = 9D in PC437: one cell
+	kv("Time", "2026-11-25 11:01:00", 19)
+	kv("Order", "7100012345", 10)
+	kv("Txn", "7895259204617", 13)
+	line("Trade no") // 8 + 1 + 28 > 32: the value goes right-aligned below
+	line("    2026112522001455551234567890")
+	kv("Channel", "Alipay", 6)
+	line(strings.Repeat("-", 32))
+	b(0x1B, 0x61, 1)
+	line("Thank you")
+	b(0x1D, 0x56, 66, 0) // GS V 66 0
+	if !bytes.Equal(got, w.Bytes()) {
+		t.Fatalf("receipt differs at offset %d:\ngot  %q\nwant %q", firstDiff(got, w.Bytes()), got, w.Bytes())
+	}
+}
+
+// TestSelfTestDotPattern reads the self-test's head pattern back dot by
+// dot: 8×8 checkerboard for 16 rows, then 8 solid rows, across the paper.
+func TestSelfTestDotPattern(t *testing.T) {
+	for _, paper := range []int{58, 80} {
+		l, _ := NewLayout(Config{PaperMM: paper})
+		b, _ := l.SelfTest()
+		p, err := preview.Parse(b, preview.Options{Width: l.Dots()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := p.Rasters[0]
+		if r.Dx() != l.Dots() || r.Dy() != 24 {
+			t.Fatalf("pattern %v", r)
+		}
+		for y := 0; y < 24; y++ {
+			for x := 0; x < l.Dots(); x++ {
+				want := y >= 16 || (x/8+y/8)%2 == 0
+				if got := p.Image.GrayAt(r.Min.X+x, r.Min.Y+y).Y == 0; got != want {
+					t.Fatalf("%d mm: dot (%d,%d) burnt=%v, want %v", paper, x, y, got, want)
+				}
+			}
+		}
+	}
+}
