@@ -9,6 +9,7 @@ import (
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
+	"golang.org/x/text/width"
 
 	"posagent/printer/escpos"
 )
@@ -96,21 +97,44 @@ func loadFont(path string) (*textFont, error) {
 	return &textFont{regular: face}, nil
 }
 
-// line renders s as one printed line: 24 dots of text (48 when double
-// height, twice as wide when double width) plus the 6-dot gap of the line
-// pitch, aligned within the paper width, clipped to it.
+// runeCells is how many 12-dot cells a character takes in a rasterised
+// line: two for East Asian wide and fullwidth characters, as on a Chinese
+// printer, one for the rest.
+func runeCells(r rune) int {
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
+}
+
+// line renders s as one printed line laid out like printed text: each
+// character centred in its cell of 12 dots (24 when wide), 24 dots high
+// plus the 6-dot gap of the line pitch; doubled for double width/height;
+// aligned within the paper width and clipped to it.
 func (f *textFont) line(s string, st escpos.Style, align escpos.Align, dots int) *escpos.Bitmap {
-	const h, gap = 24, 6
+	const cellW, h, gap = 12, 24, 6
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	adv := font.MeasureString(f.regular, s).Ceil()
-	w := min(adv, dots)
-	m := image.NewAlpha(image.Rect(0, 0, max(w, 1), h))
-	dr := font.Drawer{Dst: m, Src: image.Opaque, Face: f.regular, Dot: fixed.P(0, 19)}
-	dr.DrawString(s)
-	if st.Bold {
-		dr.Dot = fixed.P(1, 19) // overstrike one dot to the right, as printers embolden
-		dr.DrawString(s)
+	w := 0
+	for _, r := range s {
+		w += runeCells(r) * cellW
+	}
+	w = max(1, min(w, dots))
+	m := image.NewAlpha(image.Rect(0, 0, w, h))
+	dr := font.Drawer{Dst: m, Src: image.Opaque, Face: f.regular}
+	x := 0
+	for _, r := range s {
+		cw := runeCells(r) * cellW
+		adv, _ := f.regular.GlyphAdvance(r)
+		left := fixed.I(x) + (fixed.I(cw)-adv)/2
+		dr.Dot = fixed.Point26_6{X: left, Y: fixed.I(19)}
+		dr.DrawString(string(r))
+		if st.Bold { // overstrike one dot to the right, as printers embolden
+			dr.Dot = fixed.Point26_6{X: left + fixed.I(1), Y: fixed.I(19)}
+			dr.DrawString(string(r))
+		}
+		x += cw
 	}
 	sx, sy := 1, 1
 	if st.DoubleWidth {

@@ -132,9 +132,13 @@ func (l *Layout) when(t time.Time) string {
 func (l *Layout) wrap(s string, cols int) []string {
 	var lines []string
 	var cur strings.Builder
+	raster := l.rasterised(s)
 	n := 0
 	for _, r := range s {
 		w := l.cs.Cells(string(r))
+		if raster {
+			w = runeCells(r)
+		}
 		if n+w > cols && n > 0 {
 			lines = append(lines, cur.String())
 			cur.Reset()
@@ -149,24 +153,42 @@ func (l *Layout) wrap(s string, cols int) []string {
 	return lines
 }
 
+// rasterised reports whether a line holding s goes out as an image.
+func (l *Layout) rasterised(s string) bool {
+	return l.font != nil && !l.cs.CanEncode(s)
+}
+
+// cells is the printed width of s in 12-dot cells, as text in the charset
+// or, for a rasterised line, one cell per narrow and two per wide character.
+func (l *Layout) cells(s string) int {
+	if !l.rasterised(s) {
+		return l.cs.Cells(s)
+	}
+	n := 0
+	for _, r := range s {
+		n += runeCells(r)
+	}
+	return n
+}
+
 // kv prints "label     value" across the line, or the value right-aligned
 // on lines of its own when both do not fit.
 func (l *Layout) kv(b *doc, label, value string) {
-	lw, vw := l.cs.Cells(label), l.cs.Cells(value)
+	lw, vw := l.cells(label), l.cells(value)
 	if lw+1+vw <= l.cols {
 		b.Line(label + strings.Repeat(" ", l.cols-lw-vw) + value)
 		return
 	}
 	b.Line(label)
 	for _, v := range l.wrap(value, l.cols) {
-		b.Line(strings.Repeat(" ", l.cols-l.cs.Cells(v)) + v)
+		b.Line(strings.Repeat(" ", l.cols-l.cells(v)) + v)
 	}
 }
 
 // title prints s centred in bold double size, or bold normal size when it
 // does not fit in half the columns.
 func (l *Layout) title(b *doc, s string) {
-	if l.cs.Cells(s)*2 <= l.cols {
+	if l.cells(s)*2 <= l.cols {
 		b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(s)
 	} else {
 		b.Style(escpos.Style{Bold: true})

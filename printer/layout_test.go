@@ -476,3 +476,49 @@ func TestSelfTestDotPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestRasterisedLineKeepsColumns: a receipt line whose value the code page
+// lacks ("微信支付") is rasterised with the same columns as text: the line
+// image spans the 32 cells and the four wide characters fill the last 8.
+func TestRasterisedLineKeepsColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "font.ttf")
+	if err := os.WriteFile(path, gomono.TTF, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLayout(Config{TextFont: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := refundedCN
+	r.Merchant = "Corner Cafe"
+	b, err := l.Receipt(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := checkPage(t, b, 384, false, []string{"Corner Cafe", "Amount                     ¥8.80", "Refunded                   ¥5.00"}, "")
+	if len(p.Rasters) != 1 {
+		t.Fatalf("rasters %v: want only the channel line", p.Rasters)
+	}
+	line := p.Rasters[0]
+	if line.Dx() != 384 || line.Dy() != 30 {
+		t.Fatalf("channel line image %v, want 384×30", line)
+	}
+	inkIn := func(x0, x1 int) int {
+		return darkIn(p.Image, image.Rect(line.Min.X+x0, line.Min.Y, line.Min.X+x1, line.Max.Y))
+	}
+	if inkIn(0, 84) == 0 || inkIn(84, 288) != 0 || inkIn(288, 384) == 0 {
+		t.Errorf("ink: label %d, gap %d, value %d", inkIn(0, 84), inkIn(84, 288), inkIn(288, 384))
+	}
+}
+
+func darkIn(img *image.Gray, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if img.GrayAt(x, y).Y == 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
