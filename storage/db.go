@@ -83,6 +83,8 @@ type DB struct {
 	now      func() time.Time
 	log      *slog.Logger
 	commits  atomic.Uint64
+
+	lockTimeout time.Duration
 }
 
 // Path returns the file name of the database.
@@ -121,7 +123,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		o.Logger = slog.Default()
 	}
 	path = filepath.Clean(path)
-	db := &DB{path: path, readOnly: o.ReadOnly, now: o.Now, log: o.Logger}
+	db := &DB{path: path, readOnly: o.ReadOnly, now: o.Now, log: o.Logger, lockTimeout: o.LockTimeout}
 
 	if err := prepareFile(path, o.ReadOnly, o.Logger); err != nil {
 		return nil, err
@@ -130,9 +132,24 @@ func Open(path string, opts *Options) (*DB, error) {
 	// Cheap checks first: a truncated file would make bbolt read beyond the
 	// end of its memory map (SIGBUS) before Tx.Check gets a chance.
 	warn, err := checkMetaPages(path)
+	if err != nil && isCorruption(err) && !o.ReadOnly {
+		// Another posagent may be writing the file this very moment: look
+		// again holding the lock before acting on what we saw.
+		unlock, lerr := lockFile(path, o.LockTimeout)
+		if lerr != nil {
+			return nil, lerr
+		}
+		warn, err = checkMetaPages(path)
+		if err != nil && isCorruption(err) {
+			err = db.moveAside(err)
+			unlock()
+			return nil, err
+		}
+		unlock()
+	}
 	if err != nil {
 		if isCorruption(err) {
-			return nil, db.corrupt(err)
+			return nil, db.moveAside(err) // read-only: reported, left in place
 		}
 		return nil, err
 	}
@@ -231,6 +248,9 @@ func (db *DB) openBolt(timeout time.Duration) error {
 		return nil
 	case errors.As(err, &pe):
 		if f != nil {
+			// bbolt's mapping of the file keeps it referenced, and with it
+			// the flock: release the lock explicitly, then the descriptor.
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 			_ = f.Close()
 		}
 		return db.corrupt(err)
@@ -254,9 +274,27 @@ func isCorruption(err error) bool {
 		strings.Contains(err.Error(), "file size too small")
 }
 
-// corrupt moves the file aside and reports it loudly. It never creates a
-// new database: the caller decides (a later Open does).
+// corrupt moves the file aside, holding its lock so that no other process
+// is using it meanwhile, and reports it loudly. The bbolt handle must be
+// closed (or never opened).
 func (db *DB) corrupt(cause error) error {
+	if db.readOnly {
+		return db.moveAside(cause)
+	}
+	unlock, err := lockFile(db.path, db.lockTimeout)
+	if err != nil {
+		db.log.Error("storage: database file looks corrupt but could not be locked to move it aside",
+			"path", db.path, "err", cause, "lock_err", err)
+		return fmt.Errorf("%w (it also failed the consistency check: %v)", err, cause)
+	}
+	defer unlock()
+	return db.moveAside(cause)
+}
+
+// moveAside renames the file to <path>.corrupt-<UTC time> and reports it
+// loudly. It never creates a new database: the caller decides (a later
+// Open does). Read-only handles leave the file in place.
+func (db *DB) moveAside(cause error) error {
 	ce := &CorruptError{Path: db.path, Err: cause}
 	if db.readOnly {
 		db.log.Error("storage: database file is corrupt; opened read-only, so it is left in place",
@@ -282,6 +320,30 @@ func (db *DB) corrupt(cause error) error {
 	db.log.Error("storage: DATABASE FILE IS CORRUPT; moved aside, a new empty database will need provisioning",
 		"path", db.path, "moved_to", target, "err", cause)
 	return ce
+}
+
+// lockFile takes the same exclusive flock bbolt uses, waiting up to
+// timeout, and returns its release.
+func lockFile(path string, timeout time.Duration) (unlock func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s to lock it: %w", path, hint(err))
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			_ = f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("storage: %s is %w", path, ErrLocked)
+			}
+			return nil, fmt.Errorf("storage: lock %s: %w", path, err)
+		}
+		time.Sleep(50 * time.Millisecond) // bbolt polls its flock the same way
+	}
 }
 
 // syncDir makes a rename durable; errors are not fatal (the rename happened).

@@ -124,14 +124,24 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("error %q\nwant  %q", err, want)
 	}
+	// While the other process holds the file, even a file that looks
+	// corrupt to us (it may be mid-write) is never moved from under it.
+	overwrite(t, e.path, 16, bytes.Repeat([]byte{0xAB}, 64))
+	overwrite(t, e.path, 4096+16, bytes.Repeat([]byte{0xAB}, 64))
+	if _, err := Open(e.path, e.opts()); !errors.Is(err, ErrLocked) {
+		t.Errorf("Open of a locked, corrupt-looking file = %v, want ErrLocked", err)
+	}
+	if _, err := os.Stat(e.path); err != nil {
+		t.Errorf("file moved while another process held it: %v", err)
+	}
 	stdin.Close()
 	for sc.Scan() {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v\n%s", err, stderr)
 	}
-	db := e.open(t) // released
-	db.Close()
+	// Released: now it is ours to move aside.
+	expectCorrupt(t, e, "not a bbolt database")
 }
 
 func TestSecondHandleInSameProcessTimesOut(t *testing.T) {
