@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/gomono"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 	"golang.org/x/text/width"
@@ -72,7 +73,8 @@ func (d *doc) raster(bm *escpos.Bitmap) {
 // (Chinese on a Western printer, say).
 type textFont struct {
 	mu      sync.Mutex // a font.Face is not safe for concurrent use
-	regular font.Face
+	regular font.Face  // the configured font, for what the charset lacks
+	latin   font.Face  // Go Mono, 12 dots wide like font A, for the rest
 }
 
 func loadFont(path string) (*textFont, error) {
@@ -94,7 +96,15 @@ func loadFont(path string) (*textFont, error) {
 	if err != nil {
 		return nil, fmt.Errorf("printer: text font %s: %w", path, err)
 	}
-	return &textFont{regular: face}, nil
+	mono, err := opentype.Parse(gomono.TTF)
+	if err != nil {
+		return nil, fmt.Errorf("printer: Go Mono: %w", err)
+	}
+	latin, err := opentype.NewFace(mono, &opentype.FaceOptions{Size: 20, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		return nil, fmt.Errorf("printer: Go Mono: %w", err)
+	}
+	return &textFont{regular: face, latin: latin}, nil
 }
 
 // runeCells is how many 12-dot cells a character takes in a rasterised
@@ -122,11 +132,20 @@ func (f *textFont) line(s string, st escpos.Style, align escpos.Align, dots int)
 	}
 	w = max(1, min(w, dots))
 	m := image.NewAlpha(image.Rect(0, 0, w, h))
-	dr := font.Drawer{Dst: m, Src: image.Opaque, Face: f.regular}
+	dr := font.Drawer{Dst: m, Src: image.Opaque}
 	x := 0
 	for _, r := range s {
 		cw := runeCells(r) * cellW
-		adv, _ := f.regular.GlyphAdvance(r)
+		// Narrow characters look like the printer's own font where Go Mono
+		// has them (CJK fonts often lack Latin, or draw it wide); the rest
+		// come from the configured font.
+		dr.Face = f.regular
+		if _, ok := f.latin.GlyphAdvance(r); ok && cw == cellW {
+			dr.Face = f.latin
+		} else if _, ok := f.regular.GlyphAdvance(r); !ok {
+			dr.Face = f.latin
+		}
+		adv, _ := dr.Face.GlyphAdvance(r)
 		left := fixed.I(x) + (fixed.I(cw)-adv)/2
 		dr.Dot = fixed.Point26_6{X: left, Y: fixed.I(19)}
 		dr.DrawString(string(r))

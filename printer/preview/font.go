@@ -1,6 +1,7 @@
 package preview
 
 import (
+	"fmt"
 	"image"
 	"sync"
 
@@ -60,11 +61,23 @@ func mask(r rune, bold bool) *image.Alpha {
 
 // drawGlyph draws g with its top-left corner at x, y. Double width/height
 // doubles dots, as a printer does.
-func drawGlyph(c *canvas, g glyph, x, y int) {
+func drawGlyph(c *canvas, g glyph, x, y int, cjk *cjkFont) {
 	if g.r == ' ' {
 		return
 	}
 	m := mask(g.r, g.bold)
+	if g.wide && cjk != nil {
+		if w := cjk.mask(g.r); w != nil {
+			for j := 0; j < cellH; j++ {
+				for i := 0; i < 2*cellW; i++ {
+					if w.AlphaAt(i, j).A >= 0x80 {
+						c.fill(x+i*g.sx, y+j*g.sy, g.sx, g.sy)
+					}
+				}
+			}
+			return
+		}
+	}
 	if m == nil || g.wide {
 		// No glyph (a Chinese character, say): a box the size of the cell.
 		for i := 2; i < g.w-2; i++ {
@@ -84,4 +97,41 @@ func drawGlyph(c *canvas, g glyph, x, y int) {
 			}
 		}
 	}
+}
+
+// cjkFont draws Chinese characters in 24×24 cells.
+type cjkFont struct {
+	face  font.Face
+	cache map[rune]*image.Alpha
+}
+
+func newCJK(data []byte) (*cjkFont, error) {
+	coll, err := opentype.ParseCollection(data)
+	if err != nil {
+		return nil, fmt.Errorf("preview: CJK font: %w", err)
+	}
+	f, err := coll.Font(0)
+	if err != nil {
+		return nil, fmt.Errorf("preview: CJK font: %w", err)
+	}
+	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: 22, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		return nil, fmt.Errorf("preview: CJK font: %w", err)
+	}
+	return &cjkFont{face: face, cache: map[rune]*image.Alpha{}}, nil
+}
+
+func (f *cjkFont) mask(r rune) *image.Alpha {
+	if m, ok := f.cache[r]; ok {
+		return m
+	}
+	var m *image.Alpha
+	if adv, ok := f.face.GlyphAdvance(r); ok {
+		m = image.NewAlpha(image.Rect(0, 0, 2*cellW, cellH))
+		d := font.Drawer{Dst: m, Src: image.Opaque, Face: f.face,
+			Dot: fixed.Point26_6{X: (fixed.I(2*cellW) - adv) / 2, Y: fixed.I(20)}}
+		d.DrawString(string(r))
+	}
+	f.cache[r] = m
+	return m
 }

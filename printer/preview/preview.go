@@ -56,6 +56,9 @@ const (
 type Options struct {
 	// Width is the printable width in dots: Width58 or Width80 (0 means 58 mm).
 	Width int
+	// CJKFont is optional TTF/OTF/TTC data (e.g. WenQuanYi Micro Hei) to
+	// draw Chinese characters with; without it they are drawn as boxes.
+	CJKFont []byte
 }
 
 // Symbol is a native QR code found in the stream.
@@ -140,6 +143,7 @@ type parser struct {
 	cv   *canvas
 	qr   qrState
 	page *Page
+	cjk  *cjkFont
 }
 
 // Parse runs data through the emulated printer.
@@ -152,6 +156,13 @@ func Parse(data []byte, opt Options) (*Page, error) {
 		return nil, fmt.Errorf("preview: paper width %d dots, want %d (58 mm) or %d (80 mm)", w, Width58, Width80)
 	}
 	p := &parser{data: data, width: w, cv: newCanvas(w), page: &Page{}}
+	if len(opt.CJKFont) > 0 {
+		cjk, err := newCJK(opt.CJKFont)
+		if err != nil {
+			return nil, err
+		}
+		p.cjk = cjk
+	}
 	p.reset()
 	for p.pos < len(p.data) {
 		p.start = p.pos
@@ -652,7 +663,7 @@ func (p *parser) flush() {
 	y0 := p.cv.y
 	p.cv.grow(y0 + h + linePitch - cellH)
 	for _, g := range p.line {
-		drawGlyph(p.cv, g, x, y0+h-g.h)
+		drawGlyph(p.cv, g, x, y0+h-g.h, p.cjk)
 		x += g.w
 	}
 	p.page.Lines = append(p.page.Lines, Line{

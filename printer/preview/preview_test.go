@@ -10,6 +10,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+	"golang.org/x/image/font/gofont/gomono"
 )
 
 // h turns "1B 40" into bytes. Streams here are written by hand from the
@@ -238,5 +239,20 @@ func TestRenderPNG(t *testing.T) {
 	}
 	if img.Bounds().Dx() != Width58 {
 		t.Fatalf("bounds %v", img.Bounds())
+	}
+}
+
+func TestCJKFontOption(t *testing.T) {
+	if _, err := Parse(h("1B40"), Options{CJKFont: []byte("not a font")}); err == nil || !strings.HasPrefix(err.Error(), "preview: ") {
+		t.Fatalf("bad font accepted: %v", err)
+	}
+	// With a font lacking the character (Go Mono has no 中) the box stays.
+	data := cat(h("1B40 1C26 D6D0 0A"))
+	p, err := Parse(data, Options{CJKFont: gomono.TTF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Texts()[0] != "中" || dark(p.Image, p.Lines[0].Rect) == 0 {
+		t.Fatalf("texts %q", p.Texts())
 	}
 }
