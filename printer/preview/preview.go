@@ -45,6 +45,10 @@ const (
 	Width80 = 576
 )
 
+// MaxLength bounds the paper the emulator will render, in dots (12.5 m
+// at 8 dots/mm), so that a hostile stream cannot exhaust memory.
+const MaxLength = 100000
+
 const (
 	cellW      = 12 // font A
 	cellH      = 24
@@ -168,6 +172,9 @@ func Parse(data []byte, opt Options) (*Page, error) {
 		p.start = p.pos
 		if err := p.step(); err != nil {
 			return nil, err
+		}
+		if p.cv.y > MaxLength {
+			return nil, fmt.Errorf("preview: offset %d: paper longer than %d dots (%.1f m): not a receipt", p.start, MaxLength, float64(MaxLength)/8000)
 		}
 	}
 	if len(p.line) > 0 {
