@@ -26,10 +26,11 @@ type EventKind int
 
 // Event kinds.
 const (
-	Printed  EventKind = iota + 1 // sent to the printer
-	Retrying                      // an attempt failed; another follows after Backoff
-	Failed                        // gave up after MaxAttempts
-	Dropped                       // not printed: a slip past its expiry, or the spooler closed
+	Printed       EventKind = iota + 1 // sent to the printer
+	Retrying                           // an attempt failed; another follows after Backoff
+	Failed                             // gave up after MaxAttempts
+	Dropped                            // not printed: a slip past its expiry, or the spooler closed
+	StatusChanged                      // an idle status check found the printer in a new state
 )
 
 func (k EventKind) String() string {
@@ -42,6 +43,8 @@ func (k EventKind) String() string {
 		return "failed"
 	case Dropped:
 		return "dropped"
+	case StatusChanged:
+		return "status changed"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -53,6 +56,7 @@ type Event struct {
 	Attempt int           // 1 for the first try
 	Err     error         // why the attempt failed (wraps ErrOffline, ErrPaperOut, ...)
 	Backoff time.Duration // Retrying: the wait before the next attempt
+	Status  Status        // StatusChanged: what the printer said
 }
 
 // SpoolOptions tunes a Spooler; the zero value is usable.
@@ -62,6 +66,12 @@ type SpoolOptions struct {
 	MaxBackoff  time.Duration // cap of the doubling wait; 0 means 30 s
 	MaxAttempts int           // 0 means 10 (with the defaults, ~4 minutes)
 	JobTimeout  time.Duration // one attempt, status check included; 0 means 60 s
+	// StatusEvery, when set, checks the printer after that long without a
+	// job and reports a StatusChanged event when the answer differs from
+	// the last one, so the counter can show "printer out of paper" before
+	// the next sale needs it. Err of the event is the reason it cannot
+	// print (nil when ready).
+	StatusEvery time.Duration
 	// OnEvent is called from the spooler's goroutine, in order; it should
 	// return quickly (hand the event to a channel or a log).
 	OnEvent func(Event)
@@ -87,6 +97,8 @@ type Spooler struct {
 	mu     sync.Mutex
 	last   Event
 	closed bool
+
+	polled string // the last idle status check, as text
 }
 
 // NewSpooler starts a spooler for p.
@@ -188,6 +200,10 @@ func (s *Spooler) emit(e Event) {
 func (s *Spooler) run() {
 	defer close(s.done)
 	for {
+		var tick <-chan time.Time
+		if s.opt.StatusEvery > 0 {
+			tick = s.opt.After(s.opt.StatusEvery)
+		}
 		select {
 		case <-s.ctx.Done():
 			return
@@ -195,8 +211,28 @@ func (s *Spooler) run() {
 			if !s.print(j) {
 				return
 			}
+		case <-tick:
+			s.poll()
 		}
 	}
+}
+
+// poll asks the idle printer for its status and reports a change.
+func (s *Spooler) poll() {
+	ctx, cancel := context.WithTimeout(s.ctx, s.opt.JobTimeout)
+	defer cancel()
+	st, err := s.p.Status(ctx)
+	text := st.String()
+	if err != nil {
+		text = err.Error()
+	} else {
+		err = st.Err()
+	}
+	if s.ctx.Err() != nil || text == s.polled {
+		return
+	}
+	s.polled = text
+	s.emit(Event{Kind: StatusChanged, Err: err, Status: st})
 }
 
 // print tries j until it is printed, dropped or given up; false means the

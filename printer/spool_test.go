@@ -242,3 +242,39 @@ func nextTP(t *testing.T, conns chan *testPrinter) *testPrinter {
 		return nil
 	}
 }
+
+// TestSpoolerWatchesIdlePrinter: with StatusEvery set, an idle spooler asks
+// the printer for its state and reports each change once.
+func TestSpoolerWatchesIdlePrinter(t *testing.T) {
+	addr, conns := tcpPrinter(t, nil)
+	p := open(t, Config{Driver: "tcp", Device: addr})
+	clk := newFakeClock()
+	ev := make(recorder, 64)
+	s := NewSpooler(p, SpoolOptions{StatusEvery: 30 * time.Second, OnEvent: ev.on, After: clk.after, Now: func() time.Time { return clk.now }})
+	defer s.Close()
+
+	tick := func() {
+		w := clk.next(t)
+		if w.d != 30*time.Second {
+			t.Fatalf("idle wait %v", w.d)
+		}
+		w.fire <- clk.now
+	}
+	tick()
+	if e := ev.next(t); e.Kind != StatusChanged || e.Err != nil || e.Status.String() != "ready" {
+		t.Fatalf("event %+v", e)
+	}
+	tp := nextTP(t, conns)
+	tp.set(escpos.Status{Offline: true, PaperOut: true}, false)
+	tick()
+	if e := ev.next(t); e.Kind != StatusChanged || !errors.Is(e.Err, ErrPaperOut) {
+		t.Fatalf("event %+v", e)
+	}
+	tick()      // same answer: no event
+	clk.next(t) // the spooler is idle again, having said nothing
+	select {
+	case e := <-ev:
+		t.Fatalf("repeated status reported: %+v", e)
+	default:
+	}
+}
