@@ -150,6 +150,7 @@ type Printer struct {
 	mu     sync.Mutex
 	link   *link
 	closed bool
+	oneWay bool // the device refused to read: never ask for status again
 }
 
 // Open checks cfg and returns the printer. It fails only on a bad Config:
@@ -214,7 +215,7 @@ func (p *Printer) Send(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if l.canRead && !p.cfg.NoStatus {
+	if l.canRead && !p.cfg.NoStatus && !p.oneWay {
 		st, err := p.status(ctx, l)
 		if err != nil {
 			return err
@@ -241,7 +242,7 @@ func (p *Printer) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	if !l.canRead || p.cfg.NoStatus {
+	if !l.canRead || p.cfg.NoStatus || p.oneWay {
 		return Status{}, nil
 	}
 	return p.status(ctx, l)
@@ -249,6 +250,12 @@ func (p *Printer) Status(ctx context.Context) (Status, error) {
 
 func (p *Printer) status(ctx context.Context, l *link) (Status, error) {
 	st, err := l.status(ctx, p.cfg.WriteTimeout, p.cfg.StatusTimeout)
+	if errors.Is(err, errOneWay) {
+		// A unidirectional USB printer: it prints, it just cannot say how
+		// it is. Status stays unknown rather than blocking every job.
+		p.oneWay = true
+		return Status{}, nil
+	}
 	if err != nil {
 		p.drop() // late answer bytes must not be read as the next answer
 		return Status{}, err

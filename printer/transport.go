@@ -10,12 +10,16 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.bug.st/serial"
 
 	"posagent/printer/escpos"
 )
+
+// errOneWay: the link cannot carry the printer's answers.
+var errOneWay = errors.New("printer: one-way link")
 
 // chunk is the write size: small enough that "no progress for WriteTimeout"
 // is meaningful at 9600 baud (512 bytes take 0.53 s), large enough to keep
@@ -35,6 +39,9 @@ type link struct {
 	// readPoll is set for go.bug.st/serial, whose Read returns (0, nil)
 	// when its read timeout passes.
 	readPoll bool
+	// mayBeOneWay is set for USB printer devices: the usblp driver refuses
+	// reads (EINVAL) when the printer is not bidirectional.
+	mayBeOneWay bool
 
 	dead      atomic.Bool
 	closeOnce sync.Once
@@ -131,6 +138,9 @@ func (l *link) status(ctx context.Context, writeTimeout, timeout time.Duration) 
 	defer t.Stop()
 	select {
 	case r := <-done:
+		if r.err != nil && l.mayBeOneWay && errors.Is(r.err, syscall.EINVAL) {
+			return escpos.Status{}, errOneWay
+		}
 		if r.err != nil {
 			l.close()
 			return escpos.Status{}, fmt.Errorf("%w: reading status from %s: %v", ErrOffline, l.name, r.err)
@@ -192,7 +202,7 @@ func dialer(cfg *Config) (func(context.Context) (*link, error), error) {
 			if err != nil {
 				return nil, fmt.Errorf("opening %w%s", err, permHint(err, "lp"))
 			}
-			return &link{name: dev, rw: f, closer: f, canRead: true}, nil
+			return &link{name: dev, rw: f, closer: f, canRead: true, mayBeOneWay: true}, nil
 		}, nil
 	case "tcp":
 		addr := dev

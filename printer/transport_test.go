@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,5 +273,44 @@ func TestOpenBadConfig(t *testing.T) {
 		if _, err := Open(cfg); err == nil || !strings.HasPrefix(err.Error(), "printer: ") {
 			t.Errorf("%+v: err = %v", cfg, err)
 		}
+	}
+}
+
+// einvalReader stands in for usblp's answer to a read on a printer that is
+// not bidirectional (EINVAL); writes go to a real file.
+type einvalReader struct{ *os.File }
+
+func (einvalReader) Read([]byte) (int, error) {
+	return 0, &os.PathError{Op: "read", Path: "/dev/usb/lp0", Err: syscall.EINVAL}
+}
+
+func TestOneWayUSBPrinterStillPrints(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "lp0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := open(t, Config{Driver: "file", Device: f.Name()})
+	p.dial = func(context.Context) (*link, error) {
+		return &link{name: "lp0", rw: einvalReader{f}, closer: f, canRead: true, mayBeOneWay: true}, nil
+	}
+	ctx := context.Background()
+	if err := p.PrintReceipt(ctx, paid); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PrintReceipt(ctx, paid); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Status(ctx)
+	if err != nil || st.Known {
+		t.Fatalf("status %v %v", st, err)
+	}
+	data, _ := os.ReadFile(f.Name())
+	pg, err := preview.Parse(data, preview.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One status request (the one that found the link one-way), two receipts.
+	if len(pg.StatusRequests) != 4 || len(pg.Cuts) != 2 {
+		t.Fatalf("status requests %v, cuts %v", pg.StatusRequests, pg.Cuts)
 	}
 }
