@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"posagent/gateway"
+	"posagent/gateway/faults"
+)
+
+// BenchmarkEnterToQR measures what the cashier waits for: from Enter to the
+// QR event, divided by one bare precreate round trip against the same
+// sandbox with 20 ms of latency injected on every call. The difference is
+// the engine's own cost: the order's commit (one fsync) and bookkeeping.
+// Target ≤ 1.10.
+func BenchmarkEnterToQR(b *testing.B) {
+	bd := newBed(b, "upay", Config{})
+	bd.faults.Configure(faults.Config{Seed: 1, Rates: map[faults.Kind]float64{faults.Latency: 1}, LatencyMS: 20})
+	var qrAt time.Time
+	bd.eng.emit = func(ev Event) {
+		if ev.Kind == EventAwaitingPayment {
+			qrAt = time.Now()
+		}
+	}
+	var engine, bare time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := bd.eng.Sale(ctx, 100); err != nil {
+			b.Fatal(err)
+		}
+		engine += qrAt.Sub(t0)
+		bd.eng.active = "" // next customer; the open order is left to poll
+		t1 := time.Now()
+		if _, err := bd.gw.Precreate(ctx, gateway.PrecreateRequest{ClientSN: fmt.Sprintf("BARE%d", i), AmountCents: 100, Subject: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		bare += time.Since(t1)
+	}
+	b.ReportMetric(float64(engine)/float64(bare), "enter-to-qr/precreate")
+	b.ReportMetric(float64(engine.Microseconds())/float64(b.N), "µs-enter-to-qr")
+	b.ReportMetric(float64(bare.Microseconds())/float64(b.N), "µs-bare-precreate")
+}
+
+// BenchmarkSaleLifecycle runs complete sales (Enter, QR, three unanswered
+// polls, payment, PAID) and reports the database commits (each is an
+// fsync, two on bbolt's side) per sale, and the peak RSS of the process
+// running them. The process also hosts the sandbox and the HTTP client,
+// so the RSS figure is an upper bound for the engine.
+func BenchmarkSaleLifecycle(b *testing.B) {
+	bd := newBed(b, "upay", Config{})
+	c0 := bd.db.Commits()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		o, err := bd.eng.Sale(ctx, 100+int64(i%1000))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 3 {
+			next, _, _ := bd.eng.Next()
+			bd.clock.Set(next)
+			bd.eng.Tick(ctx)
+		}
+		if err := bd.pay(o.ClientSN); err != nil {
+			b.Fatal(err)
+		}
+		next, _, _ := bd.eng.Next()
+		bd.clock.Set(next)
+		bd.eng.Tick(ctx)
+		if got := bd.order(o.ClientSN); got.State != string(Paid) {
+			b.Fatalf("sale %d: %s", i, got.State)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(bd.db.Commits()-c0)/float64(b.N), "fsyncs/sale")
+	if hwm := vmHWM(); hwm > 0 {
+		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+	}
+}
+
+// BenchmarkIdleCPU runs the engine's loop on the real clock with nothing
+// to do and reports the CPU time it used per second of wall time.
+func BenchmarkIdleCPU(b *testing.B) {
+	bd := newBed(b, "upay", Config{})
+	eng := New(Config{}, bd.db, bd.gw, SystemClock{}, nil, nil)
+	for i := 0; i < b.N; i++ {
+		c, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		u0 := cpuTime()
+		t0 := time.Now()
+		eng.Run(c)
+		cancel()
+		b.ReportMetric(float64(cpuTime()-u0)/float64(time.Since(t0)), "cpu-s/s-idle")
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// vmHWM is the process's peak resident set in KiB (Linux).
+func vmHWM() int64 {
+	if runtime.GOOS != "linux" {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
