@@ -33,7 +33,6 @@
 package escpos
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -138,9 +137,6 @@ func (b *Builder) Bytes() ([]byte, error) {
 	}
 	return b.buf, nil
 }
-
-// Len is the number of bytes so far.
-func (b *Builder) Len() int { return len(b.buf) }
 
 // Init sends ESC @ and then selects the builder's charset, so every job
 // starts from a known state whatever the previous job left behind.
@@ -274,13 +270,4 @@ func (b *Builder) Cut(m CutMode) *Builder {
 		return b
 	}
 	return b.raw(GS, 'V', byte(m), 0)
-}
-
-// StatusRequest is DLE EOT n (n = 1..4), a real-time command: the printer
-// answers it with one byte even while offline or out of paper.
-func StatusRequest(n int) ([]byte, error) {
-	if n < 1 || n > 4 {
-		return nil, errors.New("escpos: DLE EOT n must be 1..4")
-	}
-	return []byte{DLE, EOT, byte(n)}, nil
 }

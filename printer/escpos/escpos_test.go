@@ -3,6 +3,8 @@ package escpos
 import (
 	"bytes"
 	"encoding/hex"
+	"image"
+	"image/color"
 	"strings"
 	"testing"
 )
@@ -204,5 +206,19 @@ func TestRasterCannotCarryRealtimeCommands(t *testing.T) {
 	}
 	if bm.Pix[0] != 0x10 {
 		t.Fatal("caller's bitmap was modified")
+	}
+}
+
+func TestFromImage(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 10, 1))
+	for x := range 10 {
+		img.SetGray(x, 0, color.Gray{Y: 255})
+	}
+	img.SetGray(0, 0, color.Gray{Y: 0})   // burns
+	img.SetGray(9, 0, color.Gray{Y: 100}) // darker than half: burns
+	img.SetGray(5, 0, color.Gray{Y: 200}) // light: does not
+	bm := FromImage(img)
+	if bm.W != 10 || bm.H != 1 || !bytes.Equal(bm.Pix, h("80 40")) {
+		t.Fatalf("%+v", bm)
 	}
 }
