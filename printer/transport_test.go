@@ -314,3 +314,35 @@ func TestOneWayUSBPrinterStillPrints(t *testing.T) {
 		t.Fatalf("status requests %v, cuts %v", pg.StatusRequests, pg.Cuts)
 	}
 }
+
+// TestConcurrentJobsDoNotInterleave: jobs from several goroutines reach the
+// printer whole, one after the other (an interleaved stream would not parse).
+func TestConcurrentJobsDoNotInterleave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "printer.bin")
+	p := open(t, Config{Driver: "file", Device: path})
+	errs := make(chan error, 12)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 3; i++ {
+				if g%2 == 0 {
+					errs <- p.PrintReceipt(context.Background(), paid)
+				} else {
+					errs <- p.PrintSlip(context.Background(), slip)
+				}
+			}
+		}()
+	}
+	for range 12 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	pg, err := preview.Parse(data, preview.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pg.Cuts) != 12 || len(pg.Rasters) != 6 {
+		t.Fatalf("cuts %d rasters %d", len(pg.Cuts), len(pg.Rasters))
+	}
+}
