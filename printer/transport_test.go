@@ -113,7 +113,7 @@ func TestSilentPrinterIsOffline(t *testing.T) {
 	tp := newTestPrinter(master)
 	tp.set(escpos.Status{}, true)
 	go tp.run()
-	p := open(t, Config{Driver: "serial", Device: slave.Name(), StatusTimeout: 500 * time.Millisecond})
+	p := open(t, Config{Driver: "serial", Device: slave.Name(), StatusTimeout: 1500 * time.Millisecond})
 	err := p.PrintSlip(context.Background(), slip)
 	if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), "no answer to DLE EOT") {
 		t.Fatalf("err = %v", err)
