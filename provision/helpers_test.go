@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -88,10 +89,13 @@ func newBed(t *testing.T, useTLS bool) *bed {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		b.sb.ServeHTTP(w, r)
 	})
+	b.srv = httptest.NewUnstartedServer(h)
+	// The doctor tests make untrusted handshakes on purpose.
+	b.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if useTLS {
-		b.srv = httptest.NewTLSServer(h)
+		b.srv.StartTLS()
 	} else {
-		b.srv = httptest.NewServer(h)
+		b.srv.Start()
 	}
 	t.Cleanup(b.srv.Close)
 	b.base = b.srv.URL
