@@ -1,20 +1,35 @@
 // Command posagent is the payment terminal agent: one static binary that
-// owns the appliance. Run "posagent help" for its subcommands.
+// owns the appliance. A newcomer can follow a sale from here:
+//
+//	main → cmdRun → serve: opens the database (storage), the gateway client
+//	(gateway/upay), the sale engine (agent), displays, printer and keypad;
+//	Terminal.Run turns keys into agent.Engine.Sale; the engine persists the
+//	order, calls precreate and polls query (agent/engine.go); its events come
+//	back to Terminal.engineEvent, which draws the QR (display) and prints
+//	the receipt (printer).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
 
-	"posagent/gateway"
-	"posagent/gateway/upay"
-	"posagent/gateway/upay/sandbox"
+	"posagent/agent"
+	"posagent/agent/keypad"
+	"posagent/agent/watchdog"
+	"posagent/printer"
+	"posagent/provision"
+	"posagent/storage"
 )
 
 // Stamped by the Makefile with -ldflags "-X main.version=... -X main.commit=...".
@@ -24,30 +39,79 @@ var (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+const usage = `usage: posagent <command> [flags]
+
+  run        the terminal service (keypad, screen, printer, sale engine)
+  demo       the whole terminal against an embedded sandbox gateway
+  selftest   one complete sale against an embedded sandbox; exits 0 if PAID
+  provision  activate this device: posagent provision --code <code>
+  checkin    rotate the terminal key now
+  status     provisioned?, last check-in, open and queued orders, devices
+  orders     list | show <client_sn> | export [--format csv|json] [--since 2006-01-02]
+  refund     refund <client_sn> [amount]   (asks for confirmation; --yes skips)
+  doctor     check clock, network, gateway, credentials, devices, database, disk
+  version    version, commit and platform
+
+Common flags: --config FILE (default /etc/posagent/posagent.toml), --set section.key=value (repeatable).
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		args = []string{"help"}
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	switch args[0] {
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
 	case "version":
 		fmt.Fprintf(stdout, "posagent %s (commit %s) %s/%s%s %s\n", version, commit, runtime.GOOS, runtime.GOARCH, goarm(), runtime.Version())
 		return 0
-	case "demo":
-		if err := demo(stdout); err != nil {
-			fmt.Fprintf(stderr, "posagent demo: %v\n", err)
-			return 1
-		}
-		return 0
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: posagent <command>\n\n  demo     a scripted sale against the embedded sandbox gateway\n  version  print version, commit and platform")
+		fmt.Fprint(stdout, usage)
 		return 0
+	case "run":
+		err = cmdRun(rest, stdin, stdout, stderr)
+	case "demo":
+		err = cmdDemo(rest, stdin, stdout, stderr)
+	case "selftest":
+		err = cmdSelftest(rest, stdout, stderr)
+	case "provision":
+		err = cmdProvision(rest, stdin, stdout, stderr)
+	case "checkin":
+		err = cmdCheckin(rest, stdout, stderr)
+	case "status":
+		err = cmdStatus(rest, stdout, stderr)
+	case "orders":
+		err = cmdOrders(rest, stdout, stderr)
+	case "refund":
+		err = cmdRefund(rest, stdin, stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(rest, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "posagent: unknown command %q\n\n%s", cmd, usage)
+		return 2
 	}
-	fmt.Fprintf(stderr, "posagent: unknown command %q (try: posagent help)\n", args[0])
-	return 2
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "posagent %s: %v\n", cmd, err)
+		return 2
+	case errors.Is(err, errSilent):
+		return 1
+	}
+	fmt.Fprintf(stderr, "posagent %s: %v\n", cmd, err)
+	return 1
 }
+
+type usageError struct{ error }
+
+// errSilent: the command has said why already.
+var errSilent = errors.New("failed")
 
 func goarm() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -60,38 +124,170 @@ func goarm() string {
 	return ""
 }
 
-// demo runs one sale through the Upay client against the embedded sandbox.
-func demo(out io.Writer) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
+// multiFlag collects repeated --set flags.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// common parses --config and --set and loads the configuration.
+type common struct {
+	fs     *flag.FlagSet
+	config string
+	sets   multiFlag
+}
+
+func newFlags(name string, stderr io.Writer) *common {
+	c := &common{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.fs.StringVar(&c.config, "config", DefaultConfigPath, "configuration file")
+	c.fs.Var(&c.sets, "set", "override a setting: section.key=value (repeatable)")
+	return c
+}
+
+func (c *common) parse(args []string) error {
+	if err := c.fs.Parse(args); err != nil {
+		return usageError{err}
 	}
-	base := "http://" + ln.Addr().String()
-	sb := sandbox.New(sandbox.Options{BaseURL: base})
-	go http.Serve(ln, sb)
-	ctx := context.Background()
-	c, err := upay.New(sb.ClientConfig(base))
-	if err != nil {
-		return err
-	}
-	term, err := c.Activate(ctx, upay.ActivateRequest{AppID: "posagent-demo", Code: "12345678", DeviceID: "demo-device"})
-	if err != nil {
-		return err
-	}
-	c.SetTerminal(term.SN, term.Key)
-	fmt.Fprintf(out, "activated terminal %s against the sandbox at %s\n", term.SN, base)
-	o, err := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: "DEMO-1", AmountCents: 1250, Subject: "posagent demo"})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "precreate: order %s for ¥12.50, QR payload %s\n", o.SN, o.QRCode)
-	if err := sb.Pay(o.SN); err != nil {
-		return err
-	}
-	o, err = c.Query(ctx, "DEMO-1")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "query: %s\n", o.Status)
 	return nil
+}
+
+func (c *common) load() (Config, error) {
+	explicit := false
+	c.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" {
+			explicit = true
+		}
+	})
+	return loadConfig(c.config, explicit, c.sets)
+}
+
+func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f := newFlags("run", stderr)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, serveOpts{stdin: stdin, stdout: stdout, log: newLogger(cfg.Log, stderr)})
+}
+
+type serveOpts struct {
+	stdin  io.Reader
+	stdout io.Writer
+	log    *slog.Logger
+	keys   <-chan keypad.Event // replaces the configured keypad (selftest)
+	hook   func(*Terminal, agent.Event)
+	ready  func(*Terminal)
+	stop   <-chan struct{} // closed: leave as if Quit was pressed
+}
+
+// serve runs the terminal until ctx ends or Quit is pressed. In-flight
+// orders stay in the database and are reconciled on the next start.
+func serve(ctx context.Context, cfg Config, o serveOpts) error {
+	log := o.log
+	db, err := openDB(cfg.Terminal.Database, log, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	gw, upayClient, prefix, err := buildGateway(cfg.Gateway, db)
+	if err != nil {
+		return err
+	}
+	maxCents, _ := cfg.maxAmountCents()
+	t, err := newTerminal(log, cfg.Terminal.Merchant, maxCents)
+	if err != nil {
+		return err
+	}
+	t.subject, t.printQR, t.printRcp = cfg.Terminal.Subject, cfg.Terminal.PrintQR, cfg.Terminal.PrintReceipts
+	t.statusPath = statusPathFor(cfg.Terminal.Database)
+	if creds, err := db.Credentials(); err == nil {
+		t.terminalSN = creds.TerminalSN
+	}
+	ecfg, err := engineConfig(&cfg, cfg.Gateway.Kind, prefix)
+	if err != nil {
+		return err
+	}
+	t.eng = agent.New(ecfg, db, gw, agent.SystemClock{}, log, t.Emit)
+	if o.hook != nil {
+		t.hook = func(ev agent.Event) { o.hook(t, ev) }
+	}
+	if t.disp, err = openDisplays(cfg.Display, o.stdout); err != nil {
+		return err
+	}
+	if t.disp != nil {
+		defer t.disp.Close() // blanks the panel: no stale QR on a stopped terminal
+	}
+	if cfg.Printer.Driver != "" {
+		p, err := printer.Open(printerConfig(cfg.Printer))
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		t.printer = "configured"
+		t.spool = printer.NewSpooler(p, printer.SpoolOptions{StatusEvery: time.Minute, OnEvent: func(ev printer.Event) {
+			if ev.Err != nil {
+				log.Warn("printer", "job", ev.JobID, "err", ev.Err)
+				t.setDevice(&t.printer, ev.Err.Error())
+			} else {
+				t.setDevice(&t.printer, "ready")
+			}
+		}})
+		defer t.spool.Close()
+	}
+	keys := o.keys
+	if keys == nil {
+		var restore func()
+		keys, restore, err = keypadSource(ctx, cfg.Keypad, log, o.stdin)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	if upayClient != nil {
+		creds, _ := db.Credentials()
+		go provision.RunDaily(ctx, agent.SystemClock{}, func(ctx context.Context) error {
+			return provision.Checkin(ctx, db, upayClient, creds.DeviceID, time.Now())
+		}, log)
+	}
+	go watchdog.Run(ctx, watchdog.CheckerFunc(t.eng.Alive), watchdog.Options{Logger: log, Status: func() string {
+		p, q, _ := t.eng.Pending()
+		on := "online"
+		if !t.eng.Online() {
+			on = "OFFLINE"
+		}
+		return fmt.Sprintf("%s, %d open, %d queued", on, p, q)
+	}})
+	log.Info("posagent running", "version", version, "gateway", cfg.Gateway.Kind, "database", db.Path())
+	if o.ready != nil {
+		o.ready(t)
+	}
+	if o.stop != nil {
+		go func() {
+			select {
+			case <-o.stop:
+				t.Quit()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err = t.Run(ctx, keys)
+	watchdog.Stopping()
+	log.Info("posagent stopped; open orders are kept and reconciled at the next start")
+	return err
+}
+
+// openDBForCLI opens the database for a one-shot command, with a short
+// lock timeout and a hint when the service holds it.
+func openDBForCLI(cfg Config) (*storage.DB, error) {
+	db, err := openDB(cfg.Terminal.Database, slog.New(slog.DiscardHandler), 500*time.Millisecond)
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("%w\nthe running service holds the database; stop it first (systemctl stop posagent)", err)
+	}
+	return db, err
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// TestExampleConfig: the shipped example decodes strictly and equals the
+// defaults, so the documentation and the code cannot drift apart.
+func TestExampleConfig(t *testing.T) {
+	cfg := defaultConfig()
+	if err := decodeStrict(exampleConfig, "example", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	def := defaultConfig()
+	got, _ := toml.Marshal(cfg)
+	want, _ := toml.Marshal(def)
+	if string(got) != string(want) {
+		t.Fatalf("example differs from the defaults:\n%s\nvs\n%s", got, want)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ file, want string }{
+		"unknown key":   {"[terminal]\nmerchnt = \"x\"\n", "terminal.merchnt"},
+		"bad type":      {"[terminal]\nmax_amount = 12\n", "max_amount"},
+		"bad amount":    {"[terminal]\nmax_amount = \"12.345\"\n", "terminal.max_amount"},
+		"bad window":    {"[terminal]\npayment_window = \"5s\"\n", "terminal.payment_window"},
+		"bad duration":  {"[terminal]\npayment_window = \"soon\"\n", "payment_window"},
+		"bad gateway":   {"[gateway]\nkind = \"paypal\"\n", "gateway.kind"},
+		"plain http":    {"[gateway]\nurl = \"http://api.example.com\"\n", "gateway.url"},
+		"bad keypad":    {"[keypad]\ndriver = \"usb\"\n", "keypad.driver"},
+		"bad keymap":    {"[keypad.keymap]\nenter = [\"\\\\q\"]\n", "keypad.keymap"},
+		"bad display":   {"[[display]]\ndriver = \"crt\"\n", "display[0].driver"},
+		"printer dev":   {"[printer]\ndriver = \"tcp\"\n", "printer.device"},
+		"bad log level": {"[log]\nlevel = \"loud\"\n", "log.level"},
+		"not toml":      {"[terminal\n", "posagent.toml"},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".toml")
+		os.WriteFile(p, []byte(tc.file), 0o600)
+		_, err := loadConfig(p, true, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			if !(name == "not toml" && err != nil) {
+				t.Errorf("%s: %v, want it to name %q", name, err, tc.want)
+			}
+		}
+	}
+	if _, err := loadConfig(filepath.Join(dir, "missing.toml"), true, nil); err == nil {
+		t.Error("a missing file named with --config is not an error")
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	cfg, err := loadConfig("/nonexistent/posagent.toml", false, []string{
+		"terminal.merchant=Corner Shop", "terminal.payment_window=90s", "printer.paper_mm=80", `log.level="debug"`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Terminal.Merchant != "Corner Shop" || cfg.Terminal.PaymentWindow != 90*time.Second || cfg.Printer.PaperMM != 80 || cfg.Log.Level != "debug" {
+		t.Fatalf("%+v", cfg)
+	}
+	for _, bad := range []string{"nokey", "terminal.nope=1", "terminal.payment_window=1s"} {
+		if _, err := loadConfig("/nonexistent", false, []string{bad}); err == nil {
+			t.Errorf("--set %s accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"posagent/agent"
+	"posagent/agent/keypad"
+	"posagent/display"
+	"posagent/gateway/upay"
+	"posagent/gateway/upay/sandbox"
+	"posagent/printer/preview"
+	"posagent/provision"
+)
+
+// sandboxTerminal starts the embedded Upay sandbox, provisions a fresh
+// terminal database in dir against it, and returns a config for both.
+func sandboxTerminal(ctx context.Context, dir, listen string, log *slog.Logger) (Config, *sandbox.Server, string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Config{}, nil, "", err
+	}
+	// The sandbox lives in memory: a database from an earlier run names a
+	// terminal it no longer knows.
+	for _, f := range []string{"posagent.db", "status.json", "printer.escpos"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return Config{}, nil, "", err
+		}
+	}
+	base := "http://" + ln.Addr().String()
+	sb := sandbox.New(sandbox.Options{BaseURL: base, LedgerPath: filepath.Join(dir, "ledger.json")})
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+
+	cfg := defaultConfig()
+	cfg.Terminal.Merchant = "posagent demo"
+	cfg.Terminal.Database = filepath.Join(dir, "posagent.db")
+	cfg.Gateway.URL = base
+	cfg.Keypad.Driver = "none"
+	cfg.Printer = PrinterConfig{Driver: "file", Device: filepath.Join(dir, "printer.escpos")}
+	cfg.Terminal.PrintReceipts = true
+	cfg.Display = []display.Config{{Driver: "png", Path: filepath.Join(dir, "screen.png")}}
+
+	db, err := openDB(cfg.Terminal.Database, log, time.Second)
+	if err != nil {
+		return cfg, nil, "", err
+	}
+	defer db.Close()
+	c, err := upay.New(sb.ClientConfig(base))
+	if err != nil {
+		return cfg, nil, "", err
+	}
+	if _, err := provision.Provision(ctx, db, c, provision.Params{Code: "12345678", DeviceID: "demo-device",
+		Vendor: provision.Vendor{SN: "91800001", Key: "sandbox-vendor-key", AppID: "posagent-demo"}}); err != nil {
+		return cfg, nil, "", fmt.Errorf("provisioning against the sandbox: %w", err)
+	}
+	return cfg, sb, base, nil
+}
+
+func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f := newFlags("demo", stderr)
+	dir := f.fs.String("dir", "demo-out", "where the database, screen.png, printer output and log go")
+	listen := f.fs.String("listen", "127.0.0.1:8480", "sandbox address (another free port is taken if busy)")
+	autoPay := f.fs.Duration("auto-pay", 0, "the sandbox payer pays this long after the QR shows (0: you pay)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(*dir, "posagent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	log := newLogger(LogConfig{Format: "text", Level: "info"}, logf)
+	cfg, sb, base, err := sandboxTerminal(ctx, *dir, *listen, log)
+	if err != nil {
+		return err
+	}
+	cfg.Keypad.Driver = "stdin"
+	cfg.Display = append([]display.Config{{Driver: "term", Out: stdout}}, cfg.Display...)
+	hints := &hintDisplay{w: stdout, base: base, dir: *dir}
+	var payOnce sync.Map
+	err = serve(ctx, cfg, serveOpts{stdin: stdin, stdout: stdout, log: log,
+		ready: func(t *Terminal) { t.disp = display.Multi{t.disp, hints}; t.show(display.Screen{Kind: display.Idle}) },
+		hook: func(t *Terminal, ev agent.Event) {
+			switch ev.Kind {
+			case agent.EventAwaitingPayment:
+				if *autoPay > 0 {
+					if _, dup := payOnce.LoadOrStore(ev.Order.ClientSN, true); !dup {
+						time.AfterFunc(*autoPay, func() { sb.Pay(ev.Order.ClientSN) })
+					}
+				}
+			case agent.EventPaid, agent.EventRefunded:
+				renderPrinter(*dir)
+			}
+		}})
+	fmt.Fprintf(stdout, "\ndemo ended. Files in %s/: screen.png (last frame), printer.escpos and printer.png (paper), ledger.json (the gateway's view), posagent.log\n", *dir)
+	return err
+}
+
+// renderPrinter turns the file printer's bytes into printer.png.
+func renderPrinter(dir string) {
+	data, err := os.ReadFile(filepath.Join(dir, "printer.escpos"))
+	if err != nil || len(data) == 0 {
+		return
+	}
+	out, err := os.Create(filepath.Join(dir, "printer.png"))
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	preview.Render(out, data, preview.Options{})
+}
+
+// hintDisplay prints what the demo user can do next, below the terminal
+// display's frame.
+type hintDisplay struct {
+	w         io.Writer
+	base, dir string
+}
+
+func (h *hintDisplay) Show(s display.Screen) error {
+	switch s.Kind {
+	case display.Idle, display.Entering, display.Error:
+		fmt.Fprintf(h.w, "\r\nType an amount (e.g. 12.50) and Enter. c cancels a sale, q quits.\r\n")
+	case display.AwaitingPayment:
+		fmt.Fprintf(h.w, "\r\nPay: open %s in a browser (or scan the code above),\r\n  or run: curl -X POST %s/sandbox/orders/%s/pay\r\n  c cancels the sale.\r\n", s.QR, h.base, s.OrderNo)
+	case display.Paid:
+		fmt.Fprintf(h.w, "\r\nPAID. Receipt: %s/printer.png. Type the next amount, or q to quit.\r\n", h.dir)
+	}
+	return nil
+}
+
+func (h *hintDisplay) Close() error { return nil }
+
+// cmdSelftest runs one complete sale inside this process: embedded
+// sandbox, a real database in a temporary directory, the engine, a PNG
+// display and a file printer; the sandbox payer pays when the QR shows.
+// Technicians run it on a device; CI runs it on every ARM build under
+// emulation.
+func cmdSelftest(args []string, stdout, stderr io.Writer) error {
+	f := newFlags("selftest", stderr)
+	timeout := f.fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "posagent-selftest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	log := newLogger(LogConfig{Format: "text", Level: "warn"}, stderr)
+	cfg, sb, base, err := sandboxTerminal(ctx, dir, "127.0.0.1:0", log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "selftest: sandbox at %s, database %s\n", base, cfg.Terminal.Database)
+	keys := make(chan keypad.Event, 8)
+	var once sync.Once
+	var result error = errors.New("timed out before the sale was paid")
+	stopCh := make(chan struct{})
+	report := func(err error) {
+		once.Do(func() { result = err; close(stopCh) })
+	}
+	err = serve(ctx, cfg, serveOpts{stdout: io.Discard, log: log, keys: keys, stop: stopCh,
+		ready: func(t *Terminal) {
+			for _, k := range []keypad.Key{keypad.Digit1, keypad.Digit2, keypad.Dot, keypad.Digit5, keypad.Digit0, keypad.Enter} {
+				keys <- keypad.Event{Kind: keypad.EventKey, Key: k}
+			}
+		},
+		hook: func(t *Terminal, ev agent.Event) {
+			switch ev.Kind {
+			case agent.EventAwaitingPayment:
+				fmt.Fprintf(stdout, "selftest: QR ready for order %s (%s)\n", ev.Order.ClientSN, agent.Yuan(ev.Order.AmountCents))
+				if err := sb.Pay(ev.Order.ClientSN); err != nil {
+					report(err)
+				}
+			case agent.EventPaid:
+				fmt.Fprintf(stdout, "selftest: PAID order %s %s\n", ev.Order.ClientSN, agent.Yuan(ev.Order.AmountCents))
+				report(nil)
+			case agent.EventFailed, agent.EventCanceled, agent.EventQueued, agent.EventError:
+				report(fmt.Errorf("sale ended %s: %s", ev.Kind, ev.Reason))
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		return result
+	}
+	// The receipt goes through the spooler; serve waited for it on exit.
+	if fi, err := os.Stat(filepath.Join(dir, "printer.escpos")); err != nil || fi.Size() == 0 {
+		return errors.New("no receipt was printed")
+	}
+	fmt.Fprintln(stdout, "selftest: ok")
+	return nil
+}
