@@ -1,0 +1,329 @@
+// Command mkdeb packs the ARM builds of posagent into .deb packages, using
+// nfpm as a Go library (pinned in go.mod: nothing is downloaded at build
+// time). `make deb` runs it after `make build-arm`:
+//
+//	go run ./cmd/mkdeb -dist dist -out dist -version 1.2.0
+//
+// It writes one package per build:
+//
+//	posagent_<version>_armhf_armv6.deb  Pi Zero/1 (and every 32-bit Raspberry Pi OS)
+//	posagent_<version>_armhf_armv7.deb  Pi 2/3 on Debian-proper armhf (armv7 baseline)
+//	posagent_<version>_arm64.deb        Pi 3/4/5 on 64-bit OS
+//
+// Both armhf packages are Architecture: armhf because that is what dpkg on
+// the Pi calls it; Raspberry Pi OS's armhf is ARMv6, Debian's is ARMv7, so
+// the armv6 one is the safe choice for any 32-bit Pi.
+//
+// Each package holds:
+//
+//	/usr/bin/posagent                         0755 root:root
+//	/etc/posagent/posagent.toml               0640 root:posagent, conffile (dpkg keeps local edits)
+//	/usr/lib/systemd/system/posagent.service  0644 (embedded from posagent.service)
+//	/var/lib/posagent/                        0700 posagent:posagent (bbolt ledger, terminal key)
+//	/usr/share/doc/posagent/install.md        0644 (wiring, provisioning, troubleshooting)
+//
+// and maintainer scripts that create the posagent system user before unpack
+// (so the owners above resolve), put it in the device groups that exist
+// (dialout, spi, gpio, lp), enable the unit, and restart it on upgrade.
+//
+// Before packing, mkdeb reads each binary's ELF header and Go build info
+// and refuses a binary built for another architecture or GOARM: an armv7
+// binary in the Pi Zero package dies with SIGILL in the field.
+package main
+
+import (
+	"debug/buildinfo"
+	"debug/elf"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+)
+
+//go:embed posagent.service
+var unitFile string
+
+// Paths on the device. The unit file's ExecStart and the docs name them too.
+const (
+	pkgName    = "posagent"
+	binPath    = "/usr/bin/posagent"
+	configPath = "/etc/posagent/posagent.toml"
+	unitPath   = "/usr/lib/systemd/system/posagent.service"
+	stateDir   = "/var/lib/posagent"
+	docPath    = "/usr/share/doc/posagent/install.md"
+)
+
+// target is one ARM build and the package made from it.
+type target struct {
+	Name    string // armv6, armv7, arm64: the suffix of dist/posagent-linux-<Name>
+	GOARCH  string
+	GOARM   string // "" for arm64
+	DebArch string
+	Machine elf.Machine
+}
+
+var targets = []target{
+	{Name: "armv6", GOARCH: "arm", GOARM: "6", DebArch: "armhf", Machine: elf.EM_ARM},
+	{Name: "armv7", GOARCH: "arm", GOARM: "7", DebArch: "armhf", Machine: elf.EM_ARM},
+	{Name: "arm64", GOARCH: "arm64", DebArch: "arm64", Machine: elf.EM_AARCH64},
+}
+
+func lookupTarget(name string) (target, error) {
+	for _, t := range targets {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return target{}, fmt.Errorf("mkdeb: unknown target %q (have armv6, armv7, arm64)", name)
+}
+
+// FileName is the package's file name: Debian's name_version_arch.deb, with
+// the GOARM variant added for armhf so the two armhf packages do not collide.
+func (t target) FileName(version string) string {
+	if t.DebArch == "armhf" {
+		return fmt.Sprintf("%s_%s_%s_%s.deb", pkgName, version, t.DebArch, t.Name)
+	}
+	return fmt.Sprintf("%s_%s_%s.deb", pkgName, version, t.DebArch)
+}
+
+// Build describes the platform a Go binary was built for, as
+// `posagent version` prints it: "linux/arm GOARM=6", "linux/arm64".
+func (t target) Build() string {
+	if t.GOARM != "" {
+		return "linux/" + t.GOARCH + " GOARM=" + t.GOARM
+	}
+	return "linux/" + t.GOARCH
+}
+
+// options is what one package is made of.
+type options struct {
+	Binary  string // the ARM posagent binary
+	Config  string // example config, shipped as the conffile
+	Doc     string // docs/install.md; "" leaves it out
+	Version string // Debian version, see debVersion
+	OutDir  string
+}
+
+func main() {
+	var (
+		dist     = flag.String("dist", "dist", "directory holding posagent-linux-{armv6,armv7,arm64} (make build-arm)")
+		out      = flag.String("out", "dist", "directory the .deb files are written to")
+		version  = flag.String("version", "", "package version, e.g. 1.2.0 or the output of git describe (required)")
+		config   = flag.String("config", "cmd/posagent/posagent.example.toml", "example config shipped as "+configPath)
+		doc      = flag.String("doc", "docs/install.md", "installation guide shipped as "+docPath+` ("" to leave out)`)
+		selected = flag.String("targets", "armv6,armv7,arm64", "comma-separated builds to package")
+	)
+	flag.Parse()
+	if err := run(*dist, *out, *version, *config, *doc, *selected, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(dist, out, version, config, doc, selected string, stdout io.Writer) error {
+	if version == "" {
+		return errors.New("mkdeb: -version is required (make deb passes $(VERSION))")
+	}
+	v, err := debVersion(version)
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Split(selected, ",") {
+		t, err := lookupTarget(strings.TrimSpace(name))
+		if err != nil {
+			return err
+		}
+		path, err := buildDeb(t, options{
+			Binary:  filepath.Join(dist, "posagent-linux-"+t.Name),
+			Config:  config,
+			Doc:     doc,
+			Version: v,
+			OutDir:  out,
+		})
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s  %d bytes  (%s, Architecture: %s)\n", path, st.Size(), t.Build(), t.DebArch)
+	}
+	return nil
+}
+
+var gitDescribe = regexp.MustCompile(`^[0-9A-Za-z.+~-]+$`)
+
+// debVersion turns a git describe string into a Debian version:
+// "v1.2.0" → "1.2.0", "v1.2.0-3-gabc1234-dirty" → "1.2.0+3+gabc1234+dirty"
+// (sorts after 1.2.0, as a later build should), and a bare commit such as
+// "abc1234" → "0+gabc1234" (Debian versions must start with a digit).
+// Hyphens become '+' because dpkg reads the last hyphen as the Debian
+// revision.
+func debVersion(s string) (string, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
+	if s == "" || !gitDescribe.MatchString(s) {
+		return "", fmt.Errorf("mkdeb: version %q: want something like 1.2.0 or git describe output (letters, digits, . + ~ -)", s)
+	}
+	s = strings.ReplaceAll(s, "-", "+")
+	if s[0] < '0' || s[0] > '9' {
+		s = "0+g" + s
+	}
+	return s, nil
+}
+
+// checkBinary refuses a file that is not a Go binary for t.
+func checkBinary(path string, t target) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("mkdeb: %s: %w (run make build-arm first)", path, err)
+	}
+	machine := f.Machine
+	f.Close()
+	if machine != t.Machine {
+		return fmt.Errorf("mkdeb: %s is an ELF for %s, the %s package needs %s", path, machine, t.Name, t.Machine)
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("mkdeb: %s: no Go build info: %w", path, err)
+	}
+	got := map[string]string{}
+	for _, s := range bi.Settings {
+		got[s.Key] = s.Value
+	}
+	if got["GOOS"] != "linux" || got["GOARCH"] != t.GOARCH || got["GOARM"] != t.GOARM {
+		return fmt.Errorf("mkdeb: %s was built for GOOS=%s GOARCH=%s GOARM=%s, the %s package needs %s",
+			path, got["GOOS"], got["GOARCH"], got["GOARM"], t.Name, t.Build())
+	}
+	if got["CGO_ENABLED"] != "0" {
+		return fmt.Errorf("mkdeb: %s was built with CGO_ENABLED=%q; the package assumes a static binary (CGO_ENABLED=0)", path, got["CGO_ENABLED"])
+	}
+	return nil
+}
+
+// buildDeb writes the package for t into o.OutDir and returns its path.
+func buildDeb(t target, o options) (string, error) {
+	if err := checkBinary(o.Binary, t); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(o.Config); err != nil {
+		return "", fmt.Errorf("mkdeb: example config %s: %w; the package ships it as %s (a conffile), so it must exist: write it, or pass -config PATH", o.Config, err, configPath)
+	}
+	var probe map[string]any
+	if _, err := toml.DecodeFile(o.Config, &probe); err != nil {
+		return "", fmt.Errorf("mkdeb: example config %s is not valid TOML: %w", o.Config, err)
+	}
+	if o.Doc != "" {
+		if _, err := os.Stat(o.Doc); err != nil {
+			return "", fmt.Errorf("mkdeb: installation guide %s: %w (pass -doc \"\" to leave it out)", o.Doc, err)
+		}
+	}
+
+	// nfpm takes files by path: the embedded unit and the scripts go
+	// through a scratch directory.
+	scratch, err := os.MkdirTemp("", "mkdeb-")
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	write := func(name, body string) (string, error) {
+		p := filepath.Join(scratch, name)
+		return p, os.WriteFile(p, []byte(body), 0o644)
+	}
+	scripts := map[string]string{"preinst": preinst, "postinst": postinst, "prerm": prerm, "postrm": postrm, "posagent.service": unitFile}
+	paths := map[string]string{}
+	for name, body := range scripts {
+		p, err := write(name, body)
+		if err != nil {
+			return "", fmt.Errorf("mkdeb: %w", err)
+		}
+		paths[name] = p
+	}
+
+	contents := files.Contents{
+		{Source: o.Binary, Destination: binPath, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
+		// Declared so it is root:root 0755; as an implicit parent it would
+		// take the conffile's group.
+		{Destination: "/etc/posagent", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
+		{Source: o.Config, Destination: configPath, Type: files.TypeConfigNoReplace,
+			FileInfo: &files.ContentFileInfo{Mode: 0o640, Owner: "root", Group: pkgName}},
+		{Source: paths["posagent.service"], Destination: unitPath, FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		{Destination: stateDir, Type: files.TypeDir,
+			FileInfo: &files.ContentFileInfo{Mode: 0o700, Owner: pkgName, Group: pkgName}},
+	}
+	if o.Doc != "" {
+		contents = append(contents, &files.Content{Source: o.Doc, Destination: docPath, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+	}
+
+	info := nfpm.WithDefaults(&nfpm.Info{
+		Name:          pkgName,
+		Arch:          t.DebArch,
+		Platform:      "linux",
+		Version:       o.Version,
+		VersionSchema: "none", // debVersion already made it a Debian version
+		Section:       "misc",
+		Priority:      "optional",
+		Maintainer:    "posagent maintainers <posagent@localhost>",
+		Description: "payment terminal agent for Raspberry Pi counters (" + t.Build() + ")\n" +
+			"Turns a typed amount into a payment QR code on an SPI display or\n" +
+			"receipt printer and never loses or double-charges an order.\n" +
+			"Runs as the posagent systemd service; see " + docPath + ".",
+		License: "Proprietary",
+		Overridables: nfpm.Overridables{
+			Contents: contents,
+			// preinst runs adduser before unpack, hence Pre-Depends.
+			// The binary is static: no shared-library dependencies.
+			Depends: []string{"systemd"},
+			Deb: nfpm.Deb{
+				Predepends: []string{"adduser"},
+				Fields:     map[string]string{"X-Posagent-Build": t.Build()},
+			},
+			Scripts: nfpm.Scripts{
+				PreInstall:  paths["preinst"],
+				PostInstall: paths["postinst"],
+				PreRemove:   paths["prerm"],
+				PostRemove:  paths["postrm"],
+			},
+		},
+	})
+	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {
+		return "", fmt.Errorf("mkdeb: %s: %w", t.Name, err)
+	}
+
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return "", fmt.Errorf("mkdeb: %w", err)
+	}
+	path := filepath.Join(o.OutDir, t.FileName(o.Version))
+	// Write next to the target and rename, so an interrupted build never
+	// leaves a truncated .deb under the real name.
+	tmp, err := os.CreateTemp(o.OutDir, ".mkdeb-*.deb")
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := deb.Default.Package(info, tmp); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("mkdeb: packing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("mkdeb: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("mkdeb: writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("mkdeb: %w", err)
+	}
+	return path, nil
+}
