@@ -9,7 +9,7 @@ DIST      := dist
 SEEDS     ?= 200
 GATEWAY   ?= all
 
-.PHONY: all test vet fmt-check demo bench build build-arm chaos screens clean
+.PHONY: all test vet fmt-check demo selftest bench build build-arm chaos screens clean
 
 all: test build
 
@@ -24,9 +24,18 @@ fmt-check:
 	@out=$$(find . -name '*.go' -not -path './dist/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## demo: the whole terminal against the embedded sandbox gateway.
+## demo: the whole terminal against the embedded sandbox gateway: type an
+## amount, pay in a browser or with curl, see PAID; q quits. Files in demo-out/.
 demo:
 	$(GO) run ./cmd/posagent demo
+
+## selftest: one complete sale end to end, unattended.
+selftest:
+	$(GO) run ./cmd/posagent selftest
+
+## screens: regenerate the golden screens in docs/screens/.
+screens:
+	$(GO) run ./display/cmd/screens
 
 ## bench: the benchmarks that carry the performance targets of the issues.
 bench:

@@ -318,7 +318,7 @@ func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			defer p.Close()
 			if err := p.PrintReceipt(context.Background(), printer.Receipt{Kind: printer.Refunded, Merchant: cfg.Terminal.Merchant,
 				AmountCents: got.AmountCents, RefundedCents: amount, At: time.Now(), ClientSN: got.ClientSN, SN: got.SN,
-				TradeNo: got.TradeNo, Channel: got.Channel}); err != nil {
+				TradeNo: got.TradeNo, Channel: channelName(got.Channel)}); err != nil {
 				fmt.Fprintf(stderr, "warning: refund receipt not printed: %v\n", err)
 			}
 		}

@@ -233,7 +233,7 @@ func (t *Terminal) engineEvent(ev agent.Event) {
 			}
 			t.submit(printer.Job{ID: o.ClientSN, Receipt: &printer.Receipt{Kind: kind, Merchant: t.merchant,
 				AmountCents: o.AmountCents, RefundedCents: o.RefundedCents, At: o.UpdatedAt, ClientSN: o.ClientSN,
-				SN: o.SN, TradeNo: o.TradeNo, Channel: o.Channel}})
+				SN: o.SN, TradeNo: o.TradeNo, Channel: channelName(o.Channel)}})
 		}
 		if mine {
 			base.Kind = display.Paid
@@ -363,4 +363,18 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// channelName gives the payment channel in Latin letters: most receipt
+// printers have no Chinese font, and gateways name channels in Chinese.
+func channelName(c string) string {
+	switch c {
+	case "支付宝":
+		return "Alipay"
+	case "微信", "微信支付":
+		return "WeChat Pay"
+	case "银联云闪付", "银联":
+		return "UnionPay"
+	}
+	return c
 }
