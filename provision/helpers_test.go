@@ -1,11 +1,14 @@
 package provision_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -68,8 +71,32 @@ type bed struct {
 	log    *slog.Logger
 	now    time.Time
 
-	mu   sync.Mutex
-	seen []signed
+	mu     sync.Mutex
+	seen   []signed
+	issued []string // every terminal_key the gateway's answers delivered
+}
+
+// teeWriter keeps a copy of the answer; it passes Hijack on so that the
+// sandbox's fault injection can still drop connections.
+type teeWriter struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (t *teeWriter) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	return t.ResponseWriter.Write(p)
+}
+
+func (t *teeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return t.ResponseWriter.(http.Hijacker).Hijack()
+}
+
+// issuedKeys returns every terminal key the gateway delivered.
+func (b *bed) issuedKeys() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.issued...)
 }
 
 func newBed(t *testing.T, useTLS bool) *bed {
@@ -87,7 +114,18 @@ func newBed(t *testing.T, useTLS bool) *bed {
 		b.seen = append(b.seen, signed{r.URL.Path, r.Header.Get("Authorization"), body})
 		b.mu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		b.sb.ServeHTTP(w, r)
+		tw := &teeWriter{ResponseWriter: w}
+		b.sb.ServeHTTP(tw, r)
+		var env struct {
+			Biz struct {
+				Key string `json:"terminal_key"`
+			} `json:"biz_response"`
+		}
+		if json.Unmarshal(tw.buf.Bytes(), &env) == nil && env.Biz.Key != "" {
+			b.mu.Lock()
+			b.issued = append(b.issued, env.Biz.Key)
+			b.mu.Unlock()
+		}
 	})
 	b.srv = httptest.NewUnstartedServer(h)
 	// The doctor tests make untrusted handshakes on purpose.

@@ -41,10 +41,13 @@ var (
 type Params struct {
 	Code     string // activation code from the merchant's back office; never stored
 	DeviceID string // from DeviceID
-	Vendor   Vendor // its AppID goes into activate; its SN/Key must sign (see Vendor.Configure)
-	Name     string // terminal name shown in the back office (≤64), optional
-	OSInfo   string // os_info (≤64), optional; see OSInfo
-	Force    bool   // replace existing credentials; orders and history are kept
+	// Vendor: AppID goes into the activate body; SN and Key sign it, and
+	// must be the pair c was built with (upay.New(p.Vendor.Configure(cfg)):
+	// the upay client takes its vendor pair only at construction).
+	Vendor Vendor
+	Name   string // terminal name shown in the back office (≤64), optional
+	OSInfo string // os_info (≤64), optional; see OSInfo
+	Force  bool   // replace existing credentials; orders and history are kept
 	// AbandonPending lets Force proceed while orders of the old terminal
 	// are not final. Only for a terminal whose keys the gateway no longer
 	// accepts: those orders must then be settled with support by hand.
@@ -84,8 +87,8 @@ func Provision(ctx context.Context, db *storage.DB, c *upay.Client, p Params) (s
 		return storage.Credentials{}, errors.New("provision: an activation code is required (posagent provision --code <code>)")
 	case p.DeviceID == "":
 		return storage.Credentials{}, errors.New("provision: a device id is required")
-	case p.Vendor.AppID == "":
-		return storage.Credentials{}, errors.New("provision: the vendor's app_id is required")
+	case p.Vendor.AppID == "" || p.Vendor.SN == "" || p.Vendor.Key == "":
+		return storage.Credentials{}, errors.New("provision: the vendor credentials (vendor_sn, vendor_key, app_id) are required; see LoadVendor")
 	}
 
 	old, err := db.Credentials()
