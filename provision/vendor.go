@@ -176,7 +176,13 @@ func parseVendor(path string, b []byte) (Vendor, error) {
 			}
 		}
 		if field == nil {
-			return Vendor{}, fmt.Errorf("provision: vendor file %s line %d: unknown key %q (want vendor_sn, vendor_key, app_id)", path, n, strings.TrimSpace(k))
+			// Echo the key only when it looks like one: "vendor_key: c2Vj=="
+			// (YAML by mistake, base64 value) must not print the secret.
+			name := strings.TrimSpace(k)
+			if !isIdent(name) {
+				name = "(not a key name)"
+			}
+			return Vendor{}, fmt.Errorf("provision: vendor file %s line %d: unknown key %s (want vendor_sn, vendor_key, app_id)", path, n, name)
 		}
 		if seen[key] {
 			return Vendor{}, fmt.Errorf("provision: vendor file %s line %d: %s given twice", path, n, key)
@@ -234,4 +240,17 @@ func closingQuote(s string) int {
 		}
 	}
 	return -1
+}
+
+func isIdent(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
