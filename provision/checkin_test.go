@@ -18,8 +18,13 @@ func TestCheckinRotatesAndPersistsFirst(t *testing.T) {
 	b := newBed(t, true)
 	before := b.provision("12345678")
 	at := b.now.Add(24 * time.Hour)
+	commits := b.db.Commits()
 	if err := provision.Checkin(context.Background(), b.db, b.c, testDeviceID, at); err != nil {
 		t.Fatal(err)
+	}
+	// One bbolt commit: the key and its history record together.
+	if n := b.db.Commits() - commits; n != 1 {
+		t.Errorf("check-in made %d commits, want 1", n)
 	}
 	after, _ := b.db.Credentials()
 	if after.PrevKey != before.TerminalKey || after.TerminalKey == before.TerminalKey || !after.LastCheckin.Equal(at) {

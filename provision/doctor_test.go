@@ -228,6 +228,13 @@ func TestDatabaseChecks(t *testing.T) {
 		t.Fatalf("open junk: %v", err)
 	}
 	wantRed(t, run(provision.DatabaseOpenError(junk, err)), "corrupt", ce.MovedTo)
+	// The next open starts an empty database; the doctor points at the old file.
+	fresh, err := storage.Open(junk, &storage.Options{Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	wantGreen(t, run(provision.DatabaseCheck(fresh)), "1 earlier corrupt file(s) kept next to it ("+ce.MovedTo+")")
 
 	wantRed(t, run(provision.DatabaseOpenError("/x.db", errors.New("boom"))), "/x.db: boom", "disk")
 }
