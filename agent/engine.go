@@ -197,6 +197,7 @@ func (e *Engine) Sale(ctx context.Context, amountCents int64) (storage.Order, er
 		e.emit(Event{Kind: EventError, Reason: "cannot save the order: " + err.Error()})
 		return storage.Order{}, fmt.Errorf("agent: saving the order: %w", err)
 	}
+	failpoint("order-created")
 	e.active = o.ClientSN
 	e.emit(Event{Kind: EventSubmitting, Order: o})
 	e.precreate(ctx, &o)
@@ -347,6 +348,7 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 	o.Attempts++
 	switch gateway.ClassOf(err) {
 	case 0:
+		failpoint("precreate-answered")
 		e.setOnline(true)
 		e.adopt(o, g, now, "precreated")
 	case gateway.NotSent:
@@ -385,6 +387,7 @@ func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
 	cctx, cancel := e.callCtx(ctx)
 	g, err := e.gw.Query(cctx, o.ClientSN)
 	cancel()
+	failpoint("query-answered")
 	now = e.clock.Now()
 	switch {
 	case err == nil:
@@ -412,6 +415,7 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 	cctx, cancel := e.callCtx(ctx)
 	cg, cerr := e.gw.Cancel(cctx, o.ClientSN)
 	cancel()
+	failpoint("cancel-sent")
 	cctx, cancel = e.callCtx(ctx)
 	g, qerr := e.gw.Query(cctx, o.ClientSN)
 	cancel()
@@ -497,7 +501,9 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 		shown := *o
 		shown.State = string(Awaiting)
 		e.emit(Event{Kind: EventAwaitingPayment, Order: shown})
-		e.move(o, Awaiting, note)
+		if e.move(o, Awaiting, note) == nil {
+			failpoint("awaiting-committed")
+		}
 		return
 	}
 	e.move(o, to, note+": "+string(g.Status))

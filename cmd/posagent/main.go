@@ -39,6 +39,14 @@ var (
 )
 
 func main() {
+	if fp := os.Getenv("POSAGENT_FAILPOINT"); fp != "" {
+		// For the crash test only: die at that point as a power cut would.
+		agent.Failpoint = func(name string) {
+			if name == fp {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -303,6 +303,7 @@ func (t *Terminal) show(s display.Screen) {
 	if err := t.disp.Show(s); err != nil {
 		t.log.Error("display", "err", err)
 	}
+	t.log.Debug("screen shown", "kind", s.Kind.String(), "order", s.OrderNo)
 }
 
 func (t *Terminal) setDevice(field *string, v string) {
