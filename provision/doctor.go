@@ -238,69 +238,6 @@ func (g Reach) run(ctx context.Context) Result {
 		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
 	}
 	netFix := fmt.Sprintf("check network/DNS: is the cable or Wi-Fi up (`ip addr`), is a default route there (`ip route`), does `getent hosts %s` answer; check the firewall and the gateway URL in the config (%s)", host, g.BaseURL)
-	var steps []string
-
-	// DNS.
-	addrs := []string{host}
-	if net.ParseIP(host) == nil {
-		res := g.Resolver
-		if res == nil {
-			res = net.DefaultResolver
-		}
-		addrs, err = res.LookupHost(ctx, host)
-		if err != nil || len(addrs) == 0 {
-			if err == nil {
-				err = errors.New("no addresses")
-			}
-			return red(fmt.Sprintf("DNS: cannot resolve %s: %v", host, err), netFix)
-		}
-		steps = append(steps, "DNS "+host+" → "+addrs[0])
-	}
-
-	// TCP.
-	var d net.Dialer
-	var conn net.Conn
-	for _, a := range addrs {
-		conn, err = d.DialContext(ctx, "tcp", net.JoinHostPort(a, port))
-		if err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return red(fmt.Sprintf("TCP: cannot connect to %s port %s: %v", host, port, err), netFix)
-	}
-	steps = append(steps, "TCP "+conn.RemoteAddr().String())
-
-	// TLS, verified exactly as the client would.
-	if u.Scheme == "https" {
-		cfg := g.tlsConfig()
-		cfg.ServerName = host
-		tc := tls.Client(conn, cfg)
-		err := tc.HandshakeContext(ctx)
-		tc.Close()
-		if err != nil {
-			var uae x509.UnknownAuthorityError
-			var cie x509.CertificateInvalidError
-			var hne x509.HostnameError
-			var ve *tls.CertificateVerificationError
-			if errors.As(err, &uae) || errors.As(err, &cie) || errors.As(err, &hne) || errors.As(err, &ve) {
-				return red("TLS: the gateway's certificate is not trusted: "+err.Error(),
-					"check the clock first (a wrong date makes a valid certificate look expired or not yet valid); a captive portal or a proxy that intercepts HTTPS causes this too: connect without it; never turn certificate checks off")
-			}
-			return red("TLS: handshake with "+host+" failed: "+err.Error(), "a proxy or firewall may be cutting HTTPS; "+netFix)
-		}
-		st := tc.ConnectionState()
-		detail := tls.VersionName(st.Version) // "TLS 1.3"
-		if len(st.PeerCertificates) > 0 {
-			detail += " (certificate valid until " + st.PeerCertificates[0].NotAfter.UTC().Format("2006-01-02") + ")"
-		}
-		steps = append(steps, detail)
-	} else {
-		conn.Close()
-		steps = append(steps, "plain HTTP (sandbox only)")
-	}
-
-	// HTTP.
 	client := g.Client
 	if client == nil {
 		client = http.DefaultClient
@@ -309,9 +246,25 @@ func (g Reach) run(ctx context.Context) Result {
 	if err != nil {
 		return red("HTTP: "+err.Error(), netFix)
 	}
+
+	var steps []string
+	if proxy := g.proxy(req); proxy != nil {
+		// The client goes through a proxy (HTTPS_PROXY): resolving and
+		// dialling the gateway directly would test a path it never takes.
+		steps = append(steps, "via proxy "+proxy.Host)
+	} else {
+		if r := g.direct(ctx, u.Scheme, host, port, netFix, &steps); r != nil {
+			return *r
+		}
+	}
+
+	// HTTP: any answer but a 5xx means the gateway is there.
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
+		if certError(err) {
+			return red("HTTP: the gateway's certificate is not trusted: "+err.Error(), certFix)
+		}
 		return red("HTTP: no answer: "+err.Error(), netFix)
 	}
 	resp.Body.Close()
@@ -321,6 +274,96 @@ func (g Reach) run(ctx context.Context) Result {
 	}
 	steps = append(steps, fmt.Sprintf("HTTP %d in %s", resp.StatusCode, max(took, time.Millisecond)))
 	return green("%s", strings.Join(steps, ", "))
+}
+
+const certFix = "check the clock first (a wrong date makes a valid certificate look expired or not yet valid); a captive portal or a proxy that intercepts HTTPS causes this too: connect without it; never turn certificate checks off"
+
+func certError(err error) bool {
+	var uae x509.UnknownAuthorityError
+	var cie x509.CertificateInvalidError
+	var hne x509.HostnameError
+	var ve *tls.CertificateVerificationError
+	return errors.As(err, &uae) || errors.As(err, &cie) || errors.As(err, &hne) || errors.As(err, &ve)
+}
+
+// proxy returns the proxy the client's transport would use for req.
+func (g Reach) proxy(req *http.Request) *url.URL {
+	rt := http.DefaultTransport
+	if g.Client != nil && g.Client.Transport != nil {
+		rt = g.Client.Transport
+	}
+	tr, ok := rt.(*http.Transport)
+	if !ok || tr.Proxy == nil {
+		return nil
+	}
+	p, err := tr.Proxy(req)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// direct resolves, dials and (for https) handshakes with the gateway,
+// appending what it found to steps; it returns a red result on failure.
+func (g Reach) direct(ctx context.Context, scheme, host, port, netFix string, steps *[]string) *Result {
+	fail := func(detail, fix string) *Result { r := red(detail, fix); return &r }
+
+	// DNS.
+	addrs := []string{host}
+	if net.ParseIP(host) == nil {
+		res := g.Resolver
+		if res == nil {
+			res = net.DefaultResolver
+		}
+		var err error
+		addrs, err = res.LookupHost(ctx, host)
+		if err != nil || len(addrs) == 0 {
+			if err == nil {
+				err = errors.New("no addresses")
+			}
+			return fail(fmt.Sprintf("DNS: cannot resolve %s: %v", host, err), netFix)
+		}
+		*steps = append(*steps, "DNS "+host+" → "+addrs[0])
+	}
+
+	// TCP, to each address in turn as net/http would.
+	var d net.Dialer
+	var conn net.Conn
+	var err error
+	for _, a := range addrs {
+		if conn, err = d.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fail(fmt.Sprintf("TCP: cannot connect to %s port %s: %v", host, port, err), netFix)
+	}
+	*steps = append(*steps, "TCP "+conn.RemoteAddr().String())
+
+	if scheme != "https" {
+		conn.Close()
+		*steps = append(*steps, "plain HTTP (sandbox only)")
+		return nil
+	}
+	// TLS, verified exactly as the client would.
+	cfg := g.tlsConfig()
+	cfg.ServerName = host
+	tc := tls.Client(conn, cfg)
+	err = tc.HandshakeContext(ctx)
+	tc.Close()
+	if err != nil {
+		if certError(err) {
+			return fail("TLS: the gateway's certificate is not trusted: "+err.Error(), certFix)
+		}
+		return fail("TLS: handshake with "+host+" failed: "+err.Error(), "a proxy or firewall may be cutting HTTPS; "+netFix)
+	}
+	st := tc.ConnectionState()
+	detail := tls.VersionName(st.Version) // "TLS 1.3"
+	if len(st.PeerCertificates) > 0 {
+		detail += " (certificate valid until " + st.PeerCertificates[0].NotAfter.UTC().Format("2006-01-02") + ")"
+	}
+	*steps = append(*steps, detail)
+	return nil
 }
 
 func (g Reach) tlsConfig() *tls.Config {

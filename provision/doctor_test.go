@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,6 +185,29 @@ func TestGatewayReach(t *testing.T) {
 	wantRed(t, run(provision.GatewayReach(strings.Replace(plain.base, "http:", "https:", 1), nil)), "TLS: handshake", "proxy")
 
 	wantRed(t, run(provision.GatewayReach("api.shouqianba.com", nil)), "not an http(s) URL", "https://api.shouqianba.com")
+}
+
+// Behind an HTTP proxy (HTTPS_PROXY in a shop's network) the gateway's
+// name is resolved by the proxy, not here: the check must not fail on DNS.
+func TestGatewayReachViaProxy(t *testing.T) {
+	hosts := make(chan string, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.URL.Host
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer proxy.Close()
+	pu, _ := url.Parse(proxy.URL)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+	refuse := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, errors.New("no DNS here")
+	}}
+	r := run(provision.Reach{BaseURL: "http://gateway.invalid", Client: client, Resolver: refuse}.Check())
+	wantGreen(t, r, "via proxy "+pu.Host+", HTTP 404")
+	if h := <-hosts; h != "gateway.invalid" {
+		t.Errorf("proxy asked for %q", h)
+	}
+	proxy.Close()
+	wantRed(t, run(provision.Reach{BaseURL: "http://gateway.invalid", Client: client}.Check()), "HTTP: no answer", "check network/DNS")
 }
 
 func TestCredentialsCheck(t *testing.T) {

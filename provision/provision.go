@@ -154,7 +154,7 @@ func activateError(err error, deviceID string) error {
 	switch gateway.ClassOf(err) {
 	case gateway.NotSent:
 		if errors.Is(err, gateway.ErrInvalid) {
-			return fmt.Errorf("provision: %w: %w", ErrCodeRefused, err)
+			return fmt.Errorf("provision: %w before sending: %w", ErrCodeRefused, err)
 		}
 		return fmt.Errorf("provision: %w", unreachable(err))
 	case gateway.Rejected:

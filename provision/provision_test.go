@@ -97,8 +97,16 @@ func TestProvisionTwiceNeedsForceAndKeepsOrders(t *testing.T) {
 		t.Errorf("refused provisioning still sent activate (%d requests)", n)
 	}
 
-	p := b.params("87654321")
+	// A forced run that fails leaves the working terminal alone.
+	p := b.params("00000000")
 	p.Force = true
+	if _, err := provision.Provision(context.Background(), b.db, b.c, p); !errors.Is(err, provision.ErrCodeRefused) {
+		t.Fatalf("forced, bad code: %v", err)
+	}
+	if c, _ := b.db.Credentials(); c.TerminalSN != first.TerminalSN || c.TerminalKey != first.TerminalKey {
+		t.Fatal("a failed forced provisioning replaced the credentials")
+	}
+	p.Code = "87654321"
 	second, err := provision.Provision(context.Background(), b.db, b.c, p)
 	if err != nil {
 		t.Fatal(err)
@@ -191,12 +199,18 @@ func TestProvisionErrors(t *testing.T) {
 			func(p *provision.Params) { p.Code = " " },
 			func(p *provision.Params) { p.DeviceID = "" },
 			func(p *provision.Params) { p.Vendor.AppID = "" },
+			func(p *provision.Params) { p.Vendor.Key = "" },
 		} {
 			p := b.params("12345678")
 			mod(&p)
 			if _, err := provision.Provision(ctx, b.db, b.c, p); err == nil || !strings.HasPrefix(err.Error(), "provision: ") {
 				t.Errorf("err = %v", err)
 			}
+		}
+		p := b.params("12345678")
+		p.Name = strings.Repeat("店", 65)
+		if _, err := provision.Provision(ctx, b.db, b.c, p); !errors.Is(err, provision.ErrCodeRefused) || !strings.Contains(err.Error(), "name is 65 characters") {
+			t.Errorf("long name: %v", err)
 		}
 		if _, err := provision.Provision(ctx, nil, b.c, b.params("1")); err == nil {
 			t.Error("nil db: no error")
