@@ -138,7 +138,7 @@ func Provision(ctx context.Context, db *storage.DB, c *upay.Client, p Params) (s
 			stored = creds
 		}
 		return stored, fmt.Errorf("provision: terminal %s is provisioned, but %w: %w; run `posagent checkin` once the gateway is reachable",
-			term.SN, ErrFirstCheckin, err)
+			term.SN, ErrFirstCheckin, inner{err})
 	}
 	stored, err := db.Credentials()
 	if err != nil {
@@ -190,3 +190,10 @@ func MaskSN(sn string) string {
 	}
 	return sn[:3] + "…" + sn[len(sn)-4:]
 }
+
+// inner is a wrapped error of this package without its "provision: "
+// prefix, for messages that already start with it.
+type inner struct{ err error }
+
+func (e inner) Error() string { return strings.TrimPrefix(e.err.Error(), "provision: ") }
+func (e inner) Unwrap() error { return e.err }

@@ -193,6 +193,25 @@ func TestProvisionErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("key cannot be stored", func(t *testing.T) {
+		b := newBed(t, false)
+		b.db.Close()
+		ro, err := storage.Open(b.dbPath, &storage.Options{ReadOnly: true, Logger: b.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ro.Close()
+		_, err = provision.Provision(ctx, ro, b.c, b.params("12345678"))
+		keys := b.issuedKeys()
+		if err == nil || len(keys) != 1 || !strings.Contains(err.Error(), "the code is used up") || !strings.Contains(err.Error(), "read-only") {
+			t.Fatalf("err = %v (%d keys issued)", err, len(keys))
+		}
+		if n := len(b.requests(upay.PathCheckin)); n != 0 {
+			t.Errorf("an unstored key was used for %d check-ins", n)
+		}
+		noSecrets(t, []string{err.Error(), b.logs.String()}, keys[0])
+	})
+
 	t.Run("missing params", func(t *testing.T) {
 		b := newBed(t, false)
 		for _, mod := range []func(*provision.Params){
@@ -276,7 +295,7 @@ func TestProvisionFirstCheckinLost(t *testing.T) {
 	if !errors.Is(err, provision.ErrFirstCheckin) || !errors.Is(err, provision.ErrOutcomeUnknown) {
 		t.Fatalf("err = %v, want ErrFirstCheckin wrapping ErrOutcomeUnknown", err)
 	}
-	if !strings.Contains(err.Error(), "is provisioned") || !strings.Contains(err.Error(), "posagent checkin") {
+	if !strings.Contains(err.Error(), "is provisioned") || !strings.Contains(err.Error(), "posagent checkin") || strings.Count(err.Error(), "provision: ") != 1 {
 		t.Errorf("error %q does not say the terminal is provisioned and what to run", err)
 	}
 	if creds.TerminalSN == "" || creds.PrevKey != "" {
