@@ -24,7 +24,7 @@
 //
 // and maintainer scripts that create the posagent system user before unpack
 // (so the owners above resolve), put it in the device groups that exist
-// (dialout, spi, gpio, lp), enable the unit, and restart it on upgrade.
+// (dialout, spi, gpio, lp, i2c), enable the unit, and restart it on upgrade.
 //
 // Before packing, mkdeb reads each binary's ELF header and Go build info
 // and refuses a binary built for another architecture or GOARM: an armv7

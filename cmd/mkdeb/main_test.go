@@ -362,7 +362,7 @@ func TestPackageContents(t *testing.T) {
 				}
 			}
 			pre := string(d.ctl["/preinst"].data)
-			for _, w := range []string{"adduser --quiet --system --group --home /var/lib/posagent --no-create-home posagent", "for g in dialout spi gpio lp; do"} {
+			for _, w := range []string{"adduser --quiet --system --group --home /var/lib/posagent --no-create-home posagent", "for g in dialout spi gpio lp i2c; do"} {
 				if !strings.Contains(pre, w) {
 					t.Errorf("preinst lacks %q", w)
 				}

@@ -8,8 +8,11 @@ package main
 // preinst creates the posagent user before dpkg unpacks the files, so that
 // /var/lib/posagent (posagent:posagent) and the conffile (root:posagent)
 // get their owners by name. The user joins only the device groups the agent
-// uses, and only those that exist on this system: on Raspberry Pi OS all
-// four do; on other arm64 boards spi and gpio may not.
+// uses, and only those that exist on this system: dialout (serial keypads
+// and printers), spi (/dev/spidev*), gpio (/dev/gpiochip*, /dev/gpiomem),
+// lp (/dev/usb/lp*) and i2c (/dev/i2c-*, for SSD1306 panels on I2C). On
+// Raspberry Pi OS all five exist; on other arm64 boards spi, gpio and i2c
+// may not.
 const preinst = `#!/bin/sh
 set -e
 case "$1" in
@@ -17,7 +20,7 @@ install|upgrade)
 	if ! getent passwd posagent >/dev/null; then
 		adduser --quiet --system --group --home /var/lib/posagent --no-create-home posagent
 	fi
-	for g in dialout spi gpio lp; do
+	for g in dialout spi gpio lp i2c; do
 		if getent group "$g" >/dev/null; then
 			adduser --quiet posagent "$g"
 		fi
