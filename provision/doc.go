@@ -27,4 +27,27 @@
 //   - Doctor checks are plain functions returning green or red with the fix
 //     to try, because the person reading them is at a shop counter with a
 //     laptop, not at a debugger.
+//
+// How cmd/posagent uses it (see Example):
+//
+//	posagent provision --code C [--force]
+//	    id, _ := DeviceID(os.DirFS("/"))
+//	    v, _ := LoadVendor(path, os.Getenv, prompt)    // prompt reads secrets without echo
+//	    c, _ := upay.New(v.Configure(cfg))             // the vendor pair signs activate
+//	    creds, err := Provision(ctx, db, c, Params{Code: C, DeviceID: id, Vendor: v, Force: force, OSInfo: OSInfo(os.DirFS("/"))})
+//	posagent checkin
+//	    err := Checkin(ctx, db, c, id, time.Now())
+//	posagent run
+//	    go RunDaily(ctx, agent.SystemClock{}, func(ctx context.Context) error { return Checkin(ctx, db, c, id, time.Now()) }, log)
+//	posagent doctor
+//	    hc := HTTPClient(cfg)
+//	    ok := RunChecks(ctx, []Check{ClockCheck(time.Now, DateRef(base, hc)), GatewayReach(base, hc),
+//	        CredentialsCheck(db, c), DatabaseCheck(db), DiskCheck(dir, 64<<20),
+//	        DeviceCheck("keypad", openKeypad), DeviceCheck("display", openDisplay), DeviceCheck("printer", openPrinter)}, os.Stdout)
+//	    // exit 1 unless ok; when storage.Open fails, use DatabaseOpenError(path, err) in place of DatabaseCheck
+//
+// Secrets: Vendor and storage.Credentials mask their keys in String,
+// GoString, JSON and slog; no error or log line of this package carries a
+// key (TestSecretsNeverPrinted searches them all for every key the sandbox
+// delivered).
 package provision

@@ -175,6 +175,25 @@ func ClockCheck(now func() time.Time, ref func(ctx context.Context) (time.Time, 
 	}}
 }
 
+// HTTPClient returns an HTTP client that reaches the gateway the way the
+// upay client built from cfg does (cfg.HTTPClient, cfg.Transport, or a
+// clone of http.DefaultTransport with cfg.RootCAs, proxy from the
+// environment), for DateRef and GatewayReach. Per-call deadlines come from
+// the doctor's context.
+func HTTPClient(cfg upay.Config) *http.Client {
+	if cfg.HTTPClient != nil {
+		return cfg.HTTPClient
+	}
+	if cfg.Transport != nil {
+		return &http.Client{Transport: cfg.Transport}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.RootCAs != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: t}
+}
+
 // DateRef returns a ref for ClockCheck: the Date header of an HTTPS HEAD
 // request to baseURL. Any HTTP status will do; the gateway answers HEAD
 // on its API paths with 404 or 405, and the header is there all the same.

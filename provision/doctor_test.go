@@ -156,6 +156,14 @@ func TestGatewayReach(t *testing.T) {
 		t.Errorf("detail %q", r.Detail)
 	}
 
+	// The client the doctor builds from the upay configuration trusts
+	// what the upay client trusts.
+	wantGreen(t, run(provision.GatewayReach(b.base, provision.HTTPClient(b.cfg))), "TLS 1.3")
+	wantGreen(t, run(provision.ClockCheck(time.Now, provision.DateRef(b.base, provision.HTTPClient(b.cfg)))), "of the gateway")
+	noCA := b.cfg
+	noCA.RootCAs = nil
+	wantRed(t, run(provision.GatewayReach(b.base, provision.HTTPClient(noCA))), "certificate", "clock")
+
 	plain := newBed(t, false)
 	wantGreen(t, run(provision.GatewayReach(plain.base, nil)), "plain HTTP (sandbox only)")
 
