@@ -192,7 +192,7 @@ func check(ctx context.Context, cfg config, out io.Writer) (failed int) {
 			status = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(out, "%s  %-6s %-11s %-36s %-9s %6.2fs", status, r.Build, r.CPU, r.Board, what, elapsed.Seconds())
+		fmt.Fprintf(out, "%s  %-6s %-11s %-36s %6.2fs  %s", status, r.Build, r.CPU, r.Board, elapsed.Seconds(), what)
 		if err != nil {
 			fmt.Fprintf(out, "\n      %v", strings.ReplaceAll(err.Error(), "\n", "\n      "))
 		}
@@ -231,7 +231,13 @@ func check(ctx context.Context, cfg config, out io.Writer) (failed int) {
 
 		start = time.Now()
 		res = emulate(ctx, cfg.Timeout, emu, r.CPU, bin, cfg.Sale)
-		report(r, cfg.Sale, checkSale(res), time.Since(start))
+		err := checkSale(res)
+		what := cfg.Sale
+		if err == nil {
+			// Show the evidence in the CI log, not just "ok".
+			what += "  " + paidLine(res.output)
+		}
+		report(r, what, err, time.Since(start))
 	}
 	return failed
 }
@@ -309,6 +315,20 @@ func checkSale(r result) error {
 		}
 	}
 	return r.failure("exited 0 but no line says PAID")
+}
+
+// paidLine is the first output line that says PAID, shortened for the report.
+func paidLine(out []byte) string {
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "PAID") {
+			line = strings.Join(strings.Fields(line), " ")
+			if len(line) > 60 {
+				line = line[:60] + "…"
+			}
+			return line
+		}
+	}
+	return ""
 }
 
 // expectSIGILL wants the process killed by SIGILL (qemu re-raises the

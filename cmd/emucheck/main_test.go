@@ -76,7 +76,7 @@ func TestAllPass(t *testing.T) {
 	if want := 3 + 2*(len(runs)-1) + 1; len(lines) != want {
 		t.Errorf("%d report lines, want %d:\n%s", len(lines), want, out.String())
 	}
-	for _, w := range []string{"armv6  arm1176", "selftest", "arm64  cortex-a76", "SIGILL"} {
+	for _, w := range []string{"armv6  arm1176", "selftest  selftest: order DEMO-1 PAID", "arm64  cortex-a76", "SIGILL"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("report lacks %q:\n%s", w, out.String())
 		}
