@@ -27,7 +27,8 @@ var ErrKeyNotStored = errors.New("new terminal key not stored")
 // current and the previous key are valid:
 //
 //  1. load the stored credentials and sign with them (c.SetTerminal);
-//  2. call check-in;
+//  2. call check-in (once more with the stored previous key if the
+//     gateway refuses the current one);
 //  3. store the new key with db.RotateKey (one bbolt commit, fsync) —
 //     before anything signs with it;
 //  4. only then c.SetTerminal(sn, newKey).
@@ -59,8 +60,20 @@ func Checkin(ctx context.Context, db *storage.DB, c *upay.Client, deviceID strin
 		return err
 	}
 
+	req := upay.CheckinRequest{TerminalSN: creds.TerminalSN, DeviceID: deviceID, SDKVersion: SDKVersion}
 	c.SetTerminal(creds.TerminalSN, creds.TerminalKey)
-	term, err := c.Checkin(ctx, upay.CheckinRequest{TerminalSN: creds.TerminalSN, DeviceID: deviceID, SDKVersion: SDKVersion})
+	term, err := c.Checkin(ctx, req)
+	if errors.Is(err, gateway.ErrAuth) && creds.PrevKey != "" && creds.PrevKey != creds.TerminalKey {
+		// The stored key was refused. If a check-in was delivered twice
+		// (a retrying proxy) the gateway rotated once more than we saw, and
+		// only the key that signed our last check-in, stored as PrevKey, is
+		// still valid there. Sign with it once.
+		c.SetTerminal(creds.TerminalSN, creds.PrevKey)
+		term, err = c.Checkin(ctx, req)
+		if err != nil {
+			c.SetTerminal(creds.TerminalSN, creds.TerminalKey)
+		}
+	}
 	if err != nil {
 		err = checkinError(err, creds.TerminalSN)
 		if rerr := db.RecordCheckin(storage.CheckinRecord{At: now, OK: false, Note: err.Error()}); rerr != nil {
@@ -90,7 +103,7 @@ func checkinError(err error, sn string) error {
 		return fmt.Errorf("provision: check-in: %w", unreachable(err))
 	case gateway.Rejected:
 		if errors.Is(err, gateway.ErrAuth) {
-			return fmt.Errorf("provision: check-in: the gateway refused terminal %s (%w); if a second check-in is refused too, the stored key is neither the current nor the previous one: provision again with a new code (--force)",
+			return fmt.Errorf("provision: check-in: the gateway refused terminal %s (%w): it accepts none of the stored keys any more; provision again with a new code (`posagent provision --code <code> --force`)",
 				MaskSN(sn), err)
 		}
 		return fmt.Errorf("provision: check-in: refused: %w", err)

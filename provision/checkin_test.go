@@ -135,6 +135,26 @@ func TestCheckinErrors(t *testing.T) {
 		t.Errorf("device id changed: %v", err)
 	}
 
+	// The stored current key is refused but the stored previous one is the
+	// gateway's current (the gateway rotated once more than we saw): the
+	// check-in signs with it once and recovers.
+	valid, _ := b.db.Credentials()
+	skewed := valid
+	skewed.TerminalKey, skewed.PrevKey = "00000000000000000000000000000000", valid.TerminalKey
+	if err := b.db.SaveCredentials(skewed); err != nil {
+		t.Fatal(err)
+	}
+	if err := provision.Checkin(ctx, b.db, b.c, testDeviceID, b.now); err != nil {
+		t.Fatalf("recovery with the previous key: %v", err)
+	}
+	chk := b.requests(upay.PathCheckin)
+	if last := chk[len(chk)-1]; !signedWith(last, valid.TerminalKey) {
+		t.Error("the retry was not signed with the stored previous key")
+	}
+	if _, err := b.c.Query(ctx, "NO-SUCH-ORDER"); !errors.Is(err, gateway.ErrOrderNotFound) {
+		t.Errorf("query after recovery: %v", err)
+	}
+
 	// A key neither current nor previous: the gateway refuses.
 	stale := creds
 	stale.TerminalKey, stale.PrevKey = "0123456789abcdef0123456789abcdef", ""
@@ -161,8 +181,8 @@ func TestCheckinErrors(t *testing.T) {
 			fails++
 		}
 	}
-	if fails != 3 {
-		t.Errorf("%d failed check-ins recorded, want 3: %+v", fails, h)
+	if fails != 3 || len(h) != 5 { // provisioning ok, device id, recovery ok, stale key, unreachable
+		t.Errorf("%d failed check-ins of %d recorded, want 3 of 5: %+v", fails, len(h), h)
 	}
 	if err := provision.Checkin(ctx, nil, b.c, "", b.now); err == nil {
 		t.Error("nil db: no error")
