@@ -55,6 +55,7 @@ func sandboxTerminal(ctx context.Context, dir, listen string, log *slog.Logger) 
 	cfg.Keypad.Driver = "none"
 	cfg.Printer = PrinterConfig{Driver: "file", Device: filepath.Join(dir, "printer.escpos")}
 	cfg.Terminal.PrintReceipts = true
+	cfg.Terminal.PrintQR = true // the QR slip too, as on a counter without a customer screen
 	cfg.Display = []display.Config{{Driver: "png", Path: filepath.Join(dir, "screen.png")}}
 
 	db, err := openDB(cfg.Terminal.Database, log, time.Second)
