@@ -361,6 +361,11 @@ func TestPackageContents(t *testing.T) {
 					t.Errorf("%s is not valid sh: %v\n%s", s, err, out)
 				}
 			}
+			for name, want := range map[string]string{"preinst": preinst, "postinst": postinst, "prerm": prerm, "postrm": postrm} {
+				if string(d.ctl["/"+name].data) != want {
+					t.Errorf("packaged %s differs from the script TestMaintainerScripts runs", name)
+				}
+			}
 			pre := string(d.ctl["/preinst"].data)
 			for _, w := range []string{"adduser --quiet --system --group --home /var/lib/posagent --no-create-home posagent", "for g in dialout spi gpio lp i2c; do"} {
 				if !strings.Contains(pre, w) {
@@ -581,4 +586,87 @@ func Example_fileNames() {
 	// posagent_1.2.0_armhf_armv6.deb
 	// posagent_1.2.0_armhf_armv7.deb
 	// posagent_1.2.0_arm64.deb
+}
+
+// TestMaintainerScripts runs the real scripts with sh, with the system
+// tools they call (getent, adduser, systemctl, chown, chmod) replaced by
+// stubs on PATH that record their arguments, so the host's users and
+// services are left alone. getent here knows the groups dialout and lp
+// only, as on a board without spi, gpio and i2c.
+func TestMaintainerScripts(t *testing.T) {
+	stubs := t.TempDir()
+	log := filepath.Join(t.TempDir(), "calls")
+	stub := func(name, body string) {
+		must(t, os.WriteFile(filepath.Join(stubs, name), []byte("#!/bin/sh\necho \""+name+" $*\" >> \"$CALLS\"\n"+body), 0o755))
+	}
+	stub("getent", `case "$1 $2" in
+"passwd posagent") [ -n "$HAVE_USER" ] && exit 0; exit 2;;
+"group dialout"|"group lp") exit 0;;
+*) exit 2;;
+esac
+`)
+	for _, n := range []string{"adduser", "systemctl", "chown", "chmod"} {
+		stub(n, "exit 0\n")
+	}
+	runScript := func(script string, haveUser bool, args ...string) []string {
+		t.Helper()
+		os.Remove(log)
+		p := filepath.Join(t.TempDir(), "script")
+		must(t, os.WriteFile(p, []byte(script), 0o755))
+		cmd := exec.Command("sh", append([]string{p}, args...)...)
+		cmd.Env = []string{"PATH=" + stubs + ":/usr/bin:/bin", "CALLS=" + log}
+		if haveUser {
+			cmd.Env = append(cmd.Env, "HAVE_USER=1")
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sh %s %v: %v\n%s", p, args, err, out)
+		}
+		b, _ := os.ReadFile(log)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	eq := func(what string, got, want []string) {
+		t.Helper()
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s called:\n  %s\nwant:\n  %s", what, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	}
+
+	eq("preinst install (fresh system)", runScript(preinst, false, "install"), []string{
+		"getent passwd posagent",
+		"adduser --quiet --system --group --home /var/lib/posagent --no-create-home posagent",
+		"getent group dialout", "adduser --quiet posagent dialout",
+		"getent group spi",
+		"getent group gpio",
+		"getent group lp", "adduser --quiet posagent lp",
+		"getent group i2c",
+	})
+	eq("preinst upgrade (user exists)", runScript(preinst, true, "upgrade", "1.0"), []string{
+		"getent passwd posagent",
+		"getent group dialout", "adduser --quiet posagent dialout",
+		"getent group spi",
+		"getent group gpio",
+		"getent group lp", "adduser --quiet posagent lp",
+		"getent group i2c",
+	})
+	eq("preinst abort-upgrade", runScript(preinst, true, "abort-upgrade", "1.0"), []string{""})
+
+	got := runScript(postinst, true, "configure", "")
+	want := []string{"chown posagent:posagent /var/lib/posagent", "chmod 0700 /var/lib/posagent"}
+	if len(got) < len(want) {
+		t.Fatalf("postinst configure called %v", got)
+	}
+	eq("postinst configure (first lines)", got[:2], want)
+	if !strings.Contains(strings.Join(got, "\n"), "systemctl enable posagent.service") {
+		t.Errorf("postinst configure did not enable the unit: %v", got)
+	}
+	for _, c := range got {
+		if strings.HasPrefix(c, "systemctl start") {
+			t.Errorf("postinst started the service on a first install (it must be provisioned first): %v", got)
+		}
+	}
+
+	eq("prerm upgrade", runScript(prerm, true, "upgrade", "1.1"), []string{""})
+	if got := runScript(prerm, true, "remove"); !strings.Contains(strings.Join(got, "\n"), "systemctl disable posagent.service") {
+		t.Errorf("prerm remove did not disable the unit: %v", got)
+	}
 }
