@@ -98,10 +98,7 @@ func prompter(stdin io.Reader, stderr io.Writer) func(label string, secret bool)
 
 func cmdCheckin(args []string, stdout, stderr io.Writer) error {
 	f := newFlags("checkin", stderr)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := f.parseLoad(args)
 	if err != nil {
 		return err
 	}
@@ -130,10 +127,7 @@ func cmdCheckin(args []string, stdout, stderr io.Writer) error {
 
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	f := newFlags("status", stderr)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := f.parseLoad(args)
 	if err != nil {
 		return err
 	}
@@ -328,10 +322,7 @@ func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	f := newFlags("doctor", stderr)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := f.parseLoad(args)
 	if err != nil {
 		return err
 	}

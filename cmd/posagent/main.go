@@ -160,6 +160,14 @@ func (c *common) parse(args []string) error {
 	return nil
 }
 
+// parseLoad is parse then load, for commands without arguments of their own.
+func (c *common) parseLoad(args []string) (Config, error) {
+	if err := c.parse(args); err != nil {
+		return Config{}, err
+	}
+	return c.load()
+}
+
 func (c *common) load() (Config, error) {
 	explicit := false
 	c.fs.Visit(func(f *flag.Flag) {
@@ -172,10 +180,7 @@ func (c *common) load() (Config, error) {
 
 func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f := newFlags("run", stderr)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := f.parseLoad(args)
 	if err != nil {
 		return err
 	}
