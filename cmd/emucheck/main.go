@@ -100,7 +100,7 @@ func unavailable(w io.Writer, err error) {
 ##  qemu-aarch64-static, from Debian's qemu-user-static package).       ##
 ##  Install it:  sudo apt-get install qemu-user-static                  ##
 ##########################################################################
-emucheck: %v
+%v
 `, err)
 }
 
