@@ -18,15 +18,25 @@ import (
 	"posagent/agent"
 	"posagent/agent/keypad"
 	"posagent/display"
+	alipaysandbox "posagent/gateway/alipay/sandbox"
 	"posagent/gateway/upay"
 	"posagent/gateway/upay/sandbox"
+	yedpaysandbox "posagent/gateway/yedpay/sandbox"
 	"posagent/printer/preview"
 	"posagent/provision"
 )
 
-// sandboxTerminal starts the embedded Upay sandbox, provisions a fresh
-// terminal database in dir against it, and returns a config for both.
-func sandboxTerminal(ctx context.Context, dir, listen string, log *slog.Logger) (Config, *sandbox.Server, string, error) {
+// payerSandbox is what the demo needs of any of the sandboxes.
+type payerSandbox interface {
+	http.Handler
+	Pay(id string) error
+}
+
+// sandboxTerminal starts an embedded sandbox gateway of the given kind,
+// prepares a fresh terminal database in dir for it (for Upay: provisioned
+// through activation and check-in; for Alipay and Yedpay: key files as a
+// technician would install them) and returns a config for both.
+func sandboxTerminal(ctx context.Context, dir, listen, kind string, log *slog.Logger) (Config, payerSandbox, string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Config{}, nil, "", err
 	}
@@ -43,14 +53,10 @@ func sandboxTerminal(ctx context.Context, dir, listen string, log *slog.Logger) 
 		}
 	}
 	base := "http://" + ln.Addr().String()
-	sb := sandbox.New(sandbox.Options{BaseURL: base, LedgerPath: filepath.Join(dir, "ledger.json")})
-	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	context.AfterFunc(ctx, func() { srv.Close() })
-
 	cfg := defaultConfig()
 	cfg.Terminal.Merchant = "posagent demo"
 	cfg.Terminal.Database = filepath.Join(dir, "posagent.db")
+	cfg.Gateway.Kind = kind
 	cfg.Gateway.URL = base
 	cfg.Keypad.Driver = "none"
 	cfg.Printer = PrinterConfig{Driver: "file", Device: filepath.Join(dir, "printer.escpos")}
@@ -58,20 +64,57 @@ func sandboxTerminal(ctx context.Context, dir, listen string, log *slog.Logger) 
 	cfg.Terminal.PrintQR = true // the QR slip too, as on a counter without a customer screen
 	cfg.Display = []display.Config{{Driver: "png", Path: filepath.Join(dir, "screen.png")}}
 
+	var sb payerSandbox
+	switch kind {
+	case "upay":
+		sb = sandbox.New(sandbox.Options{BaseURL: base, LedgerPath: filepath.Join(dir, "ledger.json")})
+	case "alipay":
+		asb := alipaysandbox.New(alipaysandbox.Options{BaseURL: base})
+		sb = asb
+		cc := asb.ClientConfig(base)
+		cfg.Gateway.URL, cfg.Gateway.AppID = cc.BaseURL, cc.AppID
+		if cfg.Gateway.AppPrivateKeyFile, cfg.Gateway.AlipayPublicKeyFile, err = asb.WriteClientKeys(dir); err != nil {
+			return cfg, nil, "", err
+		}
+	case "yedpay":
+		ysb := yedpaysandbox.New(yedpaysandbox.Options{BaseURL: base})
+		sb = ysb
+		cc := ysb.ClientConfig(base)
+		cfg.Gateway.StoreID, cfg.Gateway.GatewayID, cfg.Gateway.Currency = cc.StoreID, int(cc.GatewayID), cc.Currency
+		cfg.Gateway.AccessTokenFile = filepath.Join(dir, "yedpay-token")
+		if err = os.WriteFile(cfg.Gateway.AccessTokenFile, []byte(cc.AccessToken+"\n"), 0o600); err != nil {
+			return cfg, nil, "", err
+		}
+	default:
+		return cfg, nil, "", usageError{fmt.Errorf("--gateway %q: upay, alipay or yedpay", kind)}
+	}
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	if usb, ok := sb.(*sandbox.Server); ok {
+		if err := provisionDemo(ctx, cfg, usb, base, log); err != nil {
+			return cfg, nil, "", err
+		}
+	}
+	return cfg, sb, base, nil
+}
+
+// provisionDemo activates the demo terminal against the Upay sandbox.
+func provisionDemo(ctx context.Context, cfg Config, sb *sandbox.Server, base string, log *slog.Logger) error {
 	db, err := openDB(cfg.Terminal.Database, log, time.Second)
 	if err != nil {
-		return cfg, nil, "", err
+		return err
 	}
 	defer db.Close()
 	c, err := upay.New(sb.ClientConfig(base))
 	if err != nil {
-		return cfg, nil, "", err
+		return err
 	}
 	if _, err := provision.Provision(ctx, db, c, provision.Params{Code: "12345678", DeviceID: "demo-device",
 		Vendor: provision.Vendor{SN: "91800001", Key: "sandbox-vendor-key", AppID: "posagent-demo"}}); err != nil {
-		return cfg, nil, "", fmt.Errorf("provisioning against the sandbox: %w", err)
+		return fmt.Errorf("provisioning against the sandbox: %w", err)
 	}
-	return cfg, sb, base, nil
+	return nil
 }
 
 func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -79,6 +122,7 @@ func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	dir := f.fs.String("dir", "demo-out", "where the database, screen.png, printer output and log go")
 	listen := f.fs.String("listen", "127.0.0.1:8480", "sandbox address (another free port is taken if busy)")
 	autoPay := f.fs.Duration("auto-pay", 0, "the sandbox payer pays this long after the QR shows (0: you pay)")
+	gw := f.fs.String("gateway", "upay", "which sandbox gateway: upay, alipay or yedpay")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -93,7 +137,7 @@ func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	defer logf.Close()
 	log := newLogger(LogConfig{Format: "text", Level: "info"}, logf)
-	cfg, sb, base, err := sandboxTerminal(ctx, *dir, *listen, log)
+	cfg, sb, base, err := sandboxTerminal(ctx, *dir, *listen, *gw, log)
 	if err != nil {
 		return err
 	}
@@ -162,6 +206,7 @@ func (h *hintDisplay) Close() error { return nil }
 func cmdSelftest(args []string, stdout, stderr io.Writer) error {
 	f := newFlags("selftest", stderr)
 	timeout := f.fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	gw := f.fs.String("gateway", "upay", "which sandbox gateway: upay, alipay or yedpay")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -173,11 +218,11 @@ func cmdSelftest(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	log := newLogger(LogConfig{Format: "text", Level: "warn"}, stderr)
-	cfg, sb, base, err := sandboxTerminal(ctx, dir, "127.0.0.1:0", log)
+	cfg, sb, base, err := sandboxTerminal(ctx, dir, "127.0.0.1:0", *gw, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "selftest: sandbox at %s, database %s\n", base, cfg.Terminal.Database)
+	fmt.Fprintf(stdout, "selftest: %s sandbox at %s, database %s\n", *gw, base, cfg.Terminal.Database)
 	keys := make(chan keypad.Event, 8)
 	var once sync.Once
 	var result error = errors.New("timed out before the sale was paid")

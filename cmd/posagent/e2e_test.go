@@ -402,10 +402,14 @@ func TestRunNotProvisioned(t *testing.T) {
 	}
 }
 
+// TestSelftestBinary: the same terminal sells through each gateway chosen
+// in its configuration.
 func TestSelftestBinary(t *testing.T) {
-	out, err := exec.Command(binPath, "selftest").CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("selftest: PAID")) {
-		t.Fatalf("%v\n%s", err, out)
+	for _, gw := range []string{"upay", "alipay", "yedpay"} {
+		out, err := exec.Command(binPath, "selftest", "--gateway", gw).CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("selftest: PAID")) || !bytes.Contains(out, []byte("selftest: ok")) {
+			t.Fatalf("%s: %v\n%s", gw, err, out)
+		}
 	}
 }
 
