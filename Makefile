@@ -4,12 +4,15 @@
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Evaluate once: a commit made during a long make must not change the stamp.
+VERSION   := $(VERSION)
+COMMIT    := $(COMMIT)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST      := dist
 SEEDS     ?= 200
 GATEWAY   ?= all
 
-.PHONY: all test vet fmt-check demo selftest bench build build-arm chaos screens clean
+.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb chaos screens clean
 
 all: test build
 
@@ -56,6 +59,18 @@ build-arm:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/posagent-linux-armv7 ./cmd/posagent
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64       $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/posagent-linux-arm64 ./cmd/posagent
 	@ls -l $(DIST)/posagent-linux-*
+
+## emu-check: run the ARM builds under QEMU user-mode emulation (posagent version
+## and one complete sale, posagent selftest, on each Pi's CPU). Installs Debian's
+## qemu-user-static when missing (needs root, as CI is); fails loudly without it.
+emu-check: build-arm
+	$(GO) run ./cmd/emucheck -dist $(DIST) -version '$(VERSION)'
+
+## deb: .deb packages with the systemd unit: armhf from the armv6 and the armv7
+## build, and arm64 (nfpm as a Go library, pinned in go.mod).
+deb: build-arm
+	$(GO) run ./cmd/mkdeb -dist $(DIST) -out $(DIST) -version '$(VERSION)' -config cmd/posagent/posagent.example.toml -doc docs/install.md
+	@ls -l $(DIST)/*.deb
 
 clean:
 	rm -rf $(DIST)
