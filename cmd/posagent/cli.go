@@ -3,15 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -103,6 +104,9 @@ func cmdCheckin(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	db, err := openDBForCLI(cfg)
+	if errors.Is(err, storage.ErrLocked) {
+		return viaService(cfg, http.MethodPost, "/checkin", nil, stdout)
+	}
 	if err != nil {
 		return err
 	}
@@ -207,11 +211,6 @@ func cmdOrders(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDBForCLI(cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	filter := storage.Filter{}
 	if *since != "" || rest[0] == "export" {
 		day := time.Now()
@@ -223,6 +222,14 @@ func cmdOrders(args []string, stdout, stderr io.Writer) error {
 		y, m, d := day.Date()
 		filter.Since = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
 	}
+	db, err := openDBForCLI(cfg)
+	if errors.Is(err, storage.ErrLocked) {
+		return ordersViaService(cfg, rest, filter, *limit, *format, stdout)
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	switch rest[0] {
 	case "list":
 		filter.Limit = *limit
@@ -252,6 +259,31 @@ func cmdOrders(args []string, stdout, stderr io.Writer) error {
 	return usageError{fmt.Errorf("orders %q: list, show or export", rest[0])}
 }
 
+// ordersViaService asks the running service, which holds the database.
+func ordersViaService(cfg Config, rest []string, f storage.Filter, limit int, format string, out io.Writer) error {
+	q := url.Values{}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339))
+	}
+	switch rest[0] {
+	case "list":
+		q.Set("limit", strconv.Itoa(limit))
+		return viaService(cfg, http.MethodGet, "/orders", q, out)
+	case "show":
+		if len(rest) != 2 {
+			return usageError{errors.New("orders show <client_sn>")}
+		}
+		return viaService(cfg, http.MethodGet, "/orders/"+url.PathEscape(rest[1]), nil, out)
+	case "export":
+		if format != "csv" && format != "json" {
+			return usageError{fmt.Errorf("--format %q: csv or json", format)}
+		}
+		q.Set("format", format)
+		return viaService(cfg, http.MethodGet, "/export", q, out)
+	}
+	return usageError{fmt.Errorf("orders %q: list, show or export", rest[0])}
+}
+
 func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f := newFlags("refund", stderr)
 	yes := f.fs.Bool("yes", false, "do not ask for confirmation")
@@ -274,6 +306,17 @@ func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	db, err := openDBForCLI(cfg)
+	if errors.Is(err, storage.ErrLocked) {
+		// The running service refunds, and prints the receipt.
+		what := "the rest"
+		if cents > 0 {
+			what = agent.Yuan(cents)
+		}
+		if !*yes && !confirm(stdin, stderr, fmt.Sprintf("Refund %s of order %s?", what, rest[0])) {
+			return errors.New("not confirmed; nothing was refunded")
+		}
+		return viaService(cfg, http.MethodPost, "/refund", url.Values{"client_sn": {rest[0]}, "amount": {strconv.FormatInt(cents, 10)}}, stdout)
+	}
 	if err != nil {
 		return err
 	}
@@ -286,12 +329,8 @@ func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if amount == 0 {
 		amount = o.AmountCents - o.RefundedCents
 	}
-	if !*yes {
-		fmt.Fprintf(stderr, "Refund %s of order %s (%s, paid %s)? [y/N] ", agent.Yuan(amount), o.ClientSN, o.State, agent.Yuan(o.AmountCents))
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return errors.New("not confirmed; nothing was refunded")
-		}
+	if !*yes && !confirm(stdin, stderr, fmt.Sprintf("Refund %s of order %s (%s, paid %s)?", agent.Yuan(amount), o.ClientSN, o.State, agent.Yuan(o.AmountCents))) {
+		return errors.New("not confirmed; nothing was refunded")
 	}
 	gw, _, prefix, err := buildGateway(cfg.Gateway, db)
 	if err != nil {
@@ -318,6 +357,14 @@ func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// confirm asks a yes/no question; only "y" or "yes" is yes.
+func confirm(stdin io.Reader, stderr io.Writer, question string) bool {
+	fmt.Fprintf(stderr, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
 }
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) error {
@@ -394,5 +441,3 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
-
-var _ = x509.NewCertPool

@@ -319,7 +319,7 @@ func TestEndToEndSale(t *testing.T) {
 	}
 }
 
-func TestStatusWhileRunningHidesTheKey(t *testing.T) {
+func TestCommandsWhileRunning(t *testing.T) {
 	r := newRig(t, nil)
 	r.provision()
 	p := r.start()
@@ -337,6 +337,31 @@ func TestStatusWhileRunningHidesTheKey(t *testing.T) {
 		if strings.Contains(text, db.TerminalSN) {
 			t.Fatalf("the full terminal_sn is shown:\n%s", text)
 		}
+	}
+	// The merchant's commands reach the running service through its socket.
+	r.typeKeys("8.00\r")
+	clientSN := p.waitFor("awaiting", orderTo("awaiting_payment"))["client_sn"].(string)
+	r.sb.Pay(clientSN)
+	p.waitFor("paid", orderTo("paid"))
+	out, code = r.cli("orders", "--config", r.config, "export", "--format", "csv")
+	if code != 0 || !strings.Contains(out, clientSN) || !strings.Contains(out, "8.00") {
+		t.Fatalf("export while running: %d\n%s", code, out)
+	}
+	if out, code = r.cli("orders", "--config", r.config, "show", clientSN); code != 0 || !strings.Contains(out, "paid") {
+		t.Fatalf("show while running: %d\n%s", code, out)
+	}
+	if out, code = r.cli("refund", "--config", r.config, "--yes", clientSN); code != 0 || !strings.Contains(out, "refunded: order "+clientSN+" is refunded") {
+		t.Fatalf("refund while running: %d\n%s", code, out)
+	}
+	p.waitFor("refund recorded", orderTo("refunded"))
+	if out, code = r.cli("refund", "--config", r.config, "--yes", clientSN); code == 0 || !strings.Contains(out, "not refundable") {
+		t.Fatalf("second full refund: %d\n%s", code, out)
+	}
+	if out, code = r.cli("checkin", "--config", r.config); code != 0 || !strings.Contains(out, "checked in") {
+		t.Fatalf("checkin while running: %d\n%s", code, out)
+	}
+	if l := r.sb.Ledger().Orders[0]; l.RefundedCents != 800 || l.Status != gateway.StatusRefunded {
+		t.Fatalf("ledger: %+v", l)
 	}
 	// A second agent on the same database is refused clearly.
 	out, code = r.cli("run", "--config", r.config)

@@ -276,6 +276,9 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 		}
 		return fmt.Sprintf("%s, %d open, %d queued", on, p, q)
 	}})
+	if err := serveControl(ctx, socketPath(cfg.Terminal.Database), db, t.eng, upayClient, log); err != nil {
+		log.Warn("no control socket: orders, refund and checkin need the service stopped", "err", err)
+	}
 	log.Info("posagent running", "version", version, "gateway", cfg.Gateway.Kind, "database", db.Path())
 	if o.ready != nil {
 		o.ready(t)
