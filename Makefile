@@ -46,7 +46,10 @@ bench:
 
 ## chaos: many seeds of the sale-engine chaos test (make chaos SEEDS=1000 GATEWAY=upay).
 chaos:
-	POSAGENT_CHAOS_SEEDS=$(SEEDS) POSAGENT_CHAOS_GATEWAY=$(GATEWAY) $(GO) test -count=1 -run 'TestChaos' -timeout 60m ./agent/
+	@mkdir -p $(DIST)
+	@echo "chaos: $(SEEDS) seeds × 20 sales per gateway ($(GATEWAY)); full log in $(DIST)/chaos.log"
+	@POSAGENT_CHAOS_SEEDS=$(SEEDS) POSAGENT_CHAOS_GATEWAY=$(GATEWAY) $(GO) test -count=1 -v -run 'TestChaos' -timeout 60m ./agent/ > $(DIST)/chaos.log 2>&1; \
+	rc=$$?; grep -E 'seeds ×|FAIL|^ok|replay|seed [0-9]+:' $(DIST)/chaos.log; exit $$rc
 
 ## build: the host binaries.
 build:
