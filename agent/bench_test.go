@@ -1,9 +1,14 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +18,7 @@ import (
 
 	"posagent/gateway"
 	"posagent/gateway/faults"
+	"posagent/gateway/upay"
 )
 
 // BenchmarkEnterToQR measures what the cashier waits for: from Enter to the
@@ -50,38 +56,104 @@ func BenchmarkEnterToQR(b *testing.B) {
 }
 
 // BenchmarkSaleLifecycle runs complete sales (Enter, QR, three unanswered
-// polls, payment, PAID) and reports the database commits (each is an
-// fsync, two on bbolt's side) per sale, and the peak RSS of the process
-// running them. The process also hosts the sandbox and the HTTP client,
-// so the RSS figure is an upper bound for the engine.
+// polls, payment, PAID) and reports the database commits per sale; each
+// bbolt commit is two fsyncs (data pages, then the meta page).
 func BenchmarkSaleLifecycle(b *testing.B) {
 	bd := newBed(b, "upay", Config{})
 	c0 := bd.db.Commits()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		o, err := bd.eng.Sale(ctx, 100+int64(i%1000))
+		sellOne(b, bd, i)
+	}
+	b.StopTimer()
+	commits := float64(bd.db.Commits()-c0) / float64(b.N)
+	b.ReportMetric(commits, "commits/sale")
+	b.ReportMetric(2*commits, "fsyncs/sale")
+}
+
+// BenchmarkThousandSales runs 1,000 complete sales in a row and reports the
+// peak RSS of this process, which holds the engine, the bbolt store and the
+// HTTP client: the sandbox runs as a separate process (cmd/upay-sandbox),
+// as the gateway would. Target ≤ 20 MB.
+func BenchmarkThousandSales(b *testing.B) {
+	base, stop := externalSandbox(b)
+	defer stop()
+	for i := 0; i < b.N; i++ {
+		clock := NewFakeClock(time.Now())
+		c, err := upay.New(upay.Config{BaseURL: base, VendorSN: "91800001", VendorKey: "sandbox-vendor-key"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		for range 3 {
-			next, _, _ := bd.eng.Next()
-			bd.clock.Set(next)
-			bd.eng.Tick(ctx)
-		}
-		if err := bd.pay(o.ClientSN); err != nil {
+		term, err := c.Activate(ctx, upay.ActivateRequest{AppID: "bench", Code: "bench", DeviceID: "bench"})
+		if err != nil {
 			b.Fatal(err)
 		}
+		c.SetTerminal(term.SN, term.Key)
+		bd := &bed{t: b, clock: clock, gw: c}
+		bd.pay = func(id string) error {
+			resp, err := http.Post(base+"/sandbox/orders/"+id+"/pay", "application/json", nil)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("pay: %s", resp.Status)
+			}
+			return nil
+		}
+		bd.openDB(filepath.Join(b.TempDir(), "posagent.db"))
+		bd.eng = New(Config{Prefix: fmt.Sprintf("B%d", i)}, bd.db, c, clock, nil, nil)
+		for j := 0; j < 1000; j++ {
+			sellOne(b, bd, j)
+		}
+	}
+	if hwm := vmHWM(); hwm > 0 {
+		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+	}
+}
+
+// externalSandbox builds and starts cmd/upay-sandbox on a free loopback port.
+func externalSandbox(b *testing.B) (string, func()) {
+	bin := filepath.Join(b.TempDir(), "upay-sandbox")
+	if out, err := exec.Command("go", "build", "-o", bin, "posagent/cmd/upay-sandbox").CombinedOutput(); err != nil {
+		b.Fatalf("building the sandbox: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-activation-code", "bench:1000")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	f := strings.Fields(line) // "upay-sandbox listening on http://127.0.0.1:N"
+	if err != nil || len(f) < 4 {
+		cmd.Process.Kill()
+		b.Fatalf("sandbox did not start: %q %v", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return f[3], func() { cmd.Process.Kill(); cmd.Wait() }
+}
+
+func sellOne(b *testing.B, bd *bed, i int) {
+	o, err := bd.eng.Sale(ctx, 100+int64(i%1000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 3 {
 		next, _, _ := bd.eng.Next()
 		bd.clock.Set(next)
 		bd.eng.Tick(ctx)
-		if got := bd.order(o.ClientSN); got.State != string(Paid) {
-			b.Fatalf("sale %d: %s", i, got.State)
-		}
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(bd.db.Commits()-c0)/float64(b.N), "fsyncs/sale")
-	if hwm := vmHWM(); hwm > 0 {
-		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+	if err := bd.pay(o.ClientSN); err != nil {
+		b.Fatal(err)
+	}
+	next, _, _ := bd.eng.Next()
+	bd.clock.Set(next)
+	bd.eng.Tick(ctx)
+	if got := bd.order(o.ClientSN); got.State != string(Paid) {
+		b.Fatalf("sale %d: %s", i, got.State)
 	}
 }
 
