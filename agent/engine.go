@@ -132,7 +132,12 @@ type Engine struct {
 	// only: a poll that changes nothing costs no fsync, and after a
 	// restart Reconcile makes every open order due at once anyway.
 	next map[string]time.Time
-	puts int // commits made, so adopt can tell whether a move saved already
+	// deadlines holds the payment deadlines set in this run, with the
+	// monotonic clock reading that stored times lose: a wall clock stepped
+	// by NTP (a Pi without RTC) cannot cut a payer's window short or make
+	// it endless. After a restart only the stored wall time is left.
+	deadlines map[string]time.Time
+	puts      int // commits made, so adopt can tell whether a move saved already
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -156,7 +161,7 @@ func New(cfg Config, store Store, gw gateway.Gateway, clock Clock, log *slog.Log
 		seed = 1
 	}
 	return &Engine{cfg: cfg, store: store, gw: gw, clock: clock, log: log, emit: emit,
-		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, next: map[string]time.Time{}}
+		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, next: map[string]time.Time{}, deadlines: map[string]time.Time{}}
 }
 
 // Config returns the engine's effective configuration.
@@ -192,12 +197,14 @@ func (e *Engine) Sale(ctx context.Context, amountCents int64) (storage.Order, er
 		State: string(Submitting), CreatedAt: now, UpdatedAt: now, Deadline: now.Add(e.cfg.PaymentWindow),
 		History: []storage.Transition{{At: now, To: string(Submitting), Note: "entered"}},
 	}
+	deadline := o.Deadline // keeps the monotonic reading; the stored copy cannot
 	if err := e.store.CreateOrder(&o, e.cfg.Prefix); err != nil {
 		// Nothing was sent: the sale simply did not start.
 		e.emit(Event{Kind: EventError, Reason: "cannot save the order: " + err.Error()})
 		return storage.Order{}, fmt.Errorf("agent: saving the order: %w", err)
 	}
 	failpoint("order-created")
+	e.deadlines[o.ClientSN] = deadline
 	e.active = o.ClientSN
 	e.emit(Event{Kind: EventSubmitting, Order: o})
 	e.precreate(ctx, &o)
@@ -321,7 +328,7 @@ func (e *Engine) step(ctx context.Context, o *storage.Order, now time.Time) {
 		}
 		e.precreate(ctx, o)
 	case Unknown, Awaiting:
-		if !now.Before(o.Deadline) {
+		if !now.Before(e.deadline(o)) {
 			if e.move(o, Canceling, "payment window closed") == nil {
 				e.cancel(ctx, o)
 			}
@@ -490,6 +497,7 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 			// Nothing was sent while queued: the payer's window (and the
 			// gateway's own TTL) starts now.
 			o.Deadline = now.Add(e.cfg.PaymentWindow)
+			e.deadlines[o.ClientSN] = o.Deadline
 		}
 		e.schedule(o, e.nextPoll(o, now))
 		if State(o.State) == Awaiting {
@@ -517,8 +525,8 @@ func (e *Engine) nextPoll(o *storage.Order, now time.Time) time.Time {
 		iv = e.cfg.FastPoll
 	}
 	next := now.Add(iv)
-	if State(o.State) != Canceling && next.After(o.Deadline) {
-		next = o.Deadline
+	if d := e.deadline(o); State(o.State) != Canceling && next.After(d) {
+		next = d
 	}
 	return next
 }
@@ -541,6 +549,14 @@ func (e *Engine) due(o *storage.Order) time.Time {
 		return t
 	}
 	return o.NextAttemptAt
+}
+
+// deadline is when o stops waiting for the payer.
+func (e *Engine) deadline(o *storage.Order) time.Time {
+	if d, ok := e.deadlines[o.ClientSN]; ok {
+		return d
+	}
+	return o.Deadline
 }
 
 // schedule sets when o needs attention next, in memory; the next commit
@@ -584,6 +600,7 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 	}
 	if to.Final() {
 		delete(e.next, o.ClientSN)
+		delete(e.deadlines, o.ClientSN)
 		if e.active == o.ClientSN {
 			e.active = ""
 		}
