@@ -54,6 +54,8 @@ type Terminal struct {
 	printer  string
 }
 
+const reasonUnplugged = "keypad unplugged"
+
 // Emit is the engine's event callback: it never blocks the engine.
 func (t *Terminal) Emit(ev agent.Event) {
 	select {
@@ -118,10 +120,21 @@ func (t *Terminal) keyEvent(ctx context.Context, ev keypad.Event) {
 	switch ev.Kind {
 	case keypad.EventConnected:
 		t.setDevice(&t.keypad, "connected")
+		t.mu.Lock()
+		unplugged := t.screen.Kind == display.Error && t.screen.Reason == reasonUnplugged
+		t.mu.Unlock()
+		if unplugged {
+			t.show(display.Screen{Kind: display.Idle, Queued: t.queuedCount()})
+		}
 		return
 	case keypad.EventDisconnected:
 		t.setDevice(&t.keypad, "disconnected: "+errText(ev.Err))
-		t.show(display.Screen{Kind: display.Error, Reason: "keypad unplugged"})
+		t.mu.Lock()
+		busy := t.screen.Kind == display.AwaitingPayment || t.screen.Kind == display.Connecting
+		t.mu.Unlock()
+		if !busy { // a customer paying keeps the QR; the status file tells the rest
+			t.show(display.Screen{Kind: display.Error, Reason: reasonUnplugged})
+		}
 		return
 	case keypad.EventReconnecting:
 		return
