@@ -152,8 +152,12 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		if !st.Online {
 			on = "OFFLINE"
 		}
-		fmt.Fprintf(stdout, "service:     running (pid %d), as of %s\nterminal:    %s\ngateway:     %s, %d queued\ncurrent:     %s\nlast event:  %s\nkeypad:      %s\nprinter:     %s\n",
-			st.PID, st.UpdatedAt.Local().Format(time.DateTime), st.TerminalSN, on, st.Queued, st.Current, st.LastEvent, st.Keypad, st.Printer)
+		last := "never"
+		if !st.Checkin.IsZero() {
+			last = st.Checkin.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(stdout, "service:     running (pid %d), as of %s\nterminal:    %s\nlast check-in: %s\ngateway:     %s, %d queued\ncurrent:     %s\nlast event:  %s\nkeypad:      %s\nprinter:     %s\n",
+			st.PID, st.UpdatedAt.Local().Format(time.DateTime), st.TerminalSN, last, on, st.Queued, st.Current, st.LastEvent, st.Keypad, st.Printer)
 		return nil
 	}
 	if err != nil {

@@ -221,6 +221,10 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	t.statusPath = statusPathFor(cfg.Terminal.Database)
 	if creds, err := db.Credentials(); err == nil {
 		t.terminalSN = creds.TerminalSN
+		t.lastCheckin = func() time.Time {
+			c, _ := db.Credentials()
+			return c.LastCheckin
+		}
 	}
 	ecfg, err := engineConfig(&cfg, cfg.Gateway.Kind, prefix)
 	if err != nil {

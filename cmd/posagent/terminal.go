@@ -31,8 +31,9 @@ type Terminal struct {
 	printRcp bool
 	// statusPath gets a JSON snapshot (no secrets) after every change, so
 	// `posagent status` can report while this process holds the database.
-	statusPath string
-	terminalSN string
+	statusPath  string
+	terminalSN  string
+	lastCheckin func() time.Time // for the status file; may be nil
 	// hook, if set, sees every engine event after the screen (demo hints,
 	// selftest).
 	hook func(agent.Event)
@@ -334,6 +335,7 @@ type Status struct {
 	Online     bool      `json:"online"`
 	Queued     int       `json:"queued"`
 	Current    string    `json:"current_order,omitempty"`
+	Checkin    time.Time `json:"last_checkin,omitzero"`
 	LastEvent  string    `json:"last_event,omitempty"`
 	Keypad     string    `json:"keypad"`
 	Printer    string    `json:"printer"`
@@ -349,6 +351,9 @@ func (t *Terminal) writeStatus(ev agent.Event) {
 	t.mu.Unlock()
 	if ev.Kind != 0 {
 		st.LastEvent = ev.Kind.String() + " " + ev.Order.ClientSN
+	}
+	if t.lastCheckin != nil {
+		st.Checkin = t.lastCheckin()
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	tmp := t.statusPath + ".tmp"
