@@ -78,6 +78,7 @@ type Server struct {
 type terminal struct {
 	sn, key, prevKey, deviceID string
 	checkins                   int
+	signedWith                 string // the key that signed the request being served (under s.mu)
 }
 
 type order struct {
@@ -127,7 +128,7 @@ func New(opts Options) *Server {
 	}}
 	api := http.NewServeMux()
 	api.HandleFunc("POST "+upay.PathActivate, s.activate)
-	api.HandleFunc("POST "+upay.PathCheckin, s.checkin)
+	api.HandleFunc("POST "+upay.PathCheckin, s.terminalCall(s.checkin))
 	api.HandleFunc("POST "+upay.PathPrecreate, s.terminalCall(s.precreate))
 	api.HandleFunc("POST "+upay.PathQuery, s.terminalCall(s.query))
 	api.HandleFunc("POST "+upay.PathCancel, s.terminalCall(s.cancel))
@@ -378,25 +379,10 @@ func (s *Server) authTerminal(w http.ResponseWriter, sn, sign string, body []byt
 	return nil, "", false
 }
 
-func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
-	sn, sign, body, good := readSigned(w, r)
-	if !good {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, signedWith, good := s.authTerminal(w, sn, sign, body)
-	if !good {
-		return
-	}
-	m, err := fields(body)
-	var tsn, deviceID string
-	if err == nil {
-		tsn, err = str(m, "terminal_sn", 32, true)
-	}
-	if err == nil {
-		deviceID, err = str(m, "device_id", 32, true)
-	}
+// checkin runs inside terminalCall, which has checked the signature and
+// that terminal_sn names the signer.
+func (s *Server) checkin(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, _ time.Time) {
+	deviceID, err := str(m, "device_id", 32, true)
 	if err == nil {
 		_, err = str(m, "os_info", 64, false)
 	}
@@ -407,10 +393,6 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		outer(w, "INVALID_PARAMS", err.Error())
 		return
 	}
-	if tsn != sn {
-		outer(w, "INVALID_TERMINAL", "terminal_sn does not match the signer")
-		return
-	}
 	if deviceID != t.deviceID {
 		outer(w, "INVALID_TERMINAL", "device_id does not match the activated device")
 		return
@@ -418,7 +400,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	// The key that signed this request is one the terminal demonstrably
 	// holds: it stays valid as the previous key, so that a lost answer to
 	// this check-in can be recovered by checking in with it again.
-	t.prevKey = signedWith
+	t.prevKey = t.signedWith
 	t.key = randomKey()
 	t.checkins++
 	ok(w, map[string]string{"terminal_sn": t.sn, "terminal_key": t.key})
@@ -436,10 +418,11 @@ func (s *Server) terminalCall(h txHandler) http.HandlerFunc {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		t, _, good := s.authTerminal(w, sn, sign, body)
+		t, signedWith, good := s.authTerminal(w, sn, sign, body)
 		if !good {
 			return
 		}
+		t.signedWith = signedWith
 		m, err := fields(body)
 		var tsn string
 		if err == nil {
