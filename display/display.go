@@ -127,8 +127,8 @@ func Open(cfg Config) (Display, error) {
 
 // Panel shows Screens on a periph display.Drawer: it renders each Screen
 // for the drawer's size and format, skips frames identical to the last one,
-// and leaves the rest of the diffing to the driver (ssd1306 and tft send only
-// what changed).
+// and leaves the rest of the diffing to the driver (ssd1306, st7567 and tft
+// send only what changed).
 type Panel struct {
 	mu     sync.Mutex
 	name   string

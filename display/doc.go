@@ -34,9 +34,11 @@
 //
 // # Drivers
 //
-// The periph.io drivers ssd1306 (SPI and I²C), st7567 and the Waveshare
-// 2.13" e-paper family are wrapped; the colour TFTs (ST7789, ILI9341) have a
-// driver of their own in display/tft because periph has none. "png" writes the
-// current frame to a file and "term" draws it with ANSI half blocks, the QR
-// code scannable from a laptop screen.
+// The periph.io drivers ssd1306 (SPI and I²C) and the Waveshare 2.13"
+// e-paper family are wrapped; the colour TFTs (ST7789, ILI9341) have a
+// driver of their own in display/tft because periph has none, and the ST7567
+// LCD has one in display/st7567 because periph's resends the whole frame on
+// every update: a countdown tick costs 8.4 ms on the wire at 1 MHz, diffed
+// 0.5 ms. "png" writes the current frame to a file and "term" draws it with
+// ANSI half blocks, the QR code scannable from a laptop screen.
 package display

@@ -287,13 +287,60 @@ func TestST7567ShowsScannableQR(t *testing.T) {
 	if img.GrayAt(1, 32).Y != 0xff {
 		t.Error("quiet zone is dark on the LCD")
 	}
-	// Identical frames are not resent (periph's st7567 always sends all).
+	full := ram.dataBytes
+	if full != 1024 {
+		t.Errorf("first frame sent %d data bytes, the 128×64 frame is 1024", full)
+	}
+	// Identical frames are not resent.
 	from := b.ops()
 	if err := d.Show(qrScreen(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(b.traffic(from)); n != 0 {
 		t.Errorf("identical frame sent %d transfers", n)
+	}
+	// A countdown tick sends only the changed columns (display/st7567
+	// diffs; periph's st7567 sent the whole frame), and the glass then shows
+	// exactly the new picture.
+	tickScreen := qrScreen(time.Minute - time.Second)
+	if err := d.Show(tickScreen); err != nil {
+		t.Fatal(err)
+	}
+	tick := b.traffic(from)
+	ram.feed(tick)
+	if n := wire(tick); n == 0 || n*10 > 1024 {
+		t.Errorf("countdown tick sent %d bytes, want 1–10%% of the 1024-byte frame", n)
+	}
+	var r Renderer
+	want, err := r.Render(tickScreen, Options{Size: image.Pt(128, 64), Format: Mono})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = ram.image(false)
+	for y := 0; y < 64; y++ {
+		for x := 0; x < 128; x++ {
+			light := img.GrayAt(x, y).Y == 0xff
+			if wr, wg, wb, _ := want.At(x, y).RGBA(); light != (wr|wg|wb >= 0x8000) {
+				t.Fatalf("after the tick pixel (%d,%d) light=%v, the rendered screen differs", x, y, light)
+			}
+		}
+	}
+	if got := decodeQR(t, img); got != SampleQR {
+		t.Fatalf("after tick decoded %q", got)
+	}
+	// Close blanks the LCD (power save: display off, all pixels on).
+	from = b.ops()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if tr := b.traffic(from); len(tr) != 1 || tr[0].data || string(tr[0].b) != "\xae\xa5" {
+		t.Errorf("Close sent %v, want instructions AE (display off) A5 (all pixels on)", tr)
+	}
+	if _, err := NewST7567(newSPIBus().port, Pins{}, Config{}); err == nil {
+		t.Error("no DC pin: no error")
+	}
+	if _, err := NewST7567(newSPIBus().port, Pins{DC: b.dc}, Config{Rotation: 90}); err == nil {
+		t.Error("rotation 90: no error")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/draw"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -16,13 +15,12 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
 	"periph.io/x/devices/v3/ssd1306"
-	"periph.io/x/devices/v3/ssd1306/image1bit"
-	"periph.io/x/devices/v3/st7567"
 	"periph.io/x/devices/v3/waveshare2in13v2"
 	"periph.io/x/devices/v3/waveshare2in13v3"
 	"periph.io/x/devices/v3/waveshare2in13v4"
 	"periph.io/x/host/v3"
 
+	"posagent/display/st7567"
 	"posagent/display/tft"
 )
 
@@ -220,7 +218,10 @@ func ssd1306Opts(cfg Config) ssd1306.Opts {
 	return o
 }
 
-// NewST7567 opens a 128×64 ST7567 LCD on port.
+// NewST7567 opens a 128×64 ST7567 LCD on port (4-wire SPI) with the
+// driver in display/st7567, which sends only the columns that changed.
+// cfg.SPIHz overrides its 1 MHz clock; Rotation 180 reverses the SEG and
+// COM directions.
 func NewST7567(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if pins.DC == nil {
 		return nil, errors.New("display: st7567 needs a DC pin (DCPin)")
@@ -228,51 +229,16 @@ func NewST7567(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if err := monoRotation(cfg); err != nil {
 		return nil, err
 	}
-	rst := pins.RST
-	if rst == nil {
-		rst = gpio.INVALID
-	}
-	o := st7567.Opts{
-		Bias:             st7567.Bias17,
-		SegmentDirection: st7567.SegmentDirNormal,
-		CommonDirection:  st7567.CommonDirReverse,
-		Display:          st7567.DisplayNormal,
-		RegulationRatio:  st7567.RegulationRatio{st7567.RegResistorRR0, st7567.RegResistorRR1},
-		StartLine:        0,
-		Contrast:         40,
-	}
+	o := st7567.DefaultOpts
 	if cfg.Rotation == 180 {
 		o.SegmentDirection, o.CommonDirection = st7567.SegmentDirReverse, st7567.CommonDirNormal
 	}
-	dev, err := st7567.New(port, pins.DC, rst, nil, &o)
+	o.Clock = physic.Frequency(cfg.SPIHz) * physic.Hertz
+	dev, err := st7567.New(port, pins.DC, pins.RST, &o)
 	if err != nil {
-		return nil, fmt.Errorf("display: st7567: %w", err)
+		return nil, fmt.Errorf("display: %w", err)
 	}
-	return NewPanel("st7567", &lcd{dev: dev}, Mono, cfg.CountdownStep, nil), nil
-}
-
-// lcd adapts periph's st7567 (a pixel setter with Update) to a drawer. The
-// LCD shows a set pixel dark, so light pixels of the picture are cleared.
-type lcd struct {
-	dev *st7567.Dev
-}
-
-func (l *lcd) String() string          { return "st7567" }
-func (l *lcd) ColorModel() color.Model { return image1bit.BitModel }
-func (l *lcd) Bounds() image.Rectangle { return image.Rect(0, 0, st7567.Width, st7567.Height) }
-func (l *lcd) Halt() error             { return l.dev.PowerSave() }
-func (l *lcd) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
-	m, ok := src.(*image1bit.VerticalLSB)
-	if !ok || m.Rect != l.Bounds() || sp != (image.Point{}) {
-		m = image1bit.NewVerticalLSB(l.Bounds())
-		draw.Src.Draw(m, r, src, sp)
-	}
-	for y := 0; y < st7567.Height; y++ {
-		for x := 0; x < st7567.Width; x++ {
-			l.dev.SetPixel(x, y, !bool(m.BitAt(x, y)))
-		}
-	}
-	return l.dev.Update()
+	return NewPanel("st7567", dev, Mono, cfg.CountdownStep, nil), nil
 }
 
 // NewEPD2in13 opens a Waveshare 2.13" e-paper (V4 by default, cfg.Driver
