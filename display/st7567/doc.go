@@ -23,8 +23,8 @@
 // pixels with the least significant bit on top, the same layout as
 // image1bit.VerticalLSB. A set bit is a dark dot on the glass (in normal
 // display mode); so a light (image1bit.On) pixel of the picture is stored as
-// a cleared bit. Column addresses 0–127 are written; the column address
-// increments after each data byte.
+// a cleared bit. Column addresses 0–127 are written (4–131 with
+// Opts.ColumnOffset 4); the column address increments after each data byte.
 //
 // # Datasheet
 //

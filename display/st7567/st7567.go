@@ -99,6 +99,12 @@ type Opts struct {
 	StartLine byte
 	// Contrast is the electronic volume, 0–63.
 	Contrast byte
+	// ColumnOffset (0–4) is the RAM column of the picture's left edge.
+	// The controller has 132 columns and the glass 128: with
+	// SegmentDirReverse, column address 0 drives SEG131, so a glass wired to
+	// SEG0–127 shows columns 4–131 and wants 4. Try 4 (or 0) if the picture
+	// is cut off at one edge with a 4-pixel blank strip at the other.
+	ColumnOffset int
 	// Clock is the SPI clock; 0 means 1 MHz, as periph's driver uses.
 	// Lower it if the picture shows noise (long wires).
 	Clock physic.Frequency
@@ -191,6 +197,8 @@ func (o *Opts) check() error {
 		return fmt.Errorf("st7567: RegulationRatio %d, want 0–7", o.RegulationRatio)
 	case o.StartLine > 63:
 		return fmt.Errorf("st7567: StartLine %d, want 0–63", o.StartLine)
+	case o.ColumnOffset < 0 || o.ColumnOffset > 132-Width:
+		return fmt.Errorf("st7567: ColumnOffset %d, want 0–%d", o.ColumnOffset, 132-Width)
 	case o.Contrast > 63:
 		return fmt.Errorf("st7567: Contrast %d, want 0–63 (the electronic volume has 6 bits)", o.Contrast)
 	}
@@ -273,7 +281,8 @@ func (d *Dev) flush() error {
 				continue
 			}
 		}
-		if err := d.command(cmdPage|byte(p), cmdColumnHigh|byte(lo>>4), cmdColumnLow|byte(lo&0x0F)); err != nil {
+		col := byte(lo + d.opts.ColumnOffset)
+		if err := d.command(cmdPage|byte(p), cmdColumnHigh|col>>4, cmdColumnLow|col&0x0F); err != nil {
 			d.fresh = true
 			return fmt.Errorf("st7567: page %d: %w", p, err)
 		}

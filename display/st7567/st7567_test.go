@@ -343,6 +343,8 @@ func TestBadOpts(t *testing.T) {
 		"ratio":     func(o *Opts) { o.RegulationRatio = 8 },
 		"startline": func(o *Opts) { o.StartLine = 64 },
 		"contrast":  func(o *Opts) { o.Contrast = 64 },
+		"offset":    func(o *Opts) { o.ColumnOffset = 5 },
+		"negoffset": func(o *Opts) { o.ColumnOffset = -1 },
 	}
 	for name, f := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -702,5 +704,36 @@ func TestBusErrorResendsWholeFrame(t *testing.T) {
 	}
 	if err := equal(c.image(), next); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With ColumnOffset 4 the picture lands in RAM columns 4–131, the columns a
+// glass on SEG0–127 shows when the SEG direction is reversed.
+func TestColumnOffset(t *testing.T) {
+	o := DefaultOpts
+	o.SegmentDirection, o.CommonDirection, o.ColumnOffset = SegmentDirReverse, CommonDirNormal, 4
+	d, b := open(t, o)
+	c := newController(t)
+	frame := qrPicture(t, "offset")
+	if err := d.Draw(d.Bounds(), frame, image.Point{}); err != nil {
+		t.Fatal(err)
+	}
+	next := qrPicture(t, "offset")
+	digit(next, 120, 52, 1)
+	if err := d.Draw(d.Bounds(), next, image.Point{}); err != nil {
+		t.Fatal(err)
+	}
+	c.feed(b.traffic(0))
+	for p := 0; p < 8; p++ {
+		for x := 0; x < 132; x++ {
+			got := c.ram[p][x]
+			want := byte(0) // never written
+			if x >= 4 {
+				want = ^next.Pix[p*next.Stride+x-4]
+			}
+			if got != want {
+				t.Fatalf("page %d RAM column %d = %#02x, want %#02x", p, x, got, want)
+			}
+		}
 	}
 }
