@@ -27,8 +27,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -209,4 +212,13 @@ type LedgerEntry struct {
 // Ledger is the body of GET /sandbox/ledger.
 type Ledger struct {
 	Orders []LedgerEntry `json:"orders"`
+}
+
+// NewTransport is a clone of http.DefaultTransport that trusts roots, if
+// given, instead of the system pool. Every gateway client builds its
+// transport with it; certificate verification is never turned off.
+func NewTransport(roots *x509.CertPool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return t
 }

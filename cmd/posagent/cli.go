@@ -20,6 +20,7 @@ import (
 	"posagent/agent"
 	"posagent/agent/keypad"
 	"posagent/display"
+	"posagent/gateway"
 	"posagent/gateway/upay"
 	"posagent/printer"
 	"posagent/provision"
@@ -381,12 +382,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	if roots != nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig.RootCAs = roots
-		hc.Transport = t
-	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: gateway.NewTransport(roots)}
 	checks := []provision.Check{
 		provision.ClockCheck(time.Now, provision.DateRef(cfg.Gateway.URL, hc)),
 		provision.GatewayReach(cfg.Gateway.URL, hc),

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +78,35 @@ func TestOverrides(t *testing.T) {
 		if _, err := loadConfig("/nonexistent", false, []string{bad}); err == nil {
 			t.Errorf("--set %s accepted", bad)
 		}
+	}
+}
+
+// TestDoctorWithCAFile: doctor trusts gateway.ca_file (a test gateway with
+// its own CA) instead of failing, and never turns verification off.
+func TestDoctorWithCAFile(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	cfgPath := filepath.Join(dir, "posagent.toml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[terminal]\ndatabase = %q\n[gateway]\nurl = %q\nca_file = %q\n[keypad]\ndriver = \"none\"\n",
+		filepath.Join(dir, "posagent.db"), srv.URL, ca)), 0o600)
+	var out, errOut bytes.Buffer
+	run([]string{"doctor", "--config", cfgPath}, strings.NewReader(""), &out, &errOut)
+	okLine := func(s string) bool { return strings.Contains(s, "✔ gateway") || strings.Contains(s, "[ok] gateway") }
+	failLine := func(s string) bool {
+		return strings.Contains(s, "✘ gateway") || strings.Contains(s, "[FAIL] gateway")
+	}
+	if !okLine(out.String()) {
+		t.Fatalf("doctor with ca_file:\n%s%s", out.String(), errOut.String())
+	}
+	// Without the CA file the same gateway is refused.
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[terminal]\ndatabase = %q\n[gateway]\nurl = %q\n[keypad]\ndriver = \"none\"\n",
+		filepath.Join(dir, "posagent.db"), srv.URL)), 0o600)
+	out.Reset()
+	run([]string{"doctor", "--config", cfgPath}, strings.NewReader(""), &out, &errOut)
+	if !failLine(out.String()) || !strings.Contains(out.String(), "certificate") {
+		t.Fatalf("doctor without ca_file accepted an unknown CA:\n%s", out.String())
 	}
 }
