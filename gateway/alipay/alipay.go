@@ -241,11 +241,7 @@ func New(cfg Config) (*Client, error) {
 	if c.hc == nil {
 		rt := cfg.Transport
 		if rt == nil {
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			if cfg.RootCAs != nil {
-				t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
-			}
-			rt = t
+			rt = gateway.NewTransport(cfg.RootCAs)
 		}
 		c.hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
 			// A redirected POST would be resent as GET: never follow.

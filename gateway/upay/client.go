@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -117,11 +116,7 @@ func New(cfg Config) (*Client, error) {
 	if c.hc == nil {
 		rt := cfg.Transport
 		if rt == nil {
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			if cfg.RootCAs != nil {
-				t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
-			}
-			rt = t
+			rt = gateway.NewTransport(cfg.RootCAs)
 		}
 		// No client-level Timeout: deadlines come from the context, so a
 		// caller can tell a deadline from other failures.

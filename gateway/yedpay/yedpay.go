@@ -61,7 +61,6 @@ package yedpay
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -227,9 +226,7 @@ func New(cfg Config) (*Client, error) {
 		case rt != nil && cfg.RootCAs != nil:
 			return nil, errors.New("yedpay: set RootCAs or Transport, not both (put the CA pool into your transport's TLS config)")
 		case rt == nil:
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
-			rt = t
+			rt = gateway.NewTransport(cfg.RootCAs)
 		}
 		hc = &http.Client{
 			Transport: rt,
