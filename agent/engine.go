@@ -237,18 +237,7 @@ func (e *Engine) CancelActive(ctx context.Context) error {
 }
 
 // Pending reports the non-final orders, and how many of them are queued.
-func (e *Engine) Pending() (pending, queued int, err error) {
-	os, err := e.store.PendingOrders()
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, o := range os {
-		if State(o.State) == Queued {
-			queued++
-		}
-	}
-	return len(os), queued, nil
-}
+func (e *Engine) Pending() (pending, queued int, err error) { return e.pendingLocked() }
 
 // Next returns when the next piece of work is due, and false if there is
 // none.
@@ -625,15 +614,20 @@ func (e *Engine) emitQueued(o *storage.Order) {
 	e.emit(Event{Kind: EventQueued, Order: *o, Queued: q})
 }
 
+// pendingLocked counts from the store alone, so it needs no lock and is
+// safe both inside the engine's methods and from other goroutines.
 func (e *Engine) pendingLocked() (int, int, error) {
 	os, err := e.store.PendingOrders()
+	if err != nil {
+		return 0, 0, err
+	}
 	q := 0
 	for _, o := range os {
 		if State(o.State) == Queued {
 			q++
 		}
 	}
-	return len(os), q, err
+	return len(os), q, nil
 }
 
 func (e *Engine) setOnline(on bool) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -240,5 +239,3 @@ func keypadSource(ctx context.Context, c KeypadConfig, log *slog.Logger, stdin i
 	}()
 	return ch, restore, nil
 }
-
-var _ = http.DefaultClient
