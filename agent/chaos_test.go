@@ -78,9 +78,10 @@ type hookGateway struct {
 	beforeCancel func(clientSN string)
 }
 
-func (g *hookGateway) Cancel(ctx context.Context, sn string) (gateway.Order, error) {
+func (g *hookGateway) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	sn := ref.ClientSN
 	g.beforeCancel(sn)
-	return g.Gateway.Cancel(ctx, sn)
+	return g.Gateway.Cancel(ctx, gateway.Ref{ClientSN: sn})
 }
 
 type payer int

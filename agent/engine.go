@@ -381,7 +381,7 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 // query asks the gateway about an order that is waiting or unknown.
 func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
 	cctx, cancel := e.callCtx(ctx)
-	g, err := e.gw.Query(cctx, o.ClientSN)
+	g, err := e.gw.Query(cctx, gateway.Ref{ClientSN: o.ClientSN, SN: o.SN})
 	cancel()
 	failpoint("query-answered")
 	now = e.clock.Now()
@@ -409,11 +409,11 @@ func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
 // payment that won the race shows up in the query as PAID.
 func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 	cctx, cancel := e.callCtx(ctx)
-	cg, cerr := e.gw.Cancel(cctx, o.ClientSN)
+	cg, cerr := e.gw.Cancel(cctx, gateway.Ref{ClientSN: o.ClientSN, SN: o.SN})
 	cancel()
 	failpoint("cancel-sent")
 	cctx, cancel = e.callCtx(ctx)
-	g, qerr := e.gw.Query(cctx, o.ClientSN)
+	g, qerr := e.gw.Query(cctx, gateway.Ref{ClientSN: o.ClientSN, SN: o.SN})
 	cancel()
 	now := e.clock.Now()
 	switch {

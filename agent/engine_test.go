@@ -146,17 +146,19 @@ type countingGateway struct {
 	beforeCancel     func()
 }
 
-func (g *countingGateway) Query(ctx context.Context, sn string) (gateway.Order, error) {
+func (g *countingGateway) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	sn := ref.ClientSN
 	g.queries = append(g.queries, g.now())
-	return g.Gateway.Query(ctx, sn)
+	return g.Gateway.Query(ctx, gateway.Ref{ClientSN: sn})
 }
 
-func (g *countingGateway) Cancel(ctx context.Context, sn string) (gateway.Order, error) {
+func (g *countingGateway) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	sn := ref.ClientSN
 	g.cancels = append(g.cancels, g.now())
 	if g.beforeCancel != nil {
 		g.beforeCancel()
 	}
-	return g.Gateway.Cancel(ctx, sn)
+	return g.Gateway.Cancel(ctx, gateway.Ref{ClientSN: sn})
 }
 
 func (g *countingGateway) now() time.Duration {

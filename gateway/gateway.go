@@ -43,11 +43,11 @@ type Gateway interface {
 	Precreate(ctx context.Context, req PrecreateRequest) (Order, error)
 	// Query returns the order's current state. An order the gateway has
 	// never seen is reported as an error wrapping ErrOrderNotFound.
-	Query(ctx context.Context, clientSN string) (Order, error)
+	Query(ctx context.Context, ref Ref) (Order, error)
 	// Cancel asks the gateway to cancel an order that is not final. A
 	// cancel that loses the race against a payment leaves the order PAID:
 	// the caller must Query to learn the final state.
-	Cancel(ctx context.Context, clientSN string) (Order, error)
+	Cancel(ctx context.Context, ref Ref) (Order, error)
 	// Refund refunds all or part of a paid order. RequestNo makes it
 	// idempotent: repeating the same request refunds once.
 	Refund(ctx context.Context, req RefundRequest) (Order, error)
@@ -100,6 +100,16 @@ type Order struct {
 	FinishedAt     time.Time // zero until final
 }
 
+// Ref names one order. ClientSN, the terminal's own number, is always set;
+// SN, the gateway's own number, is set once any answer of the gateway gave it.
+// A client looks an order up by SN when it has one (some gateways find an
+// order in the path only by their own id: field-notes.md, Yedpay) and by
+// ClientSN only for an order whose precreate answer never arrived.
+type Ref struct {
+	ClientSN string
+	SN       string
+}
+
 // PrecreateRequest asks for a new QR-code order.
 type PrecreateRequest struct {
 	ClientSN    string // unique forever on this terminal
@@ -112,6 +122,7 @@ type PrecreateRequest struct {
 // RefundRequest refunds part or all of a paid order.
 type RefundRequest struct {
 	ClientSN    string
+	SN          string // the gateway's order number, when known (see Ref)
 	RequestNo   string // idempotency key, unique per refund of this order
 	AmountCents int64
 	Operator    string

@@ -32,7 +32,7 @@ func TestCheckinRotatesAndPersistsFirst(t *testing.T) {
 			after.PrevKey == before.TerminalKey, after.TerminalKey != before.TerminalKey, after.LastCheckin)
 	}
 	// The next request is signed with the key on disk.
-	if _, err := b.c.Query(context.Background(), "NO-SUCH-ORDER"); !errors.Is(err, gateway.ErrOrderNotFound) {
+	if _, err := b.c.Query(context.Background(), gateway.Ref{ClientSN: "NO-SUCH-ORDER"}); !errors.Is(err, gateway.ErrOrderNotFound) {
 		t.Fatal(err)
 	}
 	q := b.requests(upay.PathQuery)
@@ -67,7 +67,7 @@ func TestCheckinLostAnswerIsSurvivable(t *testing.T) {
 				t.Fatalf("loss %d: stored key changed without an answer", i)
 			}
 			// Sales go on meanwhile, signed with the old key.
-			if _, err := b.c.Query(context.Background(), "NO-SUCH-ORDER"); !errors.Is(err, gateway.ErrOrderNotFound) {
+			if _, err := b.c.Query(context.Background(), gateway.Ref{ClientSN: "NO-SUCH-ORDER"}); !errors.Is(err, gateway.ErrOrderNotFound) {
 				t.Fatalf("loss %d: query with the old key: %v", i, err)
 			}
 		}
@@ -107,7 +107,7 @@ func TestCheckinKeyNotStored(t *testing.T) {
 	if !errors.Is(err, provision.ErrKeyNotStored) || !strings.Contains(err.Error(), "previous key") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := b.c.Query(context.Background(), "NO-SUCH-ORDER"); !errors.Is(err, gateway.ErrOrderNotFound) {
+	if _, err := b.c.Query(context.Background(), gateway.Ref{ClientSN: "NO-SUCH-ORDER"}); !errors.Is(err, gateway.ErrOrderNotFound) {
 		t.Fatalf("query with the old key: %v", err)
 	}
 	q := b.requests(upay.PathQuery)
@@ -151,7 +151,7 @@ func TestCheckinErrors(t *testing.T) {
 	if last := chk[len(chk)-1]; !signedWith(last, valid.TerminalKey) {
 		t.Error("the retry was not signed with the stored previous key")
 	}
-	if _, err := b.c.Query(ctx, "NO-SUCH-ORDER"); !errors.Is(err, gateway.ErrOrderNotFound) {
+	if _, err := b.c.Query(ctx, gateway.Ref{ClientSN: "NO-SUCH-ORDER"}); !errors.Is(err, gateway.ErrOrderNotFound) {
 		t.Errorf("query after recovery: %v", err)
 	}
 

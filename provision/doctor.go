@@ -414,7 +414,7 @@ func CredentialsCheck(db *storage.DB, c *upay.Client) Check {
 		c.SetTerminal(creds.TerminalSN, creds.TerminalKey)
 		b := make([]byte, 8)
 		rand.Read(b)
-		_, err = c.Query(ctx, "doctor-"+hex.EncodeToString(b))
+		_, err = c.Query(ctx, gateway.Ref{ClientSN: "doctor-" + hex.EncodeToString(b)})
 		last := "never checked in"
 		if !creds.LastCheckin.IsZero() {
 			last = "last check-in " + creds.LastCheckin.Local().Format("2006-01-02 15:04")

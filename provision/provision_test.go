@@ -44,7 +44,7 @@ func TestProvisionHappyPath(t *testing.T) {
 				t.Errorf("check-in history = %+v", h)
 			}
 			// The client now signs with the stored key, and the gateway takes it.
-			_, err := b.c.Query(context.Background(), "NO-SUCH-ORDER")
+			_, err := b.c.Query(context.Background(), gateway.Ref{ClientSN: "NO-SUCH-ORDER"})
 			if !errors.Is(err, gateway.ErrOrderNotFound) {
 				t.Errorf("query after provisioning: %v, want order not found", err)
 			}
@@ -60,7 +60,7 @@ func TestProvisionHappyPath(t *testing.T) {
 			}
 			c := b.client()
 			c.SetTerminal(stored.TerminalSN, stored.TerminalKey)
-			if _, err := c.Query(context.Background(), "NO-SUCH-ORDER"); !errors.Is(err, gateway.ErrOrderNotFound) {
+			if _, err := c.Query(context.Background(), gateway.Ref{ClientSN: "NO-SUCH-ORDER"}); !errors.Is(err, gateway.ErrOrderNotFound) {
 				t.Errorf("query from a new process: %v", err)
 			}
 			fi, err := os.Stat(b.dbPath)

@@ -364,7 +364,8 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 
 // Query asks alipay.trade.query about the trade. Until the payer scans the
 // code the answer is a Rejected error wrapping gateway.ErrOrderNotFound.
-func (c *Client) Query(ctx context.Context, clientSN string) (gateway.Order, error) {
+func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	clientSN := ref.ClientSN
 	return c.query(ctx, "query", clientSN)
 }
 
@@ -387,7 +388,8 @@ func (c *Client) query(ctx context.Context, op, clientSN string) (gateway.Order,
 // paid meanwhile, close fails and Cancel returns the PAID order from a
 // Query instead (never a refund). A trade nobody scanned is reported
 // CANCELED: Alipay answers ACQ.TRADE_NOT_EXIST but locks the code.
-func (c *Client) Cancel(ctx context.Context, clientSN string) (gateway.Order, error) {
+func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	clientSN := ref.ClientSN
 	const op = "cancel"
 	if err := checkOutTradeNo("client_sn (out_trade_no)", clientSN); err != nil {
 		return gateway.Order{}, invalid(op, err)

@@ -147,7 +147,7 @@ func TestScanPayFlowOverHTTPS(t *testing.T) {
 		t.Fatalf("QR payload %q", payload)
 	}
 	// Not scanned yet: Alipay does not know the trade.
-	_, err := e.c.Query(ctx, "T1_000001")
+	_, err := e.c.Query(ctx, gateway.Ref{ClientSN: "T1_000001"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrOrderNotFound)
 
 	// The phone opens the payload: scanned, waiting for the payer.
@@ -160,7 +160,7 @@ func TestScanPayFlowOverHTTPS(t *testing.T) {
 	if !strings.Contains(string(page), "¥12.50") || !strings.Contains(string(page), "/pay") {
 		t.Fatalf("QR page: %s", page)
 	}
-	q, err := e.c.Query(ctx, "T1_000001")
+	q, err := e.c.Query(ctx, gateway.Ref{ClientSN: "T1_000001"})
 	if err != nil || q.Status != gateway.StatusCreated || q.SN == "" {
 		t.Fatalf("query after scan: %+v, %v", q, err)
 	}
@@ -170,7 +170,7 @@ func TestScanPayFlowOverHTTPS(t *testing.T) {
 		t.Fatalf("pay: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	q, err = e.c.Query(ctx, "T1_000001")
+	q, err = e.c.Query(ctx, gateway.Ref{ClientSN: "T1_000001"})
 	if err != nil || q.Status != gateway.StatusPaid || q.TradeNo == "" || q.NetAmountCents != 1250 || q.FinishedAt.IsZero() {
 		t.Fatalf("query after pay: %+v, %v", q, err)
 	}
@@ -204,7 +204,7 @@ func TestCancel(t *testing.T) {
 
 	// Never scanned: close says "not exist" but the code is locked.
 	precreate(t, e, "C_unscanned", 500)
-	o, err := e.c.Cancel(ctx, "C_unscanned")
+	o, err := e.c.Cancel(ctx, gateway.Ref{ClientSN: "C_unscanned"})
 	if err != nil || o.Status != gateway.StatusCanceled {
 		t.Fatalf("cancel unscanned: %+v, %v", o, err)
 	}
@@ -215,17 +215,17 @@ func TestCancel(t *testing.T) {
 	// Scanned, unpaid: closed.
 	precreate(t, e, "C_scanned", 500)
 	e.sb.Scan("C_scanned")
-	if o, err := e.c.Cancel(ctx, "C_scanned"); err != nil || o.Status != gateway.StatusCanceled {
+	if o, err := e.c.Cancel(ctx, gateway.Ref{ClientSN: "C_scanned"}); err != nil || o.Status != gateway.StatusCanceled {
 		t.Fatalf("cancel scanned: %+v, %v", o, err)
 	}
-	if q, err := e.c.Query(ctx, "C_scanned"); err != nil || q.Status != gateway.StatusCanceled {
+	if q, err := e.c.Query(ctx, gateway.Ref{ClientSN: "C_scanned"}); err != nil || q.Status != gateway.StatusCanceled {
 		t.Fatalf("query after close: %+v, %v", q, err)
 	}
 
 	// The payer was faster: close fails, the order stays PAID, no refund.
 	precreate(t, e, "C_paid", 500)
 	e.sb.Pay("C_paid")
-	if o, err := e.c.Cancel(ctx, "C_paid"); err != nil || o.Status != gateway.StatusPaid {
+	if o, err := e.c.Cancel(ctx, gateway.Ref{ClientSN: "C_paid"}); err != nil || o.Status != gateway.StatusPaid {
 		t.Fatalf("cancel paid: %+v, %v", o, err)
 	}
 	if l := e.entry(t, "C_paid"); l.Status != gateway.StatusPaid || l.RefundedCents != 0 || l.Charges != 1 {
@@ -250,7 +250,7 @@ func TestOrderTimesOut(t *testing.T) {
 	if err := e.sb.Pay("TTL_1"); err == nil {
 		t.Fatal("paid an expired trade")
 	}
-	q, err := e.c.Query(context.Background(), "TTL_1")
+	q, err := e.c.Query(context.Background(), gateway.Ref{ClientSN: "TTL_1"})
 	if err != nil || q.Status != gateway.StatusCanceled {
 		t.Fatalf("query: %+v, %v", q, err)
 	}
@@ -281,7 +281,7 @@ func TestRefund(t *testing.T) {
 	if err != nil || o.Status != gateway.StatusRefunded || o.NetAmountCents != 0 {
 		t.Fatalf("full: %+v, %v", o, err)
 	}
-	if q, err := e.c.Query(ctx, "R_1"); err != nil || q.Status != gateway.StatusRefunded {
+	if q, err := e.c.Query(ctx, gateway.Ref{ClientSN: "R_1"}); err != nil || q.Status != gateway.StatusRefunded {
 		t.Fatalf("query after refund: %+v, %v", q, err)
 	}
 	if l := e.entry(t, "R_1"); l.RefundedCents != 1000 || l.Status != gateway.StatusRefunded || l.Charges != 1 {
@@ -321,9 +321,9 @@ func TestValidationNeverSends(t *testing.T) {
 	wantClass(t, err, gateway.NotSent, gateway.ErrInvalid)
 	_, err = e.c.Refund(ctx, gateway.RefundRequest{ClientSN: "V_1", RequestNo: "x", AmountCents: 0})
 	wantClass(t, err, gateway.NotSent, gateway.ErrInvalid)
-	_, err = e.c.Query(ctx, strings.Repeat("9", 65))
+	_, err = e.c.Query(ctx, gateway.Ref{ClientSN: strings.Repeat("9", 65)})
 	wantClass(t, err, gateway.NotSent, gateway.ErrInvalid)
-	_, err = e.c.Cancel(ctx, "")
+	_, err = e.c.Cancel(ctx, gateway.Ref{ClientSN: ""})
 	wantClass(t, err, gateway.NotSent, gateway.ErrInvalid)
 	if hits.Load() != 0 {
 		t.Fatalf("%d invalid requests reached the gateway", hits.Load())
@@ -383,7 +383,7 @@ func TestFaults(t *testing.T) {
 				if err := e.sb.Pay(sn); err != nil {
 					t.Fatal(err)
 				}
-				q, err := e.c.Query(context.Background(), sn)
+				q, err := e.c.Query(context.Background(), gateway.Ref{ClientSN: sn})
 				if err != nil || q.Status != gateway.StatusPaid {
 					t.Fatalf("query: %+v, %v", q, err)
 				}
@@ -409,10 +409,10 @@ func TestFaultsOnOtherCalls(t *testing.T) {
 		t.Fatalf("ledger %+v", l)
 	}
 	e.sb.Faults().Script(faults.Truncated)
-	_, err = e.c.Query(ctx, "FO_1")
+	_, err = e.c.Query(ctx, gateway.Ref{ClientSN: "FO_1"})
 	wantClass(t, err, gateway.Unknown, nil)
 	e.sb.Faults().Script(faults.Status502)
-	_, err = e.c.Cancel(ctx, "FO_1")
+	_, err = e.c.Cancel(ctx, gateway.Ref{ClientSN: "FO_1"})
 	wantClass(t, err, gateway.Unknown, nil)
 }
 
@@ -441,7 +441,7 @@ func TestUntrustedTLSIsNotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Query(context.Background(), "X_1")
+	_, err = c.Query(context.Background(), gateway.Ref{ClientSN: "X_1"})
 	wantClass(t, err, gateway.NotSent, nil)
 	if !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("no hint: %v", err)
@@ -477,7 +477,7 @@ func TestSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Query(ctx, "S_2")
+	_, err = c.Query(ctx, gateway.Ref{ClientSN: "S_2"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrAuth)
 	if !strings.Contains(err.Error(), "isv.invalid-signature") {
 		t.Fatalf("%v", err)
@@ -498,7 +498,7 @@ func TestSignatures(t *testing.T) {
 	cfg = e2.sb.ClientConfig(e2.srv.URL)
 	cfg.Now = func() time.Time { return e2.clk.Now().Add(time.Hour) }
 	c, _ = alipay.New(cfg)
-	_, err = c.Query(ctx, "S_4")
+	_, err = c.Query(ctx, gateway.Ref{ClientSN: "S_4"})
 	wantClass(t, err, gateway.Rejected, nil)
 	if !strings.Contains(err.Error(), "clock") {
 		t.Fatalf("no clock hint: %v", err)
@@ -508,7 +508,7 @@ func TestSignatures(t *testing.T) {
 	cfg = e2.sb.ClientConfig(e2.srv.URL)
 	cfg.AppID = "2021000000000002"
 	c, _ = alipay.New(cfg)
-	_, err = c.Query(ctx, "S_5")
+	_, err = c.Query(ctx, gateway.Ref{ClientSN: "S_5"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrAuth)
 }
 
@@ -528,7 +528,7 @@ func TestUnsignedAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Query(context.Background(), "U_1")
+		_, err = c.Query(context.Background(), gateway.Ref{ClientSN: "U_1"})
 		srv.Close()
 		wantClass(t, err, gateway.Unknown, nil)
 	}
@@ -608,7 +608,7 @@ func TestLedgerOverHTTP(t *testing.T) {
 		t.Fatal(resp, err)
 	}
 	resp.Body.Close()
-	_, err = e.c.Query(context.Background(), "L_1")
+	_, err = e.c.Query(context.Background(), gateway.Ref{ClientSN: "L_1"})
 	wantClass(t, err, gateway.Unknown, nil)
 }
 
@@ -656,7 +656,7 @@ func TestHTTPStatusClasses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Query(context.Background(), "H_1")
+		_, err = c.Query(context.Background(), gateway.Ref{ClientSN: "H_1"})
 		srv.Close()
 		wantClass(t, err, class, nil)
 	}

@@ -318,7 +318,8 @@ func (c *Client) ref(op, clientSN string) (orderRef, string, error) {
 }
 
 // Query returns the order named by clientSN.
-func (c *Client) Query(ctx context.Context, clientSN string) (gateway.Order, error) {
+func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	clientSN := ref.ClientSN
 	body, key, err := c.ref("query", clientSN)
 	if err != nil {
 		return gateway.Order{}, err
@@ -332,7 +333,8 @@ func (c *Client) Query(ctx context.Context, clientSN string) (gateway.Order, err
 
 // Cancel reverses an order that is not final. On an order paid meanwhile
 // it is refused (UPAY_CANCEL_INVALID_ORDER_STATE) and the order stays PAID.
-func (c *Client) Cancel(ctx context.Context, clientSN string) (gateway.Order, error) {
+func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	clientSN := ref.ClientSN
 	return c.cancelLike(ctx, "cancel", PathCancel, clientSN)
 }
 

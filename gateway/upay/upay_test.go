@@ -151,7 +151,7 @@ func TestSaleLifecycle(t *testing.T) {
 			_, err = e.c.Precreate(ctx, req("T-1", 999))
 			wantClass(t, err, gateway.Rejected, gateway.ErrConflict)
 
-			q, err := e.c.Query(ctx, "T-1")
+			q, err := e.c.Query(ctx, gateway.Ref{ClientSN: "T-1"})
 			if err != nil || q.Status != gateway.StatusCreated {
 				t.Fatalf("query: %+v %v", q, err)
 			}
@@ -170,7 +170,7 @@ func TestSaleLifecycle(t *testing.T) {
 				t.Fatalf("pay: %v %v", resp, err)
 			}
 			resp.Body.Close()
-			q, err = e.c.Query(ctx, "T-1")
+			q, err = e.c.Query(ctx, gateway.Ref{ClientSN: "T-1"})
 			if err != nil || q.Status != gateway.StatusPaid || q.TradeNo == "" || q.FinishedAt.IsZero() {
 				t.Fatalf("after pay: %+v %v", q, err)
 			}
@@ -179,9 +179,9 @@ func TestSaleLifecycle(t *testing.T) {
 				t.Fatalf("second pay: %v", err)
 			}
 			// Cancel after payment is refused and the order stays paid.
-			_, err = e.c.Cancel(ctx, "T-1")
+			_, err = e.c.Cancel(ctx, gateway.Ref{ClientSN: "T-1"})
 			wantClass(t, err, gateway.Rejected, nil)
-			if q, _ := e.c.Query(ctx, "T-1"); q.Status != gateway.StatusPaid {
+			if q, _ := e.c.Query(ctx, gateway.Ref{ClientSN: "T-1"}); q.Status != gateway.StatusPaid {
 				t.Fatalf("cancel changed a paid order: %+v", q)
 			}
 			// Partial refund, idempotent by request number, then the rest.
@@ -211,18 +211,18 @@ func TestCancelAndTTL(t *testing.T) {
 	if _, err := e.c.Precreate(ctx, req("C-1", 100)); err != nil {
 		t.Fatal(err)
 	}
-	o, err := e.c.Cancel(ctx, "C-1")
+	o, err := e.c.Cancel(ctx, gateway.Ref{ClientSN: "C-1"})
 	if err != nil || o.Status != gateway.StatusCanceled {
 		t.Fatalf("cancel: %+v %v", o, err)
 	}
-	if o, err = e.c.Cancel(ctx, "C-1"); err != nil || o.Status != gateway.StatusCanceled {
+	if o, err = e.c.Cancel(ctx, gateway.Ref{ClientSN: "C-1"}); err != nil || o.Status != gateway.StatusCanceled {
 		t.Fatalf("cancel again: %+v %v", o, err)
 	}
 	if err := e.sb.Pay("C-1"); !errors.Is(err, sandbox.ErrNotPayable) {
 		t.Fatalf("paid a cancelled order: %v", err)
 	}
 	// Nothing to cancel.
-	_, err = e.c.Cancel(ctx, "nope")
+	_, err = e.c.Cancel(ctx, gateway.Ref{ClientSN: "nope"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrOrderNotFound)
 
 	// TTL: unpaid orders cancel themselves.
@@ -230,11 +230,11 @@ func TestCancelAndTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Add(239 * time.Second)
-	if o, _ := e.c.Query(ctx, "C-2"); o.Status != gateway.StatusCreated {
+	if o, _ := e.c.Query(ctx, gateway.Ref{ClientSN: "C-2"}); o.Status != gateway.StatusCreated {
 		t.Fatalf("expired early: %+v", o)
 	}
 	e.clock.Add(time.Second)
-	if o, _ := e.c.Query(ctx, "C-2"); o.Status != gateway.StatusCanceled {
+	if o, _ := e.c.Query(ctx, gateway.Ref{ClientSN: "C-2"}); o.Status != gateway.StatusCanceled {
 		t.Fatalf("not expired at TTL: %+v", o)
 	}
 	// Decline.
@@ -242,7 +242,7 @@ func TestCancelAndTTL(t *testing.T) {
 	if err := e.sb.Decline("C-3"); err != nil {
 		t.Fatal(err)
 	}
-	if o, _ := e.c.Query(ctx, "C-3"); o.Status != gateway.StatusPayCanceled {
+	if o, _ := e.c.Query(ctx, gateway.Ref{ClientSN: "C-3"}); o.Status != gateway.StatusPayCanceled {
 		t.Fatalf("decline: %+v", o)
 	}
 	// Revoke a paid order on the same day.
@@ -251,7 +251,7 @@ func TestCancelAndTTL(t *testing.T) {
 	if o, err := e.c.Revoke(ctx, "C-4"); err != nil || o.Status != gateway.StatusRefunded {
 		t.Fatalf("revoke: %+v %v", o, err)
 	}
-	_, err = e.c.Query(ctx, "never")
+	_, err = e.c.Query(ctx, gateway.Ref{ClientSN: "never"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrOrderNotFound)
 }
 
@@ -291,7 +291,7 @@ func TestActivationAndCheckin(t *testing.T) {
 		t.Fatalf("re-checkin with old key: %v", err)
 	}
 	old.SetTerminal(sn, t3.Key)
-	if _, err := old.Query(ctx, "K-1"); err != nil {
+	if _, err := old.Query(ctx, gateway.Ref{ClientSN: "K-1"}); err != nil {
 		t.Fatalf("new key: %v", err)
 	}
 	// Two rotations later t2's key is dead.
@@ -300,11 +300,11 @@ func TestActivationAndCheckin(t *testing.T) {
 		// After the re-checkin signed with k1: current t3, previous k1.
 		t.Fatal("a key that was rotated away still works")
 	}
-	_, err = old.Query(ctx, "K-1")
+	_, err = old.Query(ctx, gateway.Ref{ClientSN: "K-1"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrAuth)
 	// Unknown terminal.
 	old.SetTerminal("100999", "x")
-	_, err = old.Query(ctx, "K-1")
+	_, err = old.Query(ctx, gateway.Ref{ClientSN: "K-1"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrAuth)
 	if s := t3.String(); strings.Contains(s, t3.Key) {
 		t.Fatalf("Terminal.String leaks the key: %s", s)
@@ -349,7 +349,7 @@ func TestValidationBeforeSending(t *testing.T) {
 	if _, err := c.Refund(ctx, gateway.RefundRequest{ClientSN: "a", RequestNo: strings.Repeat("1", 21), AmountCents: 1}); gateway.ClassOf(err) != gateway.NotSent {
 		t.Errorf("refund_request_no 21: %v", err)
 	}
-	if _, err := c.Query(ctx, ""); gateway.ClassOf(err) != gateway.NotSent {
+	if _, err := c.Query(ctx, gateway.Ref{ClientSN: ""}); gateway.ClassOf(err) != gateway.NotSent {
 		t.Errorf("empty client_sn: %v", err)
 	}
 	if calls != 0 {
@@ -393,7 +393,7 @@ func TestFaultClasses(t *testing.T) {
 				t.Fatalf("class %v, want %v: %v", gateway.ClassOf(err), tc.want, err)
 			}
 			// The unknown outcome is resolved by query with the same client_sn.
-			q, qerr := e.c.Query(context.Background(), "F-1")
+			q, qerr := e.c.Query(context.Background(), gateway.Ref{ClientSN: "F-1"})
 			if tc.committed {
 				if qerr != nil || q.Status != gateway.StatusCreated {
 					t.Fatalf("committed order not found by query: %+v %v", q, qerr)
@@ -422,7 +422,7 @@ func TestTLSVerificationStaysOn(t *testing.T) {
 	srv := httptest.NewTLSServer(sb)
 	defer srv.Close()
 	c, _ := upay.New(upay.Config{BaseURL: srv.URL, TerminalSN: "T", TerminalKey: "K"}) // no CA pool
-	_, err := c.Query(context.Background(), "x")
+	_, err := c.Query(context.Background(), gateway.Ref{ClientSN: "x"})
 	wantClass(t, err, gateway.NotSent, nil)
 	if !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("want a certificate error, got %v", err)
@@ -460,7 +460,7 @@ func TestHostileResponses(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, _ := upay.New(upay.Config{BaseURL: srv.URL, TerminalSN: "T", TerminalKey: "K"})
-			_, err := c.Query(context.Background(), "H")
+			_, err := c.Query(context.Background(), gateway.Ref{ClientSN: "H"})
 			if gateway.ClassOf(err) != tc.want {
 				t.Fatalf("class %v, want %v: %v", gateway.ClassOf(err), tc.want, err)
 			}

@@ -30,7 +30,7 @@ func Example() {
 	fmt.Println(o.Status, o.AmountCents, o.QRCode == ts.URL+"/qr/"+o.SN)
 
 	srv.Pay("T1-000042") // the customer scans and pays
-	o, err = c.Query(ctx, "T1-000042")
+	o, err = c.Query(ctx, gateway.Ref{ClientSN: "T1-000042"})
 	fmt.Println(o.Status, err)
 	// Output:
 	// CREATED 1250 true

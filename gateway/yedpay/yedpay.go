@@ -376,7 +376,8 @@ func (c *Client) samePrecreate(ctx context.Context, op string, req gateway.Precr
 }
 
 // Query returns the transaction whose custom_id is clientSN.
-func (c *Client) Query(ctx context.Context, clientSN string) (gateway.Order, error) {
+func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	clientSN := ref.ClientSN
 	const op = "yedpay query"
 	if err := checkClientSN(op, clientSN); err != nil {
 		return gateway.Order{}, err
@@ -410,7 +411,8 @@ func (c *Client) fetch(ctx context.Context, op, clientSN string) (*txn, error) {
 // the order as it is (PAID, say) when it was already final, including when
 // a payment won the race against the close. Only when the order is still
 // open after a refused close is the refusal returned.
-func (c *Client) Cancel(ctx context.Context, clientSN string) (gateway.Order, error) {
+func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	clientSN := ref.ClientSN
 	const op = "yedpay cancel"
 	if err := checkClientSN(op, clientSN); err != nil {
 		return gateway.Order{}, err

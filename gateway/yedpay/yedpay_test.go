@@ -167,7 +167,7 @@ func TestSaleThroughTheBrowserPage(t *testing.T) {
 	if !strings.Contains(string(after), `<b id="status">paid</b>`) || strings.Contains(string(after), "<button") {
 		t.Fatalf("page after paying:\n%s", after)
 	}
-	q, err := r.c.Query(ctx, "T1-000001")
+	q, err := r.c.Query(ctx, gateway.Ref{ClientSN: "T1-000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,9 +281,9 @@ func TestPrecreateRepeatIsTheSameOrder(t *testing.T) {
 
 func TestQueryUnknownOrder(t *testing.T) {
 	r := newRig(t, nil)
-	_, err := r.c.Query(context.Background(), "never-made")
+	_, err := r.c.Query(context.Background(), gateway.Ref{ClientSN: "never-made"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrOrderNotFound)
-	_, err = r.c.Cancel(context.Background(), "never-made")
+	_, err = r.c.Cancel(context.Background(), gateway.Ref{ClientSN: "never-made"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrOrderNotFound)
 }
 
@@ -294,18 +294,18 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.c.Cancel(ctx, "c1")
+	got, err := r.c.Cancel(ctx, gateway.Ref{ClientSN: "c1"})
 	if err != nil || got.Status != gateway.StatusCanceled || got.SN != o.SN {
 		t.Fatalf("cancel: %+v, %v", got, err)
 	}
 	if err := r.srv.Pay(o.SN); err == nil {
 		t.Fatal("a closed order was paid")
 	}
-	if q, _ := r.c.Query(ctx, "c1"); q.Status != gateway.StatusCanceled {
+	if q, _ := r.c.Query(ctx, gateway.Ref{ClientSN: "c1"}); q.Status != gateway.StatusCanceled {
 		t.Fatalf("query after cancel: %v", q.Status)
 	}
 	// Cancelling again reports the final state.
-	if again, err := r.c.Cancel(ctx, "c1"); err != nil || again.Status != gateway.StatusCanceled {
+	if again, err := r.c.Cancel(ctx, gateway.Ref{ClientSN: "c1"}); err != nil || again.Status != gateway.StatusCanceled {
 		t.Fatalf("second cancel: %+v, %v", again, err)
 	}
 	if e := r.entry(t, "c1"); e.Charges != 0 || e.Status != gateway.StatusCanceled {
@@ -342,7 +342,7 @@ func TestCancelLosesRaceToPayment(t *testing.T) {
 	if _, err := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: "race-1", AmountCents: 900}); err != nil {
 		t.Fatal(err)
 	}
-	o, err := c.Cancel(ctx, "race-1")
+	o, err := c.Cancel(ctx, gateway.Ref{ClientSN: "race-1"})
 	if err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
@@ -374,7 +374,7 @@ func TestCancelPayConcurrently(t *testing.T) {
 		sn := fmt.Sprintf("cc-%d", i)
 		wg.Add(2)
 		go func() { defer wg.Done(); r.srv.Pay(sn) }()
-		go func() { defer wg.Done(); results[i], errs[i] = r.c.Cancel(ctx, sn) }()
+		go func() { defer wg.Done(); results[i], errs[i] = r.c.Cancel(ctx, gateway.Ref{ClientSN: sn}) }()
 	}
 	wg.Wait()
 	for i := range n {
@@ -504,7 +504,7 @@ func TestAuthRefusedAndTokenNeverShown(t *testing.T) {
 	ctx := context.Background()
 	_, err := r.c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: "a1", AmountCents: 100})
 	wantClass(t, err, gateway.Rejected, gateway.ErrAuth)
-	_, qerr := r.c.Query(ctx, "a1")
+	_, qerr := r.c.Query(ctx, gateway.Ref{ClientSN: "a1"})
 	wantClass(t, qerr, gateway.Rejected, gateway.ErrAuth)
 	for _, e := range []error{err, qerr} {
 		if s := fmt.Sprintf("%v %+v %#v", e, e, e); strings.Contains(s, wrong) || strings.Contains(s, token) {
@@ -527,7 +527,7 @@ func TestAuthRefusedAndTokenNeverShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Query(ctx, "a1")
+	_, err = c.Query(ctx, gateway.Ref{ClientSN: "a1"})
 	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "[access token]") {
 		t.Fatalf("err = %v", err)
 	}
@@ -559,9 +559,9 @@ func TestValidationSendsNothing(t *testing.T) {
 		call  func() error
 		field string
 	}{
-		{"empty sn", func() error { _, e := c.Query(ctx, ""); return e }, "client_sn"},
-		{"37 chars", func() error { _, e := c.Query(ctx, long); return e }, "client_sn"},
-		{"space", func() error { _, e := c.Cancel(ctx, "a b"); return e }, "client_sn"},
+		{"empty sn", func() error { _, e := c.Query(ctx, gateway.Ref{ClientSN: ""}); return e }, "client_sn"},
+		{"37 chars", func() error { _, e := c.Query(ctx, gateway.Ref{ClientSN: long}); return e }, "client_sn"},
+		{"space", func() error { _, e := c.Cancel(ctx, gateway.Ref{ClientSN: "a b"}); return e }, "client_sn"},
 		{"slash", func() error {
 			_, e := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: "a/b", AmountCents: 1})
 			return e
@@ -601,7 +601,7 @@ func TestValidationSendsNothing(t *testing.T) {
 	}
 	// 36 characters of the documented alphabet pass validation (and reach
 	// the transport).
-	_, err = c.Query(ctx, strings.Repeat("aZ0_-", 7)+"x")
+	_, err = c.Query(ctx, gateway.Ref{ClientSN: strings.Repeat("aZ0_-", 7) + "x"})
 	if !sent || gateway.ClassOf(err) != gateway.NotSent {
 		t.Fatalf("36-char custom_id: sent=%v err=%v", sent, err)
 	}
@@ -672,7 +672,7 @@ func TestFaultsOnPrecreate(t *testing.T) {
 			} else {
 				wantClass(t, err, tc.class, nil)
 			}
-			q, qerr := r.c.Query(context.Background(), "f-1")
+			q, qerr := r.c.Query(context.Background(), gateway.Ref{ClientSN: "f-1"})
 			if !tc.created {
 				wantClass(t, qerr, gateway.Rejected, gateway.ErrOrderNotFound)
 				return
@@ -699,14 +699,14 @@ func TestFaultsOnQueryAndCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.srv.Faults().Script(kind)
-			_, err := r.c.Query(ctx, "q")
+			_, err := r.c.Query(ctx, gateway.Ref{ClientSN: "q"})
 			wantClass(t, err, gateway.Unknown, nil)
 			// Fault the close itself (query first, then close).
 			r.srv.Faults().Script(faults.None, kind)
-			_, err = r.c.Cancel(ctx, "q")
+			_, err = r.c.Cancel(ctx, gateway.Ref{ClientSN: "q"})
 			wantClass(t, err, gateway.Unknown, nil)
 			// The engine's next step is a query; the truth is there.
-			o, err := r.c.Cancel(ctx, "q")
+			o, err := r.c.Cancel(ctx, gateway.Ref{ClientSN: "q"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -758,13 +758,13 @@ func TestHTTPS(t *testing.T) {
 	if err := srv.Pay("tls-1"); err != nil {
 		t.Fatal(err)
 	}
-	if q, err := c.Query(ctx, "tls-1"); err != nil || q.Status != gateway.StatusPaid {
+	if q, err := c.Query(ctx, gateway.Ref{ClientSN: "tls-1"}); err != nil || q.Status != gateway.StatusPaid {
 		t.Fatalf("%+v, %v", q, err)
 	}
 	// Without the sandbox's CA the handshake fails before anything is sent.
 	cfg.RootCAs = x509.NewCertPool()
 	c2, _ := yedpay.New(cfg)
-	_, err = c2.Query(ctx, "tls-1")
+	_, err = c2.Query(ctx, gateway.Ref{ClientSN: "tls-1"})
 	wantClass(t, err, gateway.NotSent, nil)
 	if !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("err = %v", err)
@@ -778,11 +778,11 @@ func TestOrderTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.clock.Advance(239 * time.Second)
-	if q, _ := r.c.Query(ctx, "ttl"); q.Status != gateway.StatusCreated {
+	if q, _ := r.c.Query(ctx, gateway.Ref{ClientSN: "ttl"}); q.Status != gateway.StatusCreated {
 		t.Fatalf("before TTL: %v", q.Status)
 	}
 	r.clock.Advance(time.Second)
-	q, err := r.c.Query(ctx, "ttl")
+	q, err := r.c.Query(ctx, gateway.Ref{ClientSN: "ttl"})
 	if err != nil || q.Status != gateway.StatusCanceled || q.FinishedAt.IsZero() {
 		t.Fatalf("after TTL: %+v, %v", q, err)
 	}
@@ -803,10 +803,10 @@ func TestDecline(t *testing.T) {
 	if err := r.srv.Decline("dec"); err != nil {
 		t.Fatal(err)
 	}
-	if q, _ := r.c.Query(ctx, "dec"); q.Status != gateway.StatusPayCanceled || !q.Status.Final() {
+	if q, _ := r.c.Query(ctx, gateway.Ref{ClientSN: "dec"}); q.Status != gateway.StatusPayCanceled || !q.Status.Final() {
 		t.Fatalf("query: %v", q.Status)
 	}
-	if o, err := r.c.Cancel(ctx, "dec"); err != nil || o.Status != gateway.StatusPayCanceled {
+	if o, err := r.c.Cancel(ctx, gateway.Ref{ClientSN: "dec"}); err != nil || o.Status != gateway.StatusPayCanceled {
 		t.Fatalf("cancel: %+v %v", o, err)
 	}
 	if err := r.srv.Pay("dec"); err == nil {
@@ -897,9 +897,9 @@ func TestSandboxControlEndpoints(t *testing.T) {
 	if s := post("/sandbox/faults", `{"seed":1,"next":["502"]}`); s != 200 {
 		t.Fatalf("faults: %d", s)
 	}
-	_, err = r.c.Query(ctx, "ctl")
+	_, err = r.c.Query(ctx, gateway.Ref{ClientSN: "ctl"})
 	wantClass(t, err, gateway.Unknown, nil)
-	if q, err := r.c.Query(ctx, "ctl"); err != nil || q.Status != gateway.StatusPaid {
+	if q, err := r.c.Query(ctx, gateway.Ref{ClientSN: "ctl"}); err != nil || q.Status != gateway.StatusPaid {
 		t.Fatalf("%+v %v", q, err)
 	}
 	if !regexp.MustCompile(`"502":1`).MatchString(get(t, r.ts.URL+"/sandbox/faults")) {
@@ -927,7 +927,7 @@ func BenchmarkPrecreateQueryLoopback(b *testing.B) {
 		if _, err := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: sn, AmountCents: 100}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.Query(ctx, sn); err != nil {
+		if _, err := c.Query(ctx, gateway.Ref{ClientSN: sn}); err != nil {
 			b.Fatal(err)
 		}
 	}
