@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"posagent/agent/report"
 )
 
 // Kind says which screen to show.
@@ -32,9 +34,32 @@ const (
 	Offline
 	// Error: something the cashier must know, Screen.Reason says what.
 	Error
+	// Declined: the payer's payment failed or the gateway refused the
+	// order; nobody was charged.
+	Declined
+	// Checking: the outcome is not known yet (lost answer, PAY_ERROR,
+	// contradictory answers, a refund not yet confirmed). The cashier must
+	// not hand over goods; keys: check again, cancel.
+	Checking
+	// LatePaid: paid after the cashier cancelled or the window closed; the
+	// money is in: keep the sale or refund it.
+	LatePaid
+	// Menu: the supervisor menu; Screen.Menu lists item ids, Selected is
+	// the highlighted one.
+	Menu
+	// PIN: a PIN is being typed (Screen.Typed holds only as many '*' as
+	// digits); Screen.Reason says why a PIN was refused or that entry is
+	// locked until Screen.Remaining has passed.
+	PIN
+	// Report: an X or Z report (Screen.Report).
+	Report
+	// Info: a list of facts (Screen.Facts), e.g. network and gateway
+	// status, a refund's result, a commissioning result.
+	Info
 )
 
-var kindNames = [...]string{"idle", "entering", "connecting", "awaiting-payment", "paid", "canceled", "expired", "refunded", "offline", "error"}
+var kindNames = [...]string{"idle", "entering", "connecting", "awaiting-payment", "paid", "canceled", "expired", "refunded", "offline", "error",
+	"declined", "checking", "late-paid", "menu", "pin", "report", "info"}
 
 // String returns a short lowercase name, used in file names and logs.
 func (k Kind) String() string {
@@ -66,6 +91,39 @@ type Screen struct {
 	Queued int
 	// Reason is a short explanation (Error, Canceled, Offline).
 	Reason string
+
+	// Currency is the ISO 4217 code of the amounts: "CNY" (¥) or "HKD"
+	// (HK$). Empty means CNY.
+	Currency string
+	// Channel is the payment channel that paid (Paid, LatePaid), e.g. "支付宝".
+	Channel string
+	// RefundedCents is the refunded part of a paid order (Refunded).
+	RefundedCents int64
+	// QueuedCents is the sum of the queued sales (Offline).
+	QueuedCents int64
+	// Recovered marks a sale taken over after a restart (AwaitingPayment,
+	// Checking): the screen says so.
+	Recovered bool
+	// Menu holds the ids of the menu items (Menu), e.g. "refund_last",
+	// "refund_order", "reprint", "x_report", "z_report", "selftest",
+	// "network", "checkin", "activate"; the renderer names them in the
+	// locale. Selected is the index of the highlighted item.
+	Menu     []string
+	Selected int
+	// Report is the report to show (Report).
+	Report *report.Summary
+	// Facts are label/value pairs (Info); Label is a message id that the
+	// renderer names in the locale, Value is shown as it is.
+	Facts []Fact
+	// Title is a message id naming an Info screen ("network", "refund",
+	// "activation", ...).
+	Title string
+}
+
+// Fact is one line of an Info screen.
+type Fact struct {
+	Label string
+	Value string
 }
 
 // FormatAmount formats cents as yuan with the currency sign: 1250 → "¥12.50",
