@@ -98,6 +98,11 @@ type Order struct {
 	Subject        string
 	Channel        string    // payment channel name, e.g. "支付宝"
 	FinishedAt     time.Time // zero until final
+	// ExpiresAt is when the gateway itself stops accepting payment for an
+	// unpaid order, when the answer or the gateway's documents say so
+	// (Yedpay: 24 h after precreate); zero when unknown. An order the
+	// terminal could not cancel is watched until then.
+	ExpiresAt time.Time
 }
 
 // Ref names one order. ClientSN, the terminal's own number, is always set;
@@ -117,6 +122,10 @@ type PrecreateRequest struct {
 	Subject     string
 	Operator    string
 	Description string
+	// PayWindow is how long the QR is shown (terminal.payment_window);
+	// gateways that take an order lifetime (Alipay timeout_express) are
+	// told this one rather than a fixed value. Zero: the client's default.
+	PayWindow time.Duration
 }
 
 // RefundRequest refunds part or all of a paid order.
@@ -161,6 +170,15 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrConflict: the client_sn is already used with different details.
 	ErrConflict = errors.New("client_sn conflict")
+	// ErrCancelUnsupported: the gateway has no cancel for this order, or
+	// refused it for good (e.g. Alipay isv.invalid-method on
+	// alipay.trade.close). The order stays payable until the gateway's own
+	// expiry; the terminal must keep watching it.
+	ErrCancelUnsupported = errors.New("cancel not available")
+	// ErrConfig: the gateway refused the terminal's configuration (wrong
+	// app id, store id, token or key role). Nothing was created; no retry
+	// helps until a technician fixes the configuration.
+	ErrConfig = errors.New("configuration refused")
 )
 
 // Error is the error every Gateway method returns.
