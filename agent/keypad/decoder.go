@@ -6,7 +6,11 @@ package keypad
 //
 //   - bytes are kept while they are the start of a longer bound sequence, so
 //     a sequence split across two reads decodes the same as one read;
-//   - a complete sequence that nothing longer starts with is reported at once;
+//   - a complete sequence that nothing longer starts with is reported at once,
+//     and so is one whose longer sequences all mean the same key (CR, whose
+//     CR LF is Enter too): the rest of the longer sequence is swallowed if
+//     it follows, so a CR-only keypad never waits and a CR LF one gives one
+//     Enter;
 //   - when the buffered bytes can no longer grow into a bound sequence, the
 //     longest bound sequence they start with is reported and the rest is
 //     decoded again; if none, the first byte is dropped as noise. This is how
@@ -27,6 +31,11 @@ type Decoder struct {
 	skip    skipState // inside an unknown control sequence
 	skipped int       // bytes skipped in the current control sequence
 	dropped uint64
+	// tail is the sequence of the key last reported eagerly (CR): the next
+	// bytes are swallowed while they grow it into a longer sequence of the
+	// same key (CR LF).
+	tail  [MaxSeqLen]byte
+	tailN int
 }
 
 type skipState uint8
@@ -85,12 +94,17 @@ func (d *Decoder) Dropped() uint64 { return d.dropped }
 // Reset forgets buffered bytes, e.g. after the port was reopened.
 func (d *Decoder) Reset() {
 	d.dropped += uint64(d.n)
-	d.n, d.skip, d.skipped = 0, skipNone, 0
+	d.n, d.skip, d.skipped, d.tailN = 0, skipNone, 0, 0
 }
 
 func (d *Decoder) feedByte(dst []Key, b byte) []Key {
 	if d.skip != skipNone && d.skipByte(b) {
 		return dst
+	}
+	if d.tailN > 0 {
+		if d.swallow(b) {
+			return dst
+		}
 	}
 	if d.n == len(d.buf) {
 		// Cannot happen while the keymap's sequences fit in MaxSeqLen (settle
@@ -108,10 +122,13 @@ func (d *Decoder) feedByte(dst []Key, b byte) []Key {
 func (d *Decoder) settle(dst []Key, force bool) []Key {
 	for d.n > 0 {
 		cur := d.buf[:d.n]
-		if !force && d.km.isPrefix(cur) {
+		if !force && d.km.isPrefix(cur) && !d.km.isEager(cur) {
 			return dst // wait: more bytes may make a longer sequence
 		}
 		if k, ok := d.km.Lookup(cur); ok {
+			if d.km.isPrefix(cur) {
+				d.tailN = copy(d.tail[:], cur)
+			}
 			d.n = 0
 			return append(dst, k)
 		}
@@ -145,6 +162,28 @@ func (d *Decoder) settle(dst []Key, force bool) []Key {
 		}
 	}
 	return dst
+}
+
+// swallow consumes b if it continues the sequence of the key just reported
+// eagerly into a longer one of the same key (the LF of CR LF).
+func (d *Decoder) swallow(b byte) bool {
+	tail := d.tail[:d.tailN]
+	d.tailN = 0
+	if len(tail) >= MaxSeqLen {
+		return false
+	}
+	var seq [MaxSeqLen]byte
+	n := copy(seq[:], tail)
+	seq[n] = b
+	cand := seq[:n+1]
+	was, _ := d.km.Lookup(tail)
+	if k, ok := d.km.Lookup(cand); !ok || k != was {
+		return false
+	}
+	if d.km.isPrefix(cand) {
+		d.tailN = copy(d.tail[:], cand)
+	}
+	return true
 }
 
 // skipControl handles a dead end that matched no key: if cur starts an ECMA-48

@@ -87,12 +87,19 @@ func TestDecoderWaitsForAmbiguousPrefix(t *testing.T) {
 	if d.Pending() || d.Buffered() != 0 {
 		t.Fatalf("after a complete sequence: Pending %v Buffered %d", d.Pending(), d.Buffered())
 	}
-	// CR waits for a possible LF; the flush (the quiet-time timeout) decides.
-	if got := d.Feed(nil, []byte("\r")); len(got) != 0 {
-		t.Fatalf("CR decoded before its LF could arrive: %q", names(got))
+	// CR does not wait: CR LF is Enter too, so nothing the next byte can
+	// say changes the key. The LF that may follow is swallowed.
+	if got := names(d.Feed(nil, []byte("\r"))); got != "enter" {
+		t.Fatalf("CR = %q, want enter at once", got)
 	}
-	if got := names(d.Flush(nil)); got != "enter" {
-		t.Fatalf("Flush after CR = %q, want enter", got)
+	if d.Pending() {
+		t.Fatal("Pending() after CR: a CR-only keypad would wait for the timeout")
+	}
+	if got := names(d.Feed(nil, []byte("\n"))); got != "" {
+		t.Fatalf("LF after CR = %q, want it swallowed", got)
+	}
+	if got := names(d.Feed(nil, []byte("\n"))); got != "enter" {
+		t.Fatalf("a second LF = %q, want enter", got)
 	}
 	// A flush inside an unknown CSI ends the skip: the next byte is a key.
 	d.Feed(nil, []byte("\x1b[1"))
@@ -261,5 +268,30 @@ func BenchmarkDecoderFeed(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		keys = d.Feed(keys[:0], in)
+	}
+}
+
+// TestDecoderEagerOnlyWhenUnambiguous: a complete sequence is decided at
+// once only when every longer binding means the same key. A keymap where
+// CR LF means something else than CR must still wait for the next byte.
+func TestDecoderEagerOnlyWhenUnambiguous(t *testing.T) {
+	km, err := ParseKeymap(map[string][]string{"enter": {`\r`}, "clear": {`\r\n`}, "cancel": {`\e`}, "5": {"5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder(km)
+	if got := d.Feed(nil, []byte("\r")); len(got) != 0 || !d.Pending() {
+		t.Fatalf("CR with CR LF bound to clear: decoded %q, pending %v; want a wait", names(got), d.Pending())
+	}
+	if got := names(d.Feed(nil, []byte("\n"))); got != "clear" {
+		t.Fatalf("CR LF = %q, want clear", got)
+	}
+	// Default keymap: the chain CR → CR LF is all Enter, ESC → ESC O M is not.
+	def := DefaultKeymap()
+	if !def.isEager([]byte("\r")) || def.isEager([]byte("\x1b")) {
+		t.Fatalf("eager CR %v, ESC %v; want true, false", def.isEager([]byte("\r")), def.isEager([]byte("\x1b")))
+	}
+	if c := def.Clone(); !c.isEager([]byte("\r")) {
+		t.Fatal("Clone lost the eager set")
 	}
 }

@@ -26,11 +26,17 @@ const esc = 0x1b
 type Keymap struct {
 	seqs     map[string]Key  // complete sequence → key
 	prefixes map[string]bool // every strict, non-empty prefix of a sequence
+	// eager holds the complete sequences that are also prefixes, but whose
+	// every longer binding means the same key, through bound steps only
+	// (CR, then CR LF: both Enter). Waiting to see the next byte would
+	// decide nothing, so the decoder reports the key at once and swallows
+	// the rest of the longer sequence if it comes.
+	eager map[string]bool
 }
 
 // NewKeymap returns an empty keymap: every byte is ignored until bound.
 func NewKeymap() *Keymap {
-	return &Keymap{seqs: map[string]Key{}, prefixes: map[string]bool{}}
+	return &Keymap{seqs: map[string]Key{}, prefixes: map[string]bool{}, eager: map[string]bool{}}
 }
 
 // DefaultKeymap returns the bindings for ASCII serial keypads and for
@@ -49,9 +55,10 @@ func NewKeymap() *Keymap {
 //	ESC O n          dot (numpad, application mode)
 //	ESC O M          enter (numpad, application mode)
 //
-// A lone CR (and a lone ESC) is only decided when the next byte comes or
-// after Options.SeqTimeout (50ms by default), since it may be the start of
-// CR LF (ESC O M): that is the delay a CR-only keypad sees on Enter.
+// A lone ESC is only decided when the next byte comes or after
+// Options.SeqTimeout (50ms by default), since it may be the start of
+// ESC O M. A lone CR is not: CR and CR LF are both Enter, so CR is Enter at
+// once and an LF right after it is swallowed. A CR-only keypad never waits.
 //
 // DoubleZero has no binding: an ASCII "00" key sends two '0' bytes, which
 // the decoder reports as two Digit0 presses. Bind it with [Keymap.Bind] or in
@@ -102,7 +109,45 @@ func (km *Keymap) Bind(seq string, k Key) error {
 	for i := 1; i < len(seq); i++ {
 		km.prefixes[seq[:i]] = true
 	}
+	km.findEager()
 	return nil
+}
+
+// findEager recomputes km.eager. A keymap has a few dozen bindings and is
+// built once, so the quadratic walk costs nothing that matters.
+func (km *Keymap) findEager() {
+	clear(km.eager)
+	for s, k := range km.seqs {
+		if !km.prefixes[s] {
+			continue
+		}
+		ok := true
+		for t := range km.seqs {
+			if len(t) <= len(s) || !strings.HasPrefix(t, s) {
+				continue
+			}
+			// Every step from s to t must be bound to k: then each byte
+			// of the longer sequence can be swallowed as it comes.
+			for i := len(s) + 1; i <= len(t); i++ {
+				if kk, bound := km.seqs[t[:i]]; !bound || kk != k {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			km.eager[s] = true
+		}
+	}
+}
+
+// isEager reports whether seq is complete and only ever grows into
+// sequences of the same key, so that it is decided without waiting.
+func (km *Keymap) isEager(seq []byte) bool {
+	return km.eager[string(seq)]
 }
 
 // Lookup returns the key seq is bound to.
@@ -125,6 +170,9 @@ func (km *Keymap) Clone() *Keymap {
 	}
 	for p := range km.prefixes {
 		c.prefixes[p] = true
+	}
+	for p := range km.eager {
+		c.eager[p] = true
 	}
 	return c
 }

@@ -210,6 +210,47 @@ func TestSerialPtyByName(t *testing.T) {
 	}
 }
 
+// TestSerialPtyLineEndings types Enter through a real pty the way three
+// kinds of keypad send it: CR only, CR LF (DefaultKeymap's doc: both are one
+// Enter), and the numpad's ESC O M (VT100 application keypad, DECKPAM). The
+// fake clock never fires the sequence timeout, so a key that waited for it
+// would never arrive: the test fails on the guard instead of measuring time.
+// Only the lone ESC (Cancel, or the start of ESC O M?) may wait.
+func TestSerialPtyLineEndings(t *testing.T) {
+	master, name := newPty(t)
+	clk := newFakeClock()
+	const seq = 7 * time.Millisecond
+	src, err := NewSerial(Options{Port: name, ReadTimeout: 5 * time.Millisecond, SeqTimeout: seq,
+		After: clk.After, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, _ := runSource(t, src)
+	expectKind(t, events, EventConnected)
+	for _, tc := range []struct{ name, typed, want string }{
+		{"CR only", "5\r", "5 enter"},
+		{"CR LF", "6\r\n", "6 enter"},
+		{"ESC O M", "7\x1bOM", "7 enter"},
+	} {
+		write(t, master, tc.typed)
+		expectKeys(t, events, tc.want)
+	}
+	// CR and its LF in two reads: the LF is still swallowed, not a second
+	// Enter; the next digit comes through.
+	write(t, master, "\r")
+	expectKeys(t, events, "enter")
+	write(t, master, "\n8")
+	expectKeys(t, events, "8")
+	// CR CR is two Enters: the second CR does not continue CR LF.
+	write(t, master, "\r\r")
+	expectKeys(t, events, "enter enter")
+	// A lone ESC is ambiguous and waits for the timeout.
+	clk.forget()
+	write(t, master, "\x1b")
+	clk.fire(t, seq, -1)
+	expectKeys(t, events, "cancel")
+}
+
 // TestSerialPtyCancel: ending ctx while the port is open closes the port
 // and returns; the master sees the slave side go away.
 func TestSerialPtyCancel(t *testing.T) {
@@ -274,8 +315,7 @@ func TestSerialPtyReconnect(t *testing.T) {
 	write(t, masterA, "7")
 	expectKeys(t, events, "7")
 	write(t, masterA, "\r")
-	clk.fire(t, seq, -1) // CR alone might be the start of CR LF
-	expectKeys(t, events, "enter")
+	expectKeys(t, events, "enter") // at once: CR LF would be Enter too
 
 	masterA.Close()
 	ev := expectKind(t, events, EventDisconnected)
