@@ -118,6 +118,13 @@ type Screen struct {
 	// Title is a message id naming an Info screen ("network", "refund",
 	// "activation", ...).
 	Title string
+	// Keys are the hints for the keys that do something on this screen, as
+	// message ids in the order to show them: "key.enter", "key.cancel",
+	// "key.check" (Enter: ask the gateway again), "key.keep" (Enter),
+	// "key.refund", "key.menu", "key.down" (Menu: next item), "key.back"
+	// (Cancel), "key.ok" (Enter), "key.any". Set by the counter
+	// (agent/counter), which owns what each key does.
+	Keys []string
 }
 
 // Fact is one line of an Info screen.
