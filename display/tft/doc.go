@@ -1,5 +1,6 @@
 // Package tft drives colour SPI TFT panels built on the Sitronix ST7789 and
-// Ilitek ILI9341 controllers (240×240, 240×320 and 320×240 modules), which
+// Ilitek ILI9341 controllers (240×240, 240×320 and 320×240 modules, and
+// the 135×240, 240×280, 172×320 and 170×320 ST7789 ones), which
 // periph.io/x/devices does not cover.
 //
 // Both controllers speak the MIPI DCS command set over 4-wire SPI: the DC
@@ -24,15 +25,28 @@
 //
 // ILI9341, Ilitek, v1.11: level 1 commands (section 8.2) and the power,
 // VCOM, frame rate, display function and gamma registers of level 2
-// (section 8.3): C0h, C1h, C5h, C7h, B1h, B6h, 26h, E0h, E1h. Serial write
+// (section 8.3): C0h, C1h, C5h, C7h, B1h, B6h, 26h, E0h, E1h, and the
+// extended registers (section 8.4) that set up the charge pumps before
+// sleep-out: CBh, CFh, E8h, EAh, EDh, F2h, F7h. Serial write
 // clock cycle ≥ 100 ns (10 MHz), although modules commonly run at 32–40 MHz.
 // https://cdn-shop.adafruit.com/datasheets/ILI9341.pdf
 //
 // # Memory and rotation
 //
 // Both controllers have 240×320 pixels of frame memory. MADCTL's MV bit
-// exchanges columns and rows, MX and MY mirror the column and row address.
-// A 240×240 ST7789 module shows only the first 240 rows of the memory, so
-// when MY mirrors the rows, the visible window starts at row 80: the driver
-// computes that offset for each rotation.
+// exchanges columns and rows, MX and MY mirror the column and row address
+// (the values per rotation are TFT_eSPI's, TFT_Drivers/ST7789_Rotation.h).
+// Smaller glasses show only part of the memory: a 240×240 module its first
+// 240 rows, a 135×240, 240×280, 172×320 or 170×320 module a window centred
+// in it, as Adafruit's Adafruit_ST7789.cpp init() and TFT_eSPI place them.
+// When an axis is mirrored its addresses count from the far end of the
+// memory, so the driver computes the window's offset for each rotation
+// (Opts.Offset overrides where the glass starts).
+//
+// # SPI mode
+//
+// The controllers latch MOSI on the rising SCL edge, which SPI modes 0 and
+// 3 share. ST7789 modules whose CS pin is tied low need mode 3 to keep byte
+// alignment, so ST7789 presets use it (TFT_eSPI.h defaults every ST7789 to
+// SPI_MODE3); ILI9341 modules use mode 0.
 package tft

@@ -87,12 +87,28 @@ type Opts struct {
 	// MirrorX: try toggling this if the picture is mirrored left to right
 	// (some modules are mounted with the columns reversed).
 	MirrorX bool
+	// Mode is the SPI mode. Both controllers sample on the rising clock
+	// edge, which modes 0 and 3 share. Many ST7789 modules without a chip
+	// select pin (CS tied low on the board) only synchronise in mode 3, so
+	// the ST7789 presets use it, as TFT_eSPI does for every ST7789 and
+	// Adafruit's ST7789 init(w, h, mode) allows. Try the other one if the
+	// panel stays blank or black.
+	Mode spi.Mode
+	// Offset is the frame-memory column (X) and row (Y) of the glass's
+	// top-left pixel with the module in its native orientation (rotation 0,
+	// nothing mirrored): TFT_eSPI's colstart/rowstart for rotation 0. Nil
+	// derives it from the size: 0 for 240×240 and 240×320 modules, glass
+	// centred in the 240×320 memory otherwise (135×240 at 52,40; 240×280 at
+	// 0,20; 172×320 at 34,0; 170×320 at 35,0), as Adafruit's and TFT_eSPI's
+	// drivers place them. Set it if the picture is shifted with a band of
+	// noise along one edge.
+	Offset *image.Point
 }
 
 // Presets for the modules these terminals carry.
 var (
-	ST7789x240x240 = Opts{Controller: ST7789, Width: 240, Height: 240, Invert: true}
-	ST7789x240x320 = Opts{Controller: ST7789, Width: 240, Height: 320, Invert: true}
+	ST7789x240x240 = Opts{Controller: ST7789, Width: 240, Height: 240, Invert: true, Mode: spi.Mode3}
+	ST7789x240x320 = Opts{Controller: ST7789, Width: 240, Height: 320, Invert: true, Mode: spi.Mode3}
 	// Common ILI9341 modules (2.4" and 2.8" boards) scan their columns right
 	// to left and take BGR; landscape is then MADCTL MV|BGR (0x28).
 	ILI9341x320x240 = Opts{Controller: ILI9341, Width: 240, Height: 320, Rotation: 90, BGR: true, MirrorX: true}
@@ -161,15 +177,21 @@ func New(p spi.Port, dc, rst, bl gpio.PinOut, o *Opts) (*Dev, error) {
 	if opts.BGR {
 		d.madctl |= madBGR
 	}
-	// Mirroring an axis moves the visible part of a smaller panel to the
-	// far end of the 240×320 memory.
-	mx, my := d.madctl&madMX != 0, d.madctl&madMY != 0
-	colOff, rowOff := 0, 0
-	if mx {
-		colOff = ramW - opts.Width
+	// Mirroring an axis counts that memory address from the far end, so
+	// the glass of a smaller panel starts ram - size - start from there.
+	start := defaultOffset(opts.Width, opts.Height)
+	if opts.Offset != nil {
+		start = *opts.Offset
+		if start.X < 0 || start.Y < 0 || start.X+opts.Width > ramW || start.Y+opts.Height > ramH {
+			return nil, fmt.Errorf("tft: a %dx%d glass at offset %d,%d does not fit the %dx%d frame memory", opts.Width, opts.Height, start.X, start.Y, ramW, ramH)
+		}
 	}
-	if my {
-		rowOff = ramH - opts.Height
+	colOff, rowOff := start.X, start.Y
+	if d.madctl&madMX != 0 {
+		colOff = ramW - opts.Width - start.X
+	}
+	if d.madctl&madMY != 0 {
+		rowOff = ramH - opts.Height - start.Y
 	}
 	if d.madctl&madMV != 0 {
 		d.rect = image.Rect(0, 0, opts.Height, opts.Width)
@@ -178,7 +200,10 @@ func New(p spi.Port, dc, rst, bl gpio.PinOut, o *Opts) (*Dev, error) {
 		d.rect = image.Rect(0, 0, opts.Width, opts.Height)
 		d.offX, d.offY = colOff, rowOff
 	}
-	c, err := p.Connect(opts.Clock, spi.Mode0, 8)
+	if opts.Mode&^spi.Mode3 != 0 {
+		return nil, fmt.Errorf("tft: SPI mode %#x, want 0 to 3", int(opts.Mode))
+	}
+	c, err := p.Connect(opts.Clock, opts.Mode, 8)
 	if err != nil {
 		return nil, fmt.Errorf("tft: %w", err)
 	}
@@ -195,6 +220,17 @@ func New(p spi.Port, dc, rst, bl gpio.PinOut, o *Opts) (*Dev, error) {
 	return d, nil
 }
 
+// defaultOffset is where the glass of a w×h module (native orientation)
+// starts in the 240×320 memory: 240×240 modules use the first 240 rows
+// (Adafruit_ST7789.cpp init(): "right justified", _rowstart2 = 0), other
+// sizes are centred, with an odd column left over on the far side.
+func defaultOffset(w, h int) image.Point {
+	if w == ramW && h == ramW {
+		return image.Point{}
+	}
+	return image.Pt((ramW-w)/2, (ramH-h)/2)
+}
+
 // step is one command of an init sequence and the pause after it.
 type step struct {
 	cmd    byte
@@ -202,37 +238,66 @@ type step struct {
 	wait   time.Duration
 }
 
-// initSequence returns the power-on sequence from the datasheets.
+// initSequence returns the power-on sequence.
 func (d *Dev) initSequence() []step {
-	seq := []step{
-		{cmd: cmdSWRESET, wait: 150 * time.Millisecond}, // ≥120 ms before SLPOUT
-		{cmd: cmdSLPOUT, wait: 120 * time.Millisecond},  // ≥5 ms; power settles
-	}
 	if d.opts.Controller == ILI9341 {
-		seq = append(seq,
-			step{cmd: 0xC0, params: []byte{0x23}},       // Power Control 1: GVDD 4.60 V
-			step{cmd: 0xC1, params: []byte{0x10}},       // Power Control 2: step-up factor
-			step{cmd: 0xC5, params: []byte{0x3E, 0x28}}, // VCOM Control 1: VCOMH 4.25 V, VCOML -1.5 V
-			step{cmd: 0xC7, params: []byte{0x86}},       // VCOM Control 2: offset
-			step{cmd: 0xB1, params: []byte{0x00, 0x18}}, // Frame Rate Control: 79 Hz
-			step{cmd: 0xB6, params: []byte{0x08, 0x82, 0x27}},
-			step{cmd: 0x26, params: []byte{0x01}}, // Gamma Set: curve 1
-			step{cmd: 0xE0, params: []byte{0x0F, 0x31, 0x2B, 0x0C, 0x0E, 0x08, 0x4E, 0xF1, 0x37, 0x07, 0x10, 0x03, 0x0E, 0x09, 0x00}},
-			step{cmd: 0xE1, params: []byte{0x00, 0x0E, 0x14, 0x03, 0x11, 0x07, 0x31, 0xC1, 0x48, 0x08, 0x0F, 0x0C, 0x31, 0x36, 0x0F}},
-		)
+		return d.ili9341Sequence()
 	}
 	inv := byte(cmdINVOFF)
 	if d.opts.Invert {
 		inv = cmdINVON
 	}
-	seq = append(seq,
-		step{cmd: cmdCOLMOD, params: []byte{0x55}}, // 16 bits/pixel, RGB565
-		step{cmd: cmdMADCTL, params: []byte{d.madctl}},
-		step{cmd: inv},
-		step{cmd: cmdNORON, wait: 10 * time.Millisecond},
+	// The datasheet's order, which Adafruit's generic_st7789 table follows.
+	return []step{
+		{cmd: cmdSWRESET, wait: 150 * time.Millisecond}, // ≥120 ms before SLPOUT
+		{cmd: cmdSLPOUT, wait: 120 * time.Millisecond},  // ≥5 ms; power settles
+		{cmd: cmdCOLMOD, params: []byte{0x55}},          // 16 bits/pixel, RGB565
+		{cmd: cmdMADCTL, params: []byte{d.madctl}},
+		{cmd: inv},
+		{cmd: cmdNORON, wait: 10 * time.Millisecond},
+		{cmd: cmdDISPON, wait: 10 * time.Millisecond},
+	}
+}
+
+// ili9341Sequence is the power-up sequence Adafruit's and TinyGo's ILI9341
+// drivers send: the power and timing registers of the extended command set
+// first, then the panel settings, and sleep-out and display-on last, once
+// the charge pumps are set up. Sending SLPOUT before the power registers
+// leaves some modules blank or white.
+func (d *Dev) ili9341Sequence() []step {
+	seq := []step{
+		{cmd: cmdSWRESET, wait: 150 * time.Millisecond},
+		// Extended register commands (ILI9341 v1.11, section 8.4); EFh is
+		// not documented there, every known module init sends it.
+		{cmd: 0xEF, params: []byte{0x03, 0x80, 0x02}},
+		{cmd: 0xCF, params: []byte{0x00, 0xC1, 0x30}},             // Power control B
+		{cmd: 0xED, params: []byte{0x64, 0x03, 0x12, 0x81}},       // Power on sequence control
+		{cmd: 0xE8, params: []byte{0x85, 0x00, 0x78}},             // Driver timing control A
+		{cmd: 0xCB, params: []byte{0x39, 0x2C, 0x00, 0x34, 0x02}}, // Power control A
+		{cmd: 0xF7, params: []byte{0x20}},                         // Pump ratio control
+		{cmd: 0xEA, params: []byte{0x00, 0x00}},                   // Driver timing control B
+		{cmd: 0xC0, params: []byte{0x23}},                         // Power Control 1: GVDD 4.60 V
+		{cmd: 0xC1, params: []byte{0x10}},                         // Power Control 2: step-up factor
+		{cmd: 0xC5, params: []byte{0x3E, 0x28}},                   // VCOM Control 1: VCOMH 4.25 V, VCOML -1.5 V
+		{cmd: 0xC7, params: []byte{0x86}},                         // VCOM Control 2: offset
+		{cmd: cmdMADCTL, params: []byte{d.madctl}},
+		{cmd: 0x37, params: []byte{0x00}},       // Vertical Scrolling Start Address: 0
+		{cmd: cmdCOLMOD, params: []byte{0x55}},  // 16 bits/pixel, RGB565
+		{cmd: 0xB1, params: []byte{0x00, 0x18}}, // Frame Rate Control: 79 Hz
+		{cmd: 0xB6, params: []byte{0x08, 0x82, 0x27}},
+		{cmd: 0xF2, params: []byte{0x00}}, // 3-gamma function off
+		{cmd: 0x26, params: []byte{0x01}}, // Gamma Set: curve 1
+		{cmd: 0xE0, params: []byte{0x0F, 0x31, 0x2B, 0x0C, 0x0E, 0x08, 0x4E, 0xF1, 0x37, 0x07, 0x10, 0x03, 0x0E, 0x09, 0x00}},
+		{cmd: 0xE1, params: []byte{0x00, 0x0E, 0x14, 0x03, 0x11, 0x07, 0x31, 0xC1, 0x48, 0x08, 0x0F, 0x0C, 0x31, 0x36, 0x0F}},
+	}
+	if d.opts.Invert {
+		// Inversion is off after reset.
+		seq = append(seq, step{cmd: cmdINVON})
+	}
+	return append(seq,
+		step{cmd: cmdSLPOUT, wait: 120 * time.Millisecond}, // ≥5 ms; the picture settles in 120 ms
 		step{cmd: cmdDISPON, wait: 10 * time.Millisecond},
 	)
-	return seq
 }
 
 func (d *Dev) init(rst gpio.PinOut) error {

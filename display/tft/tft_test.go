@@ -272,25 +272,121 @@ func open(t *testing.T, o Opts) (*Dev, *bus, *[]delay) {
 	return d, b, &delays
 }
 
-func TestInitSequenceFromDatasheet(t *testing.T) {
-	// The sequences as the datasheets list them: reset, wake, pixel format
-	// 16 bits (0x55), memory access control, inversion, normal mode, on.
-	st7789 := []cmdRec{
-		{0x01, nil}, {0x11, nil}, {0x3A, []byte{0x55}}, {0x36, []byte{0x00}}, {0x21, nil}, {0x13, nil}, {0x29, nil},
+// parseTable reads an init table in the format Adafruit's and TinyGo's
+// drivers store it: command, argument count (bit 7: a delay follows in
+// Adafruit's ST77xx tables and means "wait 150 ms" in the ILI9341 ones),
+// arguments.
+func parseTable(t *testing.T, tab []byte, delayByte bool) []cmdRec {
+	t.Helper()
+	var out []cmdRec
+	for len(tab) > 0 {
+		if len(tab) < 2 {
+			t.Fatalf("table cut short: %x", tab)
+		}
+		cmd, n := tab[0], int(tab[1]&0x7F)
+		delayed := tab[1]&0x80 != 0
+		tab = tab[2:]
+		out = append(out, cmdRec{cmd, append([]byte(nil), tab[:n]...)})
+		tab = tab[n:]
+		if delayed && delayByte {
+			tab = tab[1:]
+		}
 	}
-	ili9341 := []cmdRec{
-		{0x01, nil}, {0x11, nil},
-		{0xC0, []byte{0x23}}, {0xC1, []byte{0x10}}, {0xC5, []byte{0x3E, 0x28}}, {0xC7, []byte{0x86}},
-		{0xB1, []byte{0x00, 0x18}}, {0xB6, []byte{0x08, 0x82, 0x27}}, {0x26, []byte{0x01}},
-		{0xE0, []byte{0x0F, 0x31, 0x2B, 0x0C, 0x0E, 0x08, 0x4E, 0xF1, 0x37, 0x07, 0x10, 0x03, 0x0E, 0x09, 0x00}},
-		{0xE1, []byte{0x00, 0x0E, 0x14, 0x03, 0x11, 0x07, 0x31, 0xC1, 0x48, 0x08, 0x0F, 0x0C, 0x31, 0x36, 0x0F}},
-		{0x3A, []byte{0x55}}, {0x36, []byte{0x28}}, {0x20, nil}, {0x13, nil}, {0x29, nil},
+	return out
+}
+
+// adafruitILI9341 is initcmd[] of Adafruit_ILI9341.cpp (adafruit/
+// Adafruit_ILI9341 @70abdc1, lines 152–178), the end marker left out. TinyGo's
+// ili9341/ili9341.go (tinygo-org/drivers @1bf1a11, lines 40–63 and 117–125)
+// sends the same bytes, with INVON before SLPOUT when DisplayInversion is
+// set. Both send SWRESET first when the module has no reset pin (Adafruit
+// lines 194–197, TinyGo lines 111–115).
+var adafruitILI9341 = []byte{
+	0xEF, 3, 0x03, 0x80, 0x02,
+	0xCF, 3, 0x00, 0xC1, 0x30,
+	0xED, 4, 0x64, 0x03, 0x12, 0x81,
+	0xE8, 3, 0x85, 0x00, 0x78,
+	0xCB, 5, 0x39, 0x2C, 0x00, 0x34, 0x02,
+	0xF7, 1, 0x20,
+	0xEA, 2, 0x00, 0x00,
+	0xC0, 1, 0x23,
+	0xC1, 1, 0x10,
+	0xC5, 2, 0x3e, 0x28,
+	0xC7, 1, 0x86,
+	0x36, 1, 0x48,
+	0x37, 1, 0x00,
+	0x3A, 1, 0x55,
+	0xB1, 2, 0x00, 0x18,
+	0xB6, 3, 0x08, 0x82, 0x27,
+	0xF2, 1, 0x00,
+	0x26, 1, 0x01,
+	0xE0, 15, 0x0F, 0x31, 0x2B, 0x0C, 0x0E, 0x08,
+	0x4E, 0xF1, 0x37, 0x07, 0x10, 0x03, 0x0E, 0x09, 0x00,
+	0xE1, 15, 0x00, 0x0E, 0x14, 0x03, 0x11, 0x07,
+	0x31, 0xC1, 0x48, 0x08, 0x0F, 0x0C, 0x31, 0x36, 0x0F,
+	0x11, 0x80,
+	0x29, 0x80,
+}
+
+// adafruitST7789 is generic_st7789[] of Adafruit_ST7789.cpp (adafruit/
+// Adafruit-ST7735-Library @62112b9, lines 51–77), the command count and
+// delay bytes taken out by parseTable.
+var adafruitST7789 = []byte{
+	0x01, 0x80, 150,
+	0x11, 0x80, 10,
+	0x3A, 1 | 0x80, 0x55, 10,
+	0x36, 1, 0x08,
+	0x2A, 4, 0x00, 0, 0, 240,
+	0x2B, 4, 0x00, 0, 320 >> 8, 320 & 0xFF,
+	0x21, 0x80, 10,
+	0x13, 0x80, 10,
+	0x29, 0x80, 10,
+}
+
+// withMADCTL replaces MADCTL's parameter: the independent drivers set their
+// own rotation's value there, and set it again in setRotation().
+func withMADCTL(seq []cmdRec, v byte) []cmdRec {
+	out := append([]cmdRec(nil), seq...)
+	for i := range out {
+		if out[i].cmd == 0x36 {
+			out[i] = cmdRec{0x36, []byte{v}}
+		}
 	}
+	return out
+}
+
+func without(seq []cmdRec, cmds ...byte) []cmdRec {
+	var out []cmdRec
+	for _, c := range seq {
+		if !bytes.Contains(cmds, []byte{c.cmd}) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestInitSequenceMatchesIndependentDrivers(t *testing.T) {
+	ili := parseTable(t, adafruitILI9341, false)
+	// Adafruit's setRotation(1) (Adafruit_ILI9341.cpp line 229) is MV|BGR,
+	// 0x28: the landscape of the common modules, our preset.
+	iliWant := append([]cmdRec{{0x01, nil}}, withMADCTL(ili, 0x28)...)
+	// With inversion, TinyGo appends INVON just before SLPOUT.
+	iliInv := append(append(append([]cmdRec(nil), iliWant[:len(iliWant)-2]...), cmdRec{0x21, nil}), iliWant[len(iliWant)-2:]...)
+	iliInvOpts := ILI9341x320x240
+	iliInvOpts.Invert = true
+	// Adafruit's generic_st7789 without its CASET and RASET: the driver
+	// sets the window with every Draw. MADCTL 0 is our rotation 0 (TFT_eSPI
+	// ST7789_Rotation.h line 34).
+	st := withMADCTL(without(parseTable(t, adafruitST7789, true), 0x2A, 0x2B), 0x00)
 	for _, c := range []struct {
 		name string
 		o    Opts
 		want []cmdRec
-	}{{"st7789", ST7789x240x240, st7789}, {"ili9341", ILI9341x320x240, ili9341}} {
+	}{
+		{"st7789", ST7789x240x240, st},
+		{"ili9341", ILI9341x320x240, iliWant},
+		{"ili9341-invert", iliInvOpts, iliInv},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, b, delays := open(t, c.o)
 			p := &panel{t: t}
@@ -303,14 +399,21 @@ func TestInitSequenceFromDatasheet(t *testing.T) {
 			}
 			// Datasheets: RST low ≥10 µs then 120 ms; after SWRESET wait
 			// 120 ms before SLPOUT; after SLPOUT 5 ms before any command.
-			need := map[int]time.Duration{0: 120 * time.Millisecond, 1: 120 * time.Millisecond, 2: 5 * time.Millisecond}
+			// Pauses are noted by the number of transfers before them.
+			after := map[byte]int{}
+			for i, tx := range b.traffic(0) {
+				if !tx.data {
+					after[tx.b[0]] = i + 1
+				}
+			}
+			need := map[int]time.Duration{0: 120 * time.Millisecond, after[0x01]: 120 * time.Millisecond, after[0x11]: 5 * time.Millisecond}
 			got := map[int]time.Duration{}
 			for _, d := range *delays {
 				got[d.after] += d.d
 			}
-			for after, min := range need {
-				if got[after] < min {
-					t.Errorf("pause after %d transfers is %v, datasheet needs ≥ %v", after, got[after], min)
+			for n, min := range need {
+				if got[n] < min {
+					t.Errorf("pause after %d transfers is %v, datasheet needs ≥ %v", n, got[n], min)
 				}
 			}
 		})
@@ -536,5 +639,135 @@ func TestDrawAnyImageAndSubRectangle(t *testing.T) {
 	}
 	if d.ColorModel() != image565.Model || !strings.Contains(d.String(), "ili9341") {
 		t.Errorf("ColorModel %v String %s", d.ColorModel(), d)
+	}
+}
+
+// tftESPIStart is where TFT_eSPI starts the window of each ST7789 module
+// size at each rotation: colstart and rowstart of TFT_Drivers/
+// ST7789_Rotation.h (Bodmer/TFT_eSPI @83d4d16, lines 6–139), which applies
+// them under CGRAM_OFFSET, defined for these sizes in ST7789_Defines.h
+// (lines 10–40) and not for 240×320. Its MADCTL values per rotation (0,
+// MX|MV, MX|MY, MV|MY) are the driver's. Adafruit_ST7789.cpp init() (lines
+// 105–122) gives the same numbers: 240×240 "right justified", the others
+// centred, 135×240 with colstart 53 / colstart2 52.
+var tftESPIStart = []struct {
+	w, h  int
+	start [4]image.Point // rotation 0, 90, 180, 270
+}{
+	{135, 240, [4]image.Point{{52, 40}, {40, 53}, {53, 40}, {40, 52}}},
+	{240, 280, [4]image.Point{{0, 20}, {20, 0}, {0, 20}, {20, 0}}},
+	{172, 320, [4]image.Point{{34, 0}, {0, 34}, {34, 0}, {0, 34}}},
+	{170, 320, [4]image.Point{{35, 0}, {0, 35}, {35, 0}, {0, 35}}},
+	{240, 240, [4]image.Point{{0, 0}, {0, 0}, {0, 80}, {80, 0}}},
+	{240, 320, [4]image.Point{{0, 0}, {0, 0}, {0, 0}, {0, 0}}},
+}
+
+// glass returns what a w×h glass shows whose top-left pixel is frame-memory
+// column start.X, row start.Y, in the module's native orientation.
+func (p *panel) glass(start image.Point, w, h int) *image565.Image {
+	img := image565.New(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.SetRGB565(x, y, image565.Color(p.ram[start.Y+y][start.X+x]))
+		}
+	}
+	return img
+}
+
+func TestST7789WindowPerSizeAndRotation(t *testing.T) {
+	madctl := [4]byte{0, madMX | madMV, madMX | madMY, madMV | madMY}
+	for _, m := range tftESPIStart {
+		for r := 0; r < 4; r++ {
+			o := Opts{Controller: ST7789, Width: m.w, Height: m.h, Rotation: 90 * r, Invert: true, Mode: spi.Mode3}
+			t.Run(fmt.Sprintf("%dx%d-%d", m.w, m.h, o.Rotation), func(t *testing.T) {
+				d, b, _ := open(t, o)
+				img := testImage(d.Bounds())
+				if err := d.Draw(d.Bounds(), img, image.Point{}); err != nil {
+					t.Fatal(err)
+				}
+				p := &panel{t: t}
+				p.feed(b.traffic(0))
+				if p.madctl != madctl[r] {
+					t.Errorf("MADCTL %#02x, TFT_eSPI sends %#02x", p.madctl, madctl[r])
+				}
+				s := m.start[r]
+				want := image.Rectangle{s, s.Add(d.Bounds().Size())}
+				if len(p.windows) != 1 || p.windows[0] != want {
+					t.Fatalf("windows %v, want %v", p.windows, want)
+				}
+				// The glass sits where rotation 0 (no mirroring) addresses it.
+				got := p.glass(m.start[0], m.w, m.h)
+				if !bytes.Equal(got.Pix, rotateCW(img, o.Rotation).Pix) {
+					t.Fatal("the glass does not show the whole picture turned by the rotation")
+				}
+			})
+		}
+	}
+}
+
+// An explicit Offset moves the glass; mirrored rotations count it from the
+// far end of the memory.
+func TestOffsetOverride(t *testing.T) {
+	for _, c := range []struct {
+		rot  int
+		want image.Point
+	}{{0, image.Pt(0, 0)}, {90, image.Pt(0, 0)}, {180, image.Pt(0, 40)}, {270, image.Pt(40, 0)}} {
+		o := Opts{Controller: ST7789, Width: 240, Height: 280, Rotation: c.rot, Offset: &image.Point{}}
+		d, b, _ := open(t, o)
+		img := testImage(d.Bounds())
+		if err := d.Draw(d.Bounds(), img, image.Point{}); err != nil {
+			t.Fatal(err)
+		}
+		p := &panel{t: t}
+		p.feed(b.traffic(0))
+		if len(p.windows) != 1 || p.windows[0].Min != c.want {
+			t.Errorf("rotation %d: windows %v, want one starting at %v", c.rot, p.windows, c.want)
+		}
+		if !bytes.Equal(p.glass(image.Point{}, 240, 280).Pix, rotateCW(img, c.rot).Pix) {
+			t.Errorf("rotation %d: the glass at 0,0 does not show the picture", c.rot)
+		}
+	}
+	dc := &gpiotest.Pin{N: "DC"}
+	for _, off := range []image.Point{{-1, 0}, {1, 0}, {0, 41}} {
+		o := Opts{Controller: ST7789, Width: 240, Height: 280, Offset: &off}
+		if _, err := New(&spitest.Record{}, dc, nil, nil, &o); err == nil {
+			t.Errorf("offset %v: no error", off)
+		}
+	}
+}
+
+// modePort notes the SPI mode the driver connects with.
+type modePort struct {
+	*spitest.Record
+	mode spi.Mode
+}
+
+func (p *modePort) Connect(f physic.Frequency, m spi.Mode, bits int) (spi.Conn, error) {
+	p.mode = m
+	return p.Record.Connect(f, m, bits)
+}
+
+func TestSPIMode(t *testing.T) {
+	// TFT_eSPI.h (lines 130–137) connects every ST7789 in SPI_MODE3 and
+	// other controllers in SPI_MODE0; Adafruit_ILI9341 uses its default,
+	// SPI_MODE0.
+	mode0 := ST7789x240x240
+	mode0.Mode = spi.Mode0
+	for _, c := range []struct {
+		o    Opts
+		want spi.Mode
+	}{{ST7789x240x240, spi.Mode3}, {ST7789x240x320, spi.Mode3}, {ILI9341x320x240, spi.Mode0}, {mode0, spi.Mode0}} {
+		p := &modePort{Record: &spitest.Record{}}
+		if _, err := New(p, &gpiotest.Pin{N: "DC"}, nil, nil, &c.o); err != nil {
+			t.Fatal(err)
+		}
+		if p.mode != c.want {
+			t.Errorf("%s %dx%d: SPI %v, want %v", c.o.Controller, c.o.Width, c.o.Height, p.mode, c.want)
+		}
+	}
+	bad := ST7789x240x240
+	bad.Mode = 4
+	if _, err := New(&spitest.Record{}, &gpiotest.Pin{N: "DC"}, nil, nil, &bad); err == nil {
+		t.Error("SPI mode 4: no error")
 	}
 }
