@@ -8,6 +8,7 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
+	"posagent/display/locale"
 	"posagent/printer/escpos"
 )
 
@@ -28,6 +29,10 @@ type ReceiptKind int
 const (
 	Paid ReceiptKind = iota + 1
 	Refunded
+	// ReceiptLatePaid confirms a payment that arrived after the cashier
+	// cancelled the sale or its window closed: the money is in, and the
+	// receipt says that the shop must keep the sale or refund it.
+	ReceiptLatePaid
 )
 
 func (k ReceiptKind) String() string {
@@ -36,6 +41,8 @@ func (k ReceiptKind) String() string {
 		return "paid"
 	case Refunded:
 		return "refunded"
+	case ReceiptLatePaid:
+		return "late-paid"
 	}
 	return fmt.Sprintf("ReceiptKind(%d)", int(k))
 }
@@ -50,12 +57,8 @@ type Receipt struct {
 	ClientSN      string // order number (ours)
 	SN            string // gateway transaction number
 	TradeNo       string // payment channel's trade number
-	Channel       string // "Alipay", "WeChat Pay", ...
+	Channel       string // "Alipay", "WeChat Pay", "微信", ...: named in the locale
 }
-
-// beijing is UTC+8 without zoneinfo: a Pi image may lack tzdata, and China
-// has no daylight saving time.
-var beijing = time.FixedZone("CST", 8*3600)
 
 // Layout turns slips and receipts into ESC/POS bytes for one printer model.
 // It does no I/O: the benchmark and the golden tests use it directly.
@@ -68,12 +71,26 @@ type Layout struct {
 	loc      *time.Location
 	module   int
 	font     *textFont // nil: characters the charset lacks print as '?'
+	lc       *locale.Locale
+	currency string
 }
 
 // NewLayout returns the layout for cfg (only the paper, QR, charset, cut,
-// location and QR module fields matter).
+// location, locale, currency and QR module fields matter).
 func NewLayout(cfg Config) (*Layout, error) {
-	l := &Layout{nativeQR: cfg.NativeQR, loc: cfg.Location, module: cfg.QRModule}
+	l := &Layout{nativeQR: cfg.NativeQR, loc: cfg.Location, module: cfg.QRModule, currency: cfg.Currency}
+	tag := cfg.Locale
+	if tag == "" {
+		tag = "en" // what posagent printed before it had locales
+	}
+	lc, err := locale.Lookup(tag)
+	if err != nil {
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	l.lc = lc
+	if l.currency == "" {
+		l.currency = "CNY"
+	}
 	switch cfg.PaperMM {
 	case 0, 58:
 		l.dots = 384
@@ -97,7 +114,7 @@ func NewLayout(cfg Config) (*Layout, error) {
 		return nil, fmt.Errorf("printer: cut %q, want \"partial\" or \"full\"", cfg.Cut)
 	}
 	if l.loc == nil {
-		l.loc = beijing
+		l.loc = lc.Zone
 	}
 	if l.module < 0 || l.module > 16 {
 		return nil, fmt.Errorf("printer: QR module size %d out of range 1..16 (0 = automatic)", l.module)
@@ -113,44 +130,112 @@ func NewLayout(cfg Config) (*Layout, error) {
 // Dots is the printable width in dots (384 or 576).
 func (l *Layout) Dots() int { return l.dots }
 
+// money writes an amount with the sign of the layout's currency: HK$ for
+// HKD; for CNY the fullwidth ￥ on Chinese printers, ¥ where the code page
+// has it, else "CNY ".
 func (l *Layout) money(cents int64) string {
-	sym := "CNY "
-	switch {
-	case l.cs.Kanji:
-		sym = "￥" // U+FFE5, GB2312 A3A4: every Chinese font has it
-	case string(l.cs.Encode(nil, "¥")) != "?":
-		sym = "¥"
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
 	}
-	return fmt.Sprintf("%s%d.%02d", sym, cents/100, cents%100)
+	sym := locale.Symbol(l.currency)
+	if sym == "¥" {
+		switch {
+		case l.cs.Kanji:
+			sym = "￥" // U+FFE5, GB2312 A3A4: every Chinese font has it
+		case string(l.cs.Encode(nil, "¥")) != "?":
+		default:
+			sym = "CNY "
+		}
+	}
+	return fmt.Sprintf("%s%s%d.%02d", sign, sym, cents/100, cents%100)
 }
+
+// t is the layout's words for a message id (package locale).
+func (l *Layout) t(id string) string { return l.lc.T(id) }
 
 func (l *Layout) when(t time.Time) string {
 	return t.In(l.loc).Format("2006-01-02 15:04:05")
 }
 
-// wrap splits s into lines of at most cols cells.
+// wrap splits s into lines of at most cols cells without cutting a word:
+// Latin text breaks at spaces, Chinese between characters (never before a
+// closing punctuation mark), and preferably after a comma or colon in the
+// second half of the line, as a typesetter would. Only a word longer than a
+// whole line is cut.
 func (l *Layout) wrap(s string, cols int) []string {
-	var lines []string
-	var cur strings.Builder
 	raster := l.rasterised(s)
-	n := 0
-	for _, r := range s {
-		w := l.cs.Cells(string(r))
+	width := func(r rune) int {
 		if raster {
-			w = runeCells(r)
+			return runeCells(r)
 		}
-		if n+w > cols && n > 0 {
-			lines = append(lines, cur.String())
-			cur.Reset()
-			n = 0
+		return l.cs.Cells(string(r))
+	}
+	var lines []string
+	var cur []rune
+	n := 0
+	flush := func() {
+		lines = append(lines, strings.TrimRight(string(cur), " "))
+		cur, n = cur[:0], 0
+	}
+	for _, seg := range segments(s) {
+		w := 0
+		for _, r := range seg {
+			w += width(r)
 		}
-		cur.WriteRune(r)
-		n += w
+		if n > 0 && n+w > cols {
+			// Break after a pause in the second half of the line if there
+			// is one, so that a clause stays together.
+			carry := []rune(nil)
+			for i := len(cur) - 1; i > len(cur)/2; i-- {
+				if strings.ContainsRune("，：；。、,:;", cur[i]) {
+					carry = append(carry, cur[i+1:]...)
+					cur = cur[:i+1]
+					break
+				}
+			}
+			flush()
+			cur = append(cur, carry...)
+			for _, r := range carry {
+				n += width(r)
+			}
+			if len(cur) == 0 && strings.TrimSpace(string(seg)) == "" {
+				continue // no line starts with a space
+			}
+		}
+		for _, r := range seg {
+			if n+width(r) > cols && n > 0 { // a word longer than a line
+				flush()
+			}
+			cur = append(cur, r)
+			n += width(r)
+		}
 	}
 	if n > 0 || len(lines) == 0 {
-		lines = append(lines, cur.String())
+		flush()
 	}
 	return lines
+}
+
+// segments splits s into the units a line may break between: a Latin word
+// with the spaces after it, or one wide (Chinese) character with any
+// punctuation that must not begin a line.
+func segments(s string) [][]rune {
+	var out [][]rune
+	for _, r := range s {
+		last := len(out) - 1
+		switch {
+		case last >= 0 && strings.ContainsRune("，。、：；！？）》」』,.:;!?)… ", r):
+			out[last] = append(out[last], r)
+		case runeCells(r) == 2:
+			out = append(out, []rune{r})
+		case last >= 0 && runeCells(out[last][len(out[last])-1]) == 1 && out[last][len(out[last])-1] != ' ':
+			out[last] = append(out[last], r)
+		default:
+			out = append(out, []rune{r})
+		}
+	}
+	return out
 }
 
 // rasterised reports whether a line holding s goes out as an image.
@@ -257,10 +342,10 @@ func (l *Layout) Slip(s Slip) ([]byte, error) {
 	if s.Merchant != "" {
 		l.title(b, s.Merchant)
 	}
-	b.Line("Scan to pay")
+	b.Line(l.t("slip.scan_to_pay"))
 	b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(l.money(s.AmountCents)).Style(escpos.Style{})
 	if s.ClientSN != "" {
-		for _, line := range l.wrap("Order "+s.ClientSN, l.cols) {
+		for _, line := range l.wrap(l.t("receipt.order")+" "+s.ClientSN, l.cols) {
 			b.Line(line)
 		}
 	}
@@ -268,7 +353,7 @@ func (l *Layout) Slip(s Slip) ([]byte, error) {
 		return nil, err
 	}
 	if !s.ExpiresAt.IsZero() {
-		b.Line("Expires " + l.when(s.ExpiresAt))
+		b.Line(l.t("slip.expires") + " " + l.when(s.ExpiresAt))
 	}
 	b.b.Cut(l.cut)
 	return b.b.Bytes()
@@ -279,11 +364,13 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 	var head string
 	switch r.Kind {
 	case Paid:
-		head = "PAID"
+		head = l.t("receipt.paid")
 	case Refunded:
-		head = "REFUNDED"
+		head = l.t("receipt.refunded")
+	case ReceiptLatePaid:
+		head = l.t("receipt.late_paid")
 	default:
-		return nil, fmt.Errorf("printer: receipt kind %v, want Paid or Refunded", r.Kind)
+		return nil, fmt.Errorf("printer: receipt kind %v, want Paid, Refunded or ReceiptLatePaid", r.Kind)
 	}
 	if r.AmountCents <= 0 {
 		return nil, fmt.Errorf("printer: receipt amount %d cents, want > 0", r.AmountCents)
@@ -295,28 +382,34 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 	if r.Merchant != "" {
 		l.title(b, r.Merchant)
 	}
-	b.Style(escpos.Style{Bold: true, DoubleHeight: true, DoubleWidth: true}).Line(head).Style(escpos.Style{})
+	l.title(b, head)
 	b.Align(escpos.Left)
 	rule := strings.Repeat("-", l.cols)
 	b.Line(rule)
-	l.kv(b, "Amount", l.money(r.AmountCents))
+	l.kv(b, l.t("receipt.amount"), l.money(r.AmountCents))
 	if r.Kind == Refunded {
 		refunded := r.RefundedCents
 		if refunded == 0 {
 			refunded = r.AmountCents
 		}
-		l.kv(b, "Refunded", l.money(refunded))
+		l.kv(b, l.t("receipt.refunded_amount"), l.money(refunded))
 	}
 	if !r.At.IsZero() {
-		l.kv(b, "Time", l.when(r.At))
+		l.kv(b, l.t("receipt.time"), l.when(r.At))
 	}
-	for _, f := range [][2]string{{"Order", r.ClientSN}, {"Txn", r.SN}, {"Trade no", r.TradeNo}, {"Channel", r.Channel}} {
+	for _, f := range [][2]string{{"receipt.order", r.ClientSN}, {"receipt.txn", r.SN}, {"receipt.trade_no", r.TradeNo}, {"receipt.channel", l.lc.Channel(r.Channel)}} {
 		if f[1] != "" {
-			l.kv(b, f[0], f[1])
+			l.kv(b, l.t(f[0]), f[1])
 		}
 	}
 	b.Line(rule)
-	b.Align(escpos.Center).Line("Thank you")
+	if r.Kind == ReceiptLatePaid {
+		for _, line := range l.wrap(l.t("receipt.late_paid_note"), l.cols) {
+			b.Line(line)
+		}
+		b.Line(rule)
+	}
+	b.Align(escpos.Center).Line(l.t("receipt.thank_you"))
 	b.b.Cut(l.cut)
 	return b.b.Bytes()
 }

@@ -16,6 +16,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 	"golang.org/x/image/font/gofont/gomono"
 
+	"posagent/agent/report"
 	"posagent/printer/preview"
 )
 
@@ -42,6 +43,23 @@ var (
 	}
 )
 
+// void, summary and commission are the new forms of issue 15.
+var (
+	void    = Void{ClientSN: "7100012345", AmountCents: 1250, Reason: "canceled", At: at.Add(2 * time.Minute)}
+	summary = report.Summary{
+		Kind: report.Z, Terminal: "T100123", Merchant: "街角咖啡", Currency: "CNY", From: at.Add(-3 * time.Hour), To: at.Add(10 * time.Hour),
+		ByOutcome:  []report.Line{{Key: "paid", Count: 3, Cents: 3850}, {Key: "canceled", Count: 1, Cents: 500}},
+		ByChannel:  []report.Line{{Key: "Alipay", Count: 2, Cents: 2600}, {Key: "微信", Count: 1, Cents: 1250}},
+		ByOperator: []report.Line{{Key: "amy", Count: 3, Cents: 3850}},
+		Refunds:    report.Line{Count: 1, Cents: 500},
+		NetCents:   3350,
+		Open:       []report.Order{{ClientSN: "7100012399", AmountCents: 990, CreatedAt: at.Add(9 * time.Hour), Device: "pending", Gateway: "no answer: timeout"}},
+	}
+	commission = Commissioning{Terminal: "T100123", Store: "Corner Cafe", Gateway: "upay", Version: "1.4.0",
+		Checks:    []Check{{Name: "Clock", OK: true}, {Name: "Printer", OK: false, Detail: "paper near end"}},
+		SupportQR: "tel:+864001234567"}
+)
+
 type goldenCase struct {
 	name  string
 	cfg   Config
@@ -63,8 +81,18 @@ var goldenCases = []goldenCase{
 		[]string{"Corner Cafe", "PAID", "Amount                    ¥12.50", "Time         2026-11-25 11:01:00",
 			"Order                 7100012345", "Txn                7895259204617", "Trade no", "    2026112522001455551234567890",
 			"Channel                   Alipay", "Thank you"}, ""},
-	{"receipt_refunded_80_gb18030", Config{PaperMM: 80, Charset: "gb18030"}, func(l *Layout) ([]byte, error) { return l.Receipt(refundedCN) },
-		[]string{"街角咖啡", "REFUNDED", "Amount", "￥8.80", "Refunded", "￥5.00", "2026-11-25 12:00:00", "微信支付"}, ""},
+	{"receipt_refunded_80_gb18030", Config{PaperMM: 80, Charset: "gb18030", Locale: "zh-CN"}, func(l *Layout) ([]byte, error) { return l.Receipt(refundedCN) },
+		[]string{"街角咖啡", "退款成功", "金额", "￥8.80", "退款金额", "￥5.00", "2026-11-25 12:00:00", "支付方式", "微信支付", "谢谢惠顾"}, ""},
+	{"receipt_late_paid_58_gb18030", Config{Charset: "gb18030", Locale: "zh-CN"}, func(l *Layout) ([]byte, error) { r := paid; r.Kind = ReceiptLatePaid; return l.Receipt(r) },
+		[]string{"取消后已付款", "￥12.50", "支付宝", "请保留或退款"}, ""},
+	{"void_58", Config{}, func(l *Layout) ([]byte, error) { return l.Void(void) },
+		[]string{"*** VOID ***", "Canceled: do not scan", "Amount                    ¥12.50", "Order                 7100012345", "2026-11-25 11:02:00"}, ""},
+	{"void_80_gb18030_zh-HK", Config{PaperMM: 80, Charset: "gb18030", Locale: "zh-HK", Currency: "HKD"}, func(l *Layout) ([]byte, error) { v := void; v.Reason = "expired"; return l.Void(v) },
+		[]string{"*** 作廢 ***", "已逾時，請勿掃碼", "HK$12.50", "訂單號"}, ""},
+	{"report_z_80_gb18030", Config{PaperMM: 80, Charset: "gb18030", Locale: "zh-CN"}, func(l *Layout) ([]byte, error) { return l.Report(summary) },
+		[]string{"街角咖啡", "Z 报表（日结）", "已支付 ×3", "￥38.50", "支付宝 ×2", "微信支付 ×1", "amy ×3", "退款 ×1", "实收", "￥33.50", "未完成订单 (1)", "7100012399", "网关: no answer: timeout", "对账差异 (0)", "无"}, ""},
+	{"commissioning_58", Config{}, func(l *Layout) ([]byte, error) { return l.Commissioning(commission) },
+		[]string{"COMMISSIONING", "Terminal", "T100123", "Corner Cafe", "upay", "Clock", "[OK]", "Printer", "[Failed]", "paper near end", "Some checks failed", "Support"}, commission.SupportQR},
 	{"selftest_58_raster", Config{}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
 		[]string{"SELF-TEST", "Charset", "cp437", "01234567890123456789012345678901", "Café Straße ¥12.50"}, "POSAGENT SELF-TEST raster"},
 	{"selftest_80_native_gb18030", Config{PaperMM: 80, NativeQR: true, Charset: "gb18030"}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
@@ -478,8 +506,8 @@ func TestSelfTestDotPattern(t *testing.T) {
 }
 
 // TestRasterisedLineKeepsColumns: a receipt line whose value the code page
-// lacks ("微信支付") is rasterised with the same columns as text: the line
-// image spans the 32 cells and the four wide characters fill the last 8.
+// lacks ("翼支付") is rasterised with the same columns as text: the line
+// image spans the 32 cells and the three wide characters fill the last 6.
 func TestRasterisedLineKeepsColumns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "font.ttf")
 	if err := os.WriteFile(path, gomono.TTF, 0o644); err != nil {
@@ -491,6 +519,7 @@ func TestRasterisedLineKeepsColumns(t *testing.T) {
 	}
 	r := refundedCN
 	r.Merchant = "Corner Cafe"
+	r.Channel = "翼支付" // a channel with no English name in package locale: printed as given
 	b, err := l.Receipt(r)
 	if err != nil {
 		t.Fatal(err)
@@ -506,8 +535,8 @@ func TestRasterisedLineKeepsColumns(t *testing.T) {
 	inkIn := func(x0, x1 int) int {
 		return darkIn(p.Image, image.Rect(line.Min.X+x0, line.Min.Y, line.Min.X+x1, line.Max.Y))
 	}
-	if inkIn(0, 84) == 0 || inkIn(84, 288) != 0 || inkIn(288, 384) == 0 {
-		t.Errorf("ink: label %d, gap %d, value %d", inkIn(0, 84), inkIn(84, 288), inkIn(288, 384))
+	if inkIn(0, 84) == 0 || inkIn(84, 312) != 0 || inkIn(312, 384) == 0 {
+		t.Errorf("ink: label %d, gap %d, value %d", inkIn(0, 84), inkIn(84, 312), inkIn(312, 384))
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"posagent/agent/report"
 	"posagent/printer/escpos"
 )
 
@@ -74,8 +75,17 @@ type Config struct {
 	// NoStatus skips the DLE EOT check: for printers (or links) that never
 	// answer it. The file driver never asks.
 	NoStatus bool
-	// Location is the time zone of printed times; nil means UTC+8 (Beijing).
+	// Location is the time zone of printed times; nil means the locale's
+	// (UTC+8: Beijing, Hong Kong). Screens, paper and the CLI share one
+	// configured zone (terminal.timezone).
 	Location *time.Location
+	// Locale names the words of slips, receipts and reports: "zh-CN",
+	// "zh-HK" or "en" (package display/locale); "" means "en". Words the
+	// Charset cannot print come out as raster text (see TextFont).
+	Locale string
+	// Currency is the ISO 4217 currency of amounts: "CNY" (default, ¥) or
+	// "HKD" (HK$).
+	Currency string
 	// QRModule is the QR module size in dots (1..16); 0 picks the largest
 	// that keeps the code within 3/4 of the paper width, at most 8.
 	QRModule int
@@ -192,6 +202,33 @@ func (p *Printer) PrintSlip(ctx context.Context, s Slip) error {
 // PrintReceipt prints a receipt.
 func (p *Printer) PrintReceipt(ctx context.Context, r Receipt) error {
 	b, err := p.layout.Receipt(r)
+	if err != nil {
+		return err
+	}
+	return p.Send(ctx, b)
+}
+
+// PrintVoid prints a void slip for a QR slip that can no longer be paid.
+func (p *Printer) PrintVoid(ctx context.Context, v Void) error {
+	b, err := p.layout.Void(v)
+	if err != nil {
+		return err
+	}
+	return p.Send(ctx, b)
+}
+
+// PrintReport prints an X or Z report.
+func (p *Printer) PrintReport(ctx context.Context, s report.Summary) error {
+	b, err := p.layout.Report(s)
+	if err != nil {
+		return err
+	}
+	return p.Send(ctx, b)
+}
+
+// PrintCommissioning prints the commissioning slip.
+func (p *Printer) PrintCommissioning(ctx context.Context, c Commissioning) error {
+	b, err := p.layout.Commissioning(c)
 	if err != nil {
 		return err
 	}

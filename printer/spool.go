@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"posagent/agent/report"
 )
 
 // ErrQueueFull is returned by Submit when the spool queue is full, which
@@ -13,12 +15,17 @@ import (
 // taken, and the sale goes on without it.
 var ErrQueueFull = errors.New("printer: spool queue full")
 
-// Job is one thing to print. Exactly one of Slip, Receipt and SelfTest is set.
+// Job is one thing to print. Exactly one of Slip, Receipt, SelfTest, Void,
+// Report and Commissioning is set.
 type Job struct {
 	ID       string // the caller's name for it in events, e.g. the client_sn
 	Slip     *Slip
 	Receipt  *Receipt
 	SelfTest bool
+
+	Void          *Void
+	Report        *report.Summary
+	Commissioning *Commissioning
 }
 
 // EventKind says what happened to a job.
@@ -142,8 +149,17 @@ func (s *Spooler) Submit(j Job) error {
 	if j.SelfTest {
 		n++
 	}
+	if j.Void != nil {
+		n++
+	}
+	if j.Report != nil {
+		n++
+	}
+	if j.Commissioning != nil {
+		n++
+	}
 	if n != 1 {
-		return fmt.Errorf("printer: job %q must have exactly one of Slip, Receipt, SelfTest", j.ID)
+		return fmt.Errorf("printer: job %q must have exactly one of Slip, Receipt, SelfTest, Void, Report, Commissioning", j.ID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,6 +267,12 @@ func (s *Spooler) print(j Job) bool {
 			err = s.p.PrintSlip(ctx, *j.Slip)
 		case j.Receipt != nil:
 			err = s.p.PrintReceipt(ctx, *j.Receipt)
+		case j.Void != nil:
+			err = s.p.PrintVoid(ctx, *j.Void)
+		case j.Report != nil:
+			err = s.p.PrintReport(ctx, *j.Report)
+		case j.Commissioning != nil:
+			err = s.p.PrintCommissioning(ctx, *j.Commissioning)
 		default:
 			err = s.p.SelfTest(ctx)
 		}
