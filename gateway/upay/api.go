@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -21,6 +22,7 @@ const (
 	PathCancel    = "/upay/v2/cancel"
 	PathRevoke    = "/upay/v2/revoke"
 	PathRefund    = "/upay/v2/refund"
+	PathUploadLog = "/terminal/uploadLog"
 )
 
 // MaxAmountCents is the largest total_amount: String(10) of cents.
@@ -284,6 +286,7 @@ func (c *Client) PrecreateParams(ctx context.Context, p PrecreateParams) (gatewa
 		DeviceID: p.DeviceID, Extended: p.Extended, GoodsDetails: p.GoodsDetails, Reflect: p.Reflect,
 		NotifyURL: p.NotifyURL,
 	}
+	sent := c.now()
 	biz, err := c.call(ctx, "precreate", PathPrecreate, sn, key, body)
 	if err != nil {
 		return gateway.Order{}, err
@@ -295,6 +298,10 @@ func (c *Client) PrecreateParams(ctx context.Context, p PrecreateParams) (gatewa
 	if o.QRCode == "" {
 		return o, &gateway.Error{Class: gateway.Unknown, Op: "precreate", Err: errors.New("PRECREATE_SUCCESS without qr_code")}
 	}
+	// Upay cancels an unpaid precreated order itself after about 4
+	// minutes (upay-v2.md, "Precreate flow" 3); measured from before the
+	// request left, so the terminal never thinks it expired too early.
+	o.ExpiresAt = sent.Add(c.lifetime)
 	return o, nil
 }
 
@@ -310,17 +317,21 @@ func (c *Client) Precreate(ctx context.Context, r gateway.PrecreateRequest) (gat
 	})
 }
 
-func (c *Client) ref(op, clientSN string) (orderRef, string, error) {
+// ref names an order by sn when it is known ("sn or client_sn (sn wins if
+// both)", upay-v2.md) and by client_sn otherwise. Both are sent when both
+// are known: the answer is checked against client_sn either way.
+func (c *Client) ref(op string, r gateway.Ref) (orderRef, string, error) {
 	sn, key := c.terminal()
 	f := &fieldErrs{op: op}
-	f.required("client_sn", clientSN, 32)
-	return orderRef{TerminalSN: sn, ClientSN: clientSN}, key, f.err()
+	f.required("client_sn", r.ClientSN, 32)
+	f.max("sn", r.SN, 32)
+	return orderRef{TerminalSN: sn, SN: r.SN, ClientSN: r.ClientSN}, key, f.err()
 }
 
-// Query returns the order named by clientSN.
+// Query returns the order named by ref (by its sn once known). A not-found
+// answer wraps gateway.ErrOrderNotFound and says which number was asked.
 func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	clientSN := ref.ClientSN
-	body, key, err := c.ref("query", clientSN)
+	body, key, err := c.ref("query", ref)
 	if err != nil {
 		return gateway.Order{}, err
 	}
@@ -328,31 +339,71 @@ func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, err
 	if err != nil {
 		return gateway.Order{}, err
 	}
-	return parseOrder("query", biz, clientSN)
+	return parseOrderRef("query", biz, ref)
 }
 
 // Cancel reverses an order that is not final. On an order paid meanwhile
-// it is refused (UPAY_CANCEL_INVALID_ORDER_STATE) and the order stays PAID.
+// it is refused (UPAY_CANCEL_INVALID_ORDER_STATE) and Cancel returns the
+// order as a query finds it (PAID). A refusal of an order that a query
+// still finds open, or a gateway without the cancel path (HTTP 404), is a
+// Rejected error wrapping gateway.ErrCancelUnsupported: the order stays
+// payable until Upay's own expiry.
 func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	clientSN := ref.ClientSN
-	return c.cancelLike(ctx, "cancel", PathCancel, clientSN)
+	const op = "cancel"
+	o, err := c.cancelLike(ctx, op, PathCancel, ref)
+	var ge *gateway.Error
+	if err == nil || !errors.As(err, &ge) || ge.Class != gateway.Rejected || errors.Is(err, gateway.ErrOrderNotFound) || errors.Is(err, gateway.ErrAuth) || errors.Is(err, gateway.ErrInvalid) {
+		return o, err
+	}
+	if errors.Is(err, gateway.ErrCancelUnsupported) {
+		return o, err
+	}
+	// Refused: the order's own state says why.
+	q, qerr := c.Query(ctx, ref)
+	if qerr != nil {
+		return gateway.Order{}, err
+	}
+	if q.Status.Final() {
+		return q, nil // lost the race against the payer, or cancelled already
+	}
+	ge.Err = gateway.ErrCancelUnsupported
+	ge.Message = strings.TrimSpace(ge.Message + " (order still " + string(q.Status) + " after the refusal)")
+	return gateway.Order{}, ge
 }
 
 // Revoke refunds a paid order in full on the day it was paid.
 func (c *Client) Revoke(ctx context.Context, clientSN string) (gateway.Order, error) {
-	return c.cancelLike(ctx, "revoke", PathRevoke, clientSN)
+	return c.cancelLike(ctx, "revoke", PathRevoke, gateway.Ref{ClientSN: clientSN})
 }
 
-func (c *Client) cancelLike(ctx context.Context, op, path, clientSN string) (gateway.Order, error) {
-	body, key, err := c.ref(op, clientSN)
+func (c *Client) cancelLike(ctx context.Context, op, path string, ref gateway.Ref) (gateway.Order, error) {
+	body, key, err := c.ref(op, ref)
 	if err != nil {
 		return gateway.Order{}, err
 	}
 	biz, err := c.call(ctx, op, path, body.TerminalSN, key, body)
 	if err != nil {
+		var ge *gateway.Error
+		if op == "cancel" && errors.As(err, &ge) && ge.Code == "HTTP 404" {
+			ge.Err = gateway.ErrCancelUnsupported
+		}
 		return gateway.Order{}, err
 	}
-	return parseOrder(op, biz, clientSN)
+	return parseOrderRef(op, biz, ref)
+}
+
+// UploadLog sends a gzip-compressed log file to /terminal/uploadLog. The
+// body is the gzip bytes themselves, signed like any request (upay-v2.md,
+// "Terminal lifecycle"); the content type is application/gzip, the media
+// type registered for gzip data (RFC 6713), since the spec names none.
+func (c *Client) UploadLog(ctx context.Context, gz []byte) error {
+	const op = "upload log"
+	if len(gz) < 2 || gz[0] != 0x1f || gz[1] != 0x8b {
+		return &gateway.Error{Class: gateway.NotSent, Op: op, Err: fmt.Errorf("%w: not gzip data (RFC 1952 magic 1f 8b)", gateway.ErrInvalid)}
+	}
+	sn, key := c.terminal()
+	_, err := c.send(ctx, op, PathUploadLog, sn, key, gz, "application/gzip", true)
+	return err
 }
 
 // Refund refunds part or all of a paid order; RequestNo makes it idempotent.
@@ -370,13 +421,15 @@ func (c *Client) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.O
 	if err := f.err(); err != nil {
 		return gateway.Order{}, err
 	}
-	body := refundBody{TerminalSN: sn, ClientSN: r.ClientSN, RefundRequestNo: r.RequestNo, Operator: op,
+	// refund_request_no is the idempotency key: the caller keeps it while
+	// the outcome is unknown (upay-v2.md; an outer 500 is unknown too).
+	body := refundBody{TerminalSN: sn, SN: r.SN, ClientSN: r.ClientSN, RefundRequestNo: r.RequestNo, Operator: op,
 		RefundAmount: strconv.FormatInt(r.AmountCents, 10)}
 	biz, err := c.call(ctx, "refund", PathRefund, sn, key, body)
 	if err != nil {
 		return gateway.Order{}, err
 	}
-	return parseOrder("refund", biz, r.ClientSN)
+	return parseOrderRef("refund", biz, gateway.Ref{ClientSN: r.ClientSN, SN: r.SN})
 }
 
 // Response parsing.
@@ -439,6 +492,24 @@ func outcome(op, code string) gateway.Class {
 	}
 	// *_ERROR, *_IN_PROGRESS, and anything undocumented: only a query knows.
 	return gateway.Unknown
+}
+
+// parseOrderRef is parseOrder for an order named by ref; a not-found
+// answer says which number was asked.
+func parseOrderRef(op string, raw json.RawMessage, ref gateway.Ref) (gateway.Order, error) {
+	o, err := parseOrder(op, raw, ref.ClientSN)
+	var ge *gateway.Error
+	if errors.Is(err, gateway.ErrOrderNotFound) && errors.As(err, &ge) {
+		if ref.SN != "" {
+			ge.Message = strings.TrimSpace(ge.Message + " (asked by sn " + ref.SN + ")")
+		} else {
+			ge.Message = strings.TrimSpace(ge.Message + " (asked by client_sn " + ref.ClientSN + ")")
+		}
+	}
+	if err == nil && ref.SN != "" && o.SN != ref.SN {
+		return gateway.Order{}, unknownf(op, "answer is about sn %q, asked about %q", o.SN, ref.SN)
+	}
+	return o, err
 }
 
 func parseOrder(op string, raw json.RawMessage, wantClientSN string) (gateway.Order, error) {

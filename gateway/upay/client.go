@@ -56,6 +56,13 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBodyBytes bounds a response body. Default 1 MiB.
 	MaxBodyBytes int64
+	// Now is the clock for Order.ExpiresAt. Default time.Now.
+	Now func() time.Time
+	// OrderLifetime is how long Upay keeps a precreated order payable
+	// before it cancels it itself: "about 4 minutes (older docs: 90 s)"
+	// (upay-v2.md, "Precreate flow" 3). Order.ExpiresAt is the precreate
+	// time plus this. Default 4 minutes, the longer reading.
+	OrderLifetime time.Duration
 }
 
 // Client talks to one Upay API endpoint. It is safe for concurrent use.
@@ -69,6 +76,8 @@ type Client struct {
 	payway   string
 	subPay   string
 	operator string
+	now      func() time.Time
+	lifetime time.Duration
 
 	mu     sync.Mutex
 	termSN string
@@ -112,6 +121,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.operator == "" {
 		c.operator = "posagent"
+	}
+	c.now, c.lifetime = cfg.Now, cfg.OrderLifetime
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.lifetime <= 0 {
+		c.lifetime = 4 * time.Minute
 	}
 	if c.hc == nil {
 		rt := cfg.Transport
@@ -174,6 +190,16 @@ func (c *Client) call(ctx context.Context, op, path, sn, key string, body any) (
 	if err != nil {
 		return nil, &gateway.Error{Class: gateway.NotSent, Op: op, Err: err}
 	}
+	return c.send(ctx, op, path, sn, key, b, "application/json; charset=utf-8", false)
+}
+
+// send signs b with (sn, key) and posts it to path. noBiz accepts a
+// result_code "200" answer without biz_response (upload log: "outer
+// result_code 200" is its whole answer, upay-v2.md).
+func (c *Client) send(ctx context.Context, op, path, sn, key string, b []byte, contentType string, noBiz bool) (json.RawMessage, error) {
+	if sn == "" || key == "" {
+		return nil, &gateway.Error{Class: gateway.NotSent, Op: op, Err: fmt.Errorf("%w: no credentials to sign with (is the terminal provisioned?)", gateway.ErrInvalid)}
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -190,7 +216,7 @@ func (c *Client) call(ctx context.Context, op, path, sn, key string, body any) (
 	if err != nil {
 		return nil, &gateway.Error{Class: gateway.NotSent, Op: op, Err: err}
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", sn+" "+Sign(b, key))
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -210,7 +236,14 @@ func (c *Client) call(ctx context.Context, op, path, sn, key string, body any) (
 	if int64(len(raw)) > c.maxBody {
 		return nil, &gateway.Error{Class: gateway.Unknown, Op: op, Err: fmt.Errorf("response larger than %d bytes", c.maxBody)}
 	}
-	return parseEnvelope(op, resp.StatusCode, raw)
+	biz, err := parseEnvelope(op, resp.StatusCode, raw)
+	if noBiz && err != nil && resp.StatusCode == http.StatusOK {
+		var env envelope
+		if json.Unmarshal(raw, &env) == nil && env.ResultCode == "200" {
+			return nil, nil
+		}
+	}
+	return biz, err
 }
 
 // parseEnvelope classifies an HTTP answer. Anything it cannot read with
@@ -221,6 +254,11 @@ func parseEnvelope(op string, status int, raw []byte) (json.RawMessage, error) {
 	if err := json.Unmarshal(raw, &env); err != nil || env.ResultCode == "" {
 		if err == nil {
 			err = errors.New("no result_code")
+		}
+		if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+			// No such path at this gateway: nothing ran. A wrong
+			// BaseURL, or a call this gateway does not have.
+			return nil, &gateway.Error{Class: gateway.Rejected, Op: op, Code: fmt.Sprintf("HTTP %d", status), Message: "the gateway has no such path"}
 		}
 		return nil, &gateway.Error{Class: gateway.Unknown, Op: op, Err: fmt.Errorf("HTTP %d with an unreadable body: %w", status, err)}
 	}
@@ -243,9 +281,12 @@ func parseEnvelope(op string, status int, raw []byte) (json.RawMessage, error) {
 		}
 		return nil, e
 	case "500":
-		// The issue's rule: an outer 500 that names its error is a
-		// rejection; the sandbox never commits before answering one.
-		return nil, &gateway.Error{Class: gateway.Rejected, Op: op, Code: env.ErrorCode, Message: env.ErrorMessage}
+		// A server error ("contact support" in Upay's response-code
+		// annex) promises nothing about what happened: outcome unknown
+		// for every call, refunds included (upay-v2.md, "Response
+		// envelope"). A refund keeps its refund_request_no until a
+		// definite answer.
+		return nil, &gateway.Error{Class: gateway.Unknown, Op: op, Code: env.ErrorCode, Message: env.ErrorMessage}
 	}
 	return nil, &gateway.Error{Class: gateway.Unknown, Op: op, Err: fmt.Errorf("unexpected result_code %q", env.ResultCode)}
 }

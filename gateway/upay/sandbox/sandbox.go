@@ -8,16 +8,41 @@
 // It is written from the protocol description (upay-v2.md and the seeds),
 // not from the client in ../, so the two check each other.
 //
-// Besides the API it serves, under /sandbox/:
+// Besides the API it serves, under /sandbox/ (the shared parts come from
+// posagent/gateway/sandboxkit):
 //
 //	GET  /sandbox/ledger               every order, for comparison with the terminal's records
 //	POST /sandbox/orders/{id}/pay      the payer pays (id = sn or client_sn)
 //	POST /sandbox/orders/{id}/decline  the payer's payment fails
-//	GET|POST /sandbox/faults           fault injection (posagent/gateway/faults)
+//	GET|POST /sandbox/faults           fault injection (posagent/gateway/faults) and personalities
+//	GET  /sandbox/uploads              the logs received at /terminal/uploadLog, as JSON
 //	GET  /qr/{sn}                      the page a QR code points at, with Pay and Decline buttons
+//
+// Personalities (sandboxkit.Personality), as Upay would show them:
+//
+//   - NoCancel: /upay/v2/cancel is not served; it answers HTTP 404 like any
+//     path the gateway does not have (net/http's default answer; Upay's
+//     docs say nothing about unknown paths).
+//   - CancelRefused: cancel of an order still CREATED answers FAIL with
+//     UPAY_CANCEL_INVALID_ORDER_STATE (a documented business error code,
+//     upay-v2.md) and the order stays payable.
+//   - LatePayAfterCancel: after a refused or absent cancel, the payer pays
+//     half way between the cancel and the order's expiry (OrderTTL: Upay
+//     cancels an unpaid order itself after about 4 minutes, upay-v2.md).
+//   - ConfirmedThenNotFound: query, cancel and refund by client_sn answer
+//     UPAY_ORDER_NOT_EXISTS even for orders it created; by sn they work
+//     ("sn or client_sn (sn wins if both)", upay-v2.md).
+//   - ConflictThenNotFound: as ConfirmedThenNotFound, and a repeated
+//     precreate answers CLIENT_SN_CONFLICT whatever its details.
+//   - UnsignedErrors: nothing to do; Upay answers are not signed.
+//   - Error500AfterCommit: every second call is applied, then answered with
+//     outer result_code "500" UNKNOWN_SYSTEM_ERROR (upay-v2.md, "Response
+//     envelope": a server error that promises nothing).
 package sandbox
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,8 +52,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +60,7 @@ import (
 
 	"posagent/gateway"
 	"posagent/gateway/faults"
+	"posagent/gateway/sandboxkit"
 	"posagent/gateway/upay"
 )
 
@@ -62,9 +86,8 @@ type Options struct {
 
 // Server is the sandbox gateway. It is an http.Handler.
 type Server struct {
-	opts   Options
-	faults *faults.Injector
-	mux    *http.ServeMux
+	opts Options
+	kit  *sandboxkit.Kit
 
 	mu        sync.Mutex
 	base      string
@@ -73,6 +96,13 @@ type Server struct {
 	orders    map[string]*order    // by sn
 	byClient  map[string]*order    // by terminal_sn + "/" + client_sn
 	seq       int64
+	uploads   []Upload
+}
+
+// Upload is one log received at /terminal/uploadLog.
+type Upload struct {
+	Terminal string `json:"terminal"`
+	Gzip     []byte `json:"gzip"` // the body as received: gzip bytes of the log
 }
 
 type terminal struct {
@@ -89,6 +119,7 @@ type order struct {
 	created, finished                                                     time.Time
 	refunds                                                               map[string]int64
 	charges, creates                                                      int
+	latePayAt                                                             time.Time // LatePayAfterCancel: when the payer pays anyway
 }
 
 // New returns a sandbox with opts.
@@ -123,9 +154,6 @@ func New(opts Options) *Server {
 	for c, n := range opts.ActivationCodes {
 		s.codes[c] = n
 	}
-	s.faults = &faults.Injector{Skip: func(r *http.Request) bool {
-		return strings.HasPrefix(r.URL.Path, "/sandbox/") || strings.HasPrefix(r.URL.Path, "/qr/")
-	}}
 	api := http.NewServeMux()
 	api.HandleFunc("POST "+upay.PathActivate, s.activate)
 	api.HandleFunc("POST "+upay.PathCheckin, s.terminalCall(s.checkin))
@@ -134,19 +162,36 @@ func New(opts Options) *Server {
 	api.HandleFunc("POST "+upay.PathCancel, s.terminalCall(s.cancel))
 	api.HandleFunc("POST "+upay.PathRevoke, s.terminalCall(s.revoke))
 	api.HandleFunc("POST "+upay.PathRefund, s.terminalCall(s.refund))
-	s.mux = http.NewServeMux()
-	s.mux.Handle("/", s.faults.Wrap(api))
-	s.mux.HandleFunc("GET /sandbox/ledger", s.ledgerHandler)
-	s.mux.HandleFunc("POST /sandbox/orders/{id}/{action}", s.payerHandler)
-	s.mux.Handle("/sandbox/faults", s.faults.Handler())
-	s.mux.HandleFunc("GET /qr/{sn}", s.qrPage)
+	api.HandleFunc("POST "+upay.PathUploadLog, s.uploadLog)
+	s.kit = sandboxkit.New(sandboxkit.Config{
+		Name: "Upay", API: api, Payer: s, Page: s.page, Ledger: s.Ledger, Logger: opts.Logger,
+		ServerError: func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, envelope{ResultCode: "500", ErrorCode: "UNKNOWN_SYSTEM_ERROR", ErrorMessage: "系统错误 (system error)"})
+		},
+	})
+	s.kit.Handle("GET /sandbox/uploads", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"uploads": s.Uploads()})
+	}))
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.kit.ServeHTTP(w, r) }
 
 // Faults returns the fault injector in front of the API.
-func (s *Server) Faults() *faults.Injector { return s.faults }
+func (s *Server) Faults() *faults.Injector { return s.kit.Faults() }
+
+// SetPersonalities replaces the gateway personalities in force (see the
+// package documentation); also POST /sandbox/faults {"personalities": [...]}.
+func (s *Server) SetPersonalities(ps ...sandboxkit.Personality) error {
+	return s.kit.SetPersonalities(ps...)
+}
+
+// Uploads returns the logs received at /terminal/uploadLog, oldest first.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Upload(nil), s.uploads...)
+}
 
 // SetBaseURL sets where the server is reachable, for qr_code URLs.
 func (s *Server) SetBaseURL(u string) {
@@ -530,7 +575,7 @@ func (s *Server) precreate(w http.ResponseWriter, t *terminal, m map[string]json
 	key := t.sn + "/" + p.clientSN
 	if o := s.byClient[key]; o != nil {
 		o.creates++
-		if o.amount != p.amount || o.status != gateway.StatusCreated {
+		if o.amount != p.amount || o.status != gateway.StatusCreated || s.kit.Has(sandboxkit.ConflictThenNotFound) {
 			ok(w, biz{ResultCode: "PRECREATE_FAIL", ErrorCode: "CLIENT_SN_CONFLICT", ErrorMessage: "client_sn 重复 (client_sn already used)"})
 			return
 		}
@@ -587,7 +632,7 @@ func (s *Server) find(w http.ResponseWriter, t *terminal, m map[string]json.RawM
 		if x := s.orders[sn]; x != nil && x.terminal == t.sn {
 			o = x
 		}
-	} else {
+	} else if !s.kit.ClientLookupBlind() {
 		o = s.byClient[t.sn+"/"+clientSN]
 	}
 	if o == nil {
@@ -607,12 +652,26 @@ func (s *Server) query(w http.ResponseWriter, t *terminal, m map[string]json.Raw
 }
 
 func (s *Server) cancel(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
+	if s.kit.Has(sandboxkit.NoCancel) {
+		// No such path: nothing is parsed or applied. The payer may
+		// still pay later (LatePayAfterCancel).
+		if o := s.findQuiet(t, m); o != nil && o.status == gateway.StatusCreated {
+			s.refusedCancelLocked(o, now)
+		}
+		http.NotFound(w, nil)
+		return
+	}
 	o := s.find(w, t, m, "FAIL")
 	if o == nil {
 		return
 	}
 	switch o.status {
 	case gateway.StatusCreated:
+		if s.kit.Has(sandboxkit.CancelRefused) {
+			s.refusedCancelLocked(o, now)
+			ok(w, biz{ResultCode: "FAIL", ErrorCode: "UPAY_CANCEL_INVALID_ORDER_STATE", ErrorMessage: "订单状态不允许撤单 (cancel refused)"})
+			return
+		}
 		o.status, o.txStatus, o.finished = gateway.StatusCanceled, "SUCCESS", now
 		ok(w, biz{ResultCode: "CANCEL_SUCCESS", Data: s.orderJSON(o)})
 	case gateway.StatusCanceled, gateway.StatusPayCanceled:
@@ -687,9 +746,33 @@ func (s *Server) refund(w http.ResponseWriter, t *terminal, m map[string]json.Ra
 	}
 }
 
-// expireLocked cancels orders left unpaid past the TTL, as Upay does.
+// refusedCancelLocked notes a cancel that did not happen: with
+// LatePayAfterCancel the payer pays half way to the order's expiry.
+func (s *Server) refusedCancelLocked(o *order, now time.Time) {
+	if s.kit.Has(sandboxkit.LatePayAfterCancel) && o.latePayAt.IsZero() {
+		o.latePayAt = now.Add(o.created.Add(s.opts.OrderTTL).Sub(now) / 2)
+	}
+}
+
+// findQuiet resolves sn or client_sn like find, without answering.
+func (s *Server) findQuiet(t *terminal, m map[string]json.RawMessage) *order {
+	sn, _ := str(m, "sn", 16, false)
+	clientSN, _ := str(m, "client_sn", 32, false)
+	if x := s.orders[sn]; sn != "" && x != nil && x.terminal == t.sn {
+		return x
+	}
+	return s.byClient[t.sn+"/"+clientSN]
+}
+
+// expireLocked cancels orders left unpaid past the TTL, as Upay does, and
+// lets the late payer of LatePayAfterCancel pay first.
 func (s *Server) expireLocked(now time.Time) {
 	for _, o := range s.orders {
+		if o.status == gateway.StatusCreated && !o.latePayAt.IsZero() && !now.Before(o.latePayAt) {
+			o.status, o.txStatus, o.charges = gateway.StatusPaid, "SUCCESS", o.charges+1
+			o.tradeNo = "4200" + o.sn
+			o.finished = o.latePayAt
+		}
 		if o.status == gateway.StatusCreated && !now.Before(o.created.Add(s.opts.OrderTTL)) {
 			o.status, o.txStatus, o.finished = gateway.StatusCanceled, "SUCCESS", o.created.Add(s.opts.OrderTTL)
 		}
@@ -716,7 +799,7 @@ func (s *Server) lookupLocked(id string) *order {
 
 // ErrNotPayable is returned by Pay and Decline for an order that is not
 // waiting for payment (already paid, cancelled or expired).
-var ErrNotPayable = errors.New("sandbox: order is not waiting for payment")
+var ErrNotPayable = sandboxkit.ErrNotPayable
 
 // Pay charges the payer for the order named by id (sn or client_sn).
 func (s *Server) Pay(id string) error { return s.payerAction(id, true) }
@@ -747,34 +830,6 @@ func (s *Server) payerAction(id string, pay bool) error {
 	return nil
 }
 
-func (s *Server) payerHandler(w http.ResponseWriter, r *http.Request) {
-	id, action := r.PathValue("id"), r.PathValue("action")
-	var err error
-	switch action {
-	case "pay":
-		err = s.Pay(id)
-	case "decline":
-		err = s.Decline(id)
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	if strings.Contains(r.Header.Get("Accept"), "text/html") || r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
-		// A browser: back to the order page, which shows the outcome.
-		http.Redirect(w, r, "/qr/"+id, http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		code := http.StatusNotFound
-		if errors.Is(err, ErrNotPayable) {
-			code = http.StatusConflict
-		}
-		http.Error(w, err.Error(), code)
-		return
-	}
-	writeJSON(w, map[string]string{"result": action + " ok"})
-}
-
 // Ledger.
 
 // Ledger returns every order, sorted by terminal and client_sn.
@@ -793,31 +848,48 @@ func (s *Server) ledgerLocked() gateway.Ledger {
 			AmountCents: o.amount, RefundedCents: o.refunded, Charges: o.charges, Creates: o.creates,
 		})
 	}
-	sort.Slice(l.Orders, func(i, j int) bool {
-		a, b := l.Orders[i], l.Orders[j]
-		if a.Terminal != b.Terminal {
-			return a.Terminal < b.Terminal
-		}
-		return a.ClientSN < b.ClientSN
-	})
+	sandboxkit.SortLedger(&l)
 	return l
 }
 
 func (s *Server) saveLedgerLocked() {
-	if s.opts.LedgerPath == "" {
-		return
-	}
-	b, _ := json.MarshalIndent(s.ledgerLocked(), "", "  ")
-	tmp := s.opts.LedgerPath + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		s.opts.Logger.Error("sandbox: writing ledger", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, s.opts.LedgerPath); err != nil {
+	if err := sandboxkit.WriteLedger(s.opts.LedgerPath, s.ledgerLocked()); err != nil {
 		s.opts.Logger.Error("sandbox: writing ledger", "err", err)
 	}
 }
 
-func (s *Server) ledgerHandler(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.Ledger())
+// maxUpload bounds an uploaded log (gzip bytes).
+const maxUpload = 8 << 20
+
+// uploadLog stores a terminal's log: /terminal/uploadLog takes "gzip bytes
+// of the log file (signed like any request)" (upay-v2.md, "Terminal
+// lifecycle"): the signature is md5(body + terminal_key) over those bytes.
+// The body must be gzip (magic 1f 8b, RFC 1952 §2.3.1) and decompress.
+func (s *Server) uploadLog(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxUpload+1))
+	if err != nil || len(body) > maxUpload {
+		outer(w, "INVALID_PARAMS", "log missing or larger than 8 MiB")
+		return
+	}
+	parts := strings.Split(r.Header.Get("Authorization"), " ")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		outer(w, "ILLEGAL_SIGN", "Authorization must be \"<sn> <sign>\"")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, _, good := s.authTerminal(w, parts[0], parts[1], body)
+	if !good {
+		return
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err == nil {
+		_, err = io.Copy(io.Discard, io.LimitReader(zr, 64<<20))
+	}
+	if err != nil {
+		outer(w, "INVALID_PARAMS", "body is not gzip: "+err.Error())
+		return
+	}
+	s.uploads = append(s.uploads, Upload{Terminal: t.sn, Gzip: body})
+	ok(w, map[string]string{"result_code": "SUCCESS"})
 }
