@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"posagent/gateway/sandboxkit"
 	"posagent/gateway/upay/sandbox"
 )
 
@@ -32,6 +33,11 @@ func main() {
 	ttl := flag.Duration("order-ttl", 240*time.Second, "how long an unpaid order stays payable")
 	ledger := flag.String("ledger", "", "write the ledger as JSON to this file after every change")
 	baseURL := flag.String("base-url", "", "URL the terminal and phones reach this server at (default http://<listen>)")
+	var names []string
+	for _, p := range sandboxkit.AllPersonalities {
+		names = append(names, string(p))
+	}
+	personalities := flag.String("personalities", "", "gateway personalities, comma separated: "+strings.Join(names, ", "))
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -59,6 +65,16 @@ func main() {
 	}
 	sb := sandbox.New(sandbox.Options{VendorSN: *vendorSN, VendorKey: *vendorKey, ActivationCodes: ac,
 		OrderTTL: *ttl, LedgerPath: *ledger, BaseURL: *baseURL, Logger: log})
+	if *personalities != "" {
+		var ps []sandboxkit.Personality
+		for _, p := range strings.Split(*personalities, ",") {
+			ps = append(ps, sandboxkit.Personality(strings.TrimSpace(p)))
+		}
+		if err := sb.SetPersonalities(ps...); err != nil {
+			fmt.Fprintf(os.Stderr, "upay-sandbox: -personalities: %v\n", strings.TrimPrefix(err.Error(), "sandboxkit: "))
+			os.Exit(2)
+		}
+	}
 	shownKey := *vendorKey
 	if shownKey != "sandbox-vendor-key" {
 		shownKey = "(as given)" // never echo a key someone typed in
