@@ -169,7 +169,9 @@ type wireTxn struct {
 	CustomID            string          `json:"custom_id"`
 	PaidAt              string          `json:"paid_at"`
 	RefundedAt          string          `json:"refunded_at"`
+	CreatedAt           string          `json:"created_at"`
 	UpdatedAt           string          `json:"updated_at"`
+	ExpiredAt           string          `json:"expired_at"`
 	Links               json.RawMessage `json:"_links"`
 	RefundDetails       json.RawMessage `json:"refund_details"`
 	CancellationDetails json.RawMessage `json:"cancellation_details"`
@@ -213,7 +215,7 @@ func parseTxn(data []byte) (*txn, error) {
 	if refunded > amount {
 		return nil, fmt.Errorf("%w: refunded %d cents exceeds amount %d cents", errMalformed, refunded, amount)
 	}
-	st, ok := mapStatus(w.Status, amount, refunded)
+	st, ok := mapStatus(w.Status, amount, refunded, strings.TrimSpace(w.PaidAt) != "")
 	if !ok {
 		return nil, fmt.Errorf("%w: unrecognised transaction status %q", errMalformed, clip(w.Status, 40))
 	}
@@ -247,15 +249,34 @@ func parseTxn(data []byte) (*txn, error) {
 	if o.FinishedAt.IsZero() && st.Final() {
 		o.FinishedAt = parseTime(w.UpdatedAt)
 	}
+	// "expired_at: (optional) Date when the transaction Expire"; else the
+	// QR's documented "lifetime of 24 hours" from created_at (seed 004,
+	// lines 3 and 34).
+	o.ExpiresAt = parseTime(w.ExpiredAt)
+	if c := parseTime(w.CreatedAt); o.ExpiresAt.IsZero() && !c.IsZero() {
+		o.ExpiresAt = c.Add(QRLifetime)
+	}
 	return t, nil
 }
+
+// QRLifetime is how long a precreated Yedpay QR stays payable: "This qr
+// code has a lifetime of 24 hours" (seed 004, line 3).
+const QRLifetime = 24 * time.Hour
 
 // mapStatus maps Yedpay's transaction statuses (GET /v1/transactions-statuses,
 // plus "precreated", which the precreate page names for pin_key) onto the
 // engine's vocabulary. Yedpay has one word, "refunded", for full and partial
 // refunds; the amounts tell them apart. Statuses of the settlement pipeline
 // all mean the money was captured.
-func mapStatus(s string, amount, refunded int64) (gateway.Status, bool) {
+//
+// "void" on a paid transaction means the money went back: Yedpay's own
+// plugins handle it exactly like "refunded", reading the refunded amount
+// (yedpay/yedpay-for-woocommerce WoocommerceYedpay.php notify_handler:
+// status 'refunded' || 'void' → refundByNotification; yedpay/yedpay-for-magento
+// Controller/Payment/OnNotificationReceived.php: PAYMENT_STATUS_VOID with
+// refunded == grand total → refunded, else partially refunded). Only a void
+// of a transaction that was never paid is a cancellation.
+func mapStatus(s string, amount, refunded int64, paid bool) (gateway.Status, bool) {
 	captured := func() gateway.Status {
 		switch {
 		case refunded <= 0:
@@ -277,7 +298,17 @@ func mapStatus(s string, amount, refunded int64) (gateway.Status, bool) {
 			return gateway.StatusRefunded, true
 		}
 		return captured(), true
-	case "cancelled", "canceled", "void", "expired":
+	case "void":
+		switch {
+		case refunded > 0:
+			return captured(), true
+		case paid:
+			// Paid, then voided with no refunded amount given: the
+			// whole payment went back.
+			return gateway.StatusRefunded, true
+		}
+		return gateway.StatusCanceled, true
+	case "cancelled", "canceled", "expired":
 		return gateway.StatusCanceled, true
 	case "failed", "reversal":
 		return gateway.StatusPayCanceled, true

@@ -46,7 +46,12 @@ func TestParseDocExample(t *testing.T) {
 	if !o.FinishedAt.Equal(want.FinishedAt) {
 		t.Errorf("FinishedAt = %v, want %v", o.FinishedAt, want.FinishedAt)
 	}
+	// "expired_at": "2018-11-21 14:06:45" (HKT), seed 004 line 81.
+	if wantExp := time.Date(2018, 11, 21, 6, 6, 45, 0, time.UTC); !o.ExpiresAt.Equal(wantExp) {
+		t.Errorf("ExpiresAt = %v, want %v", o.ExpiresAt, wantExp)
+	}
 	o.FinishedAt, want.FinishedAt = time.Time{}, time.Time{}
+	o.ExpiresAt = time.Time{}
 	if o != want {
 		t.Errorf("order =\n%+v\nwant\n%+v", o, want)
 	}
@@ -138,25 +143,32 @@ func TestMapStatus(t *testing.T) {
 		s                string
 		amount, refunded int64
 		want             gateway.Status
+		paid             bool
 	}{
-		{"pending", 100, 0, gateway.StatusCreated},
-		{"precreated", 100, 0, gateway.StatusCreated},
-		{"paid", 100, 0, gateway.StatusPaid},
-		{"settled", 100, 0, gateway.StatusPaid},
-		{"paid", 100, 40, gateway.StatusPartialRefunded},
-		{"refunded", 100, 40, gateway.StatusPartialRefunded},
-		{"refunded", 100, 100, gateway.StatusRefunded},
-		{"refunded", 100, 0, gateway.StatusRefunded},
-		{"cancelled", 100, 0, gateway.StatusCanceled},
-		{"void", 100, 0, gateway.StatusCanceled},
-		{"failed", 100, 0, gateway.StatusPayCanceled},
-		{"voiding", 100, 0, gateway.StatusCancelInProgress},
+		{"pending", 100, 0, gateway.StatusCreated, false},
+		{"precreated", 100, 0, gateway.StatusCreated, false},
+		{"paid", 100, 0, gateway.StatusPaid, false},
+		{"settled", 100, 0, gateway.StatusPaid, false},
+		{"paid", 100, 40, gateway.StatusPartialRefunded, false},
+		{"refunded", 100, 40, gateway.StatusPartialRefunded, false},
+		{"refunded", 100, 100, gateway.StatusRefunded, false},
+		{"refunded", 100, 0, gateway.StatusRefunded, false},
+		{"cancelled", 100, 0, gateway.StatusCanceled, false},
+		{"void", 100, 0, gateway.StatusCanceled, false},
+		// Yedpay's WooCommerce (WoocommerceYedpay.php) and Magento
+		// (Controller/Payment/OnNotificationReceived.php) plugins treat
+		// void like refunded and read the refunded amount.
+		{"void", 100, 100, gateway.StatusRefunded, true},
+		{"void", 100, 40, gateway.StatusPartialRefunded, true},
+		{"void", 100, 0, gateway.StatusRefunded, true},
+		{"failed", 100, 0, gateway.StatusPayCanceled, false},
+		{"voiding", 100, 0, gateway.StatusCancelInProgress, false},
 	} {
-		if got, ok := mapStatus(tc.s, tc.amount, tc.refunded); !ok || got != tc.want {
+		if got, ok := mapStatus(tc.s, tc.amount, tc.refunded, tc.paid); !ok || got != tc.want {
 			t.Errorf("mapStatus(%q, %d, %d) = %v, %v; want %v", tc.s, tc.amount, tc.refunded, got, ok, tc.want)
 		}
 	}
-	if _, ok := mapStatus("mystery", 1, 0); ok {
+	if _, ok := mapStatus("mystery", 1, 0, false); ok {
 		t.Error("an unknown status must not map")
 	}
 }

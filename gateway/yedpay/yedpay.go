@@ -11,10 +11,15 @@
 //   - Precreate: POST /v1/precreate/{store_id} with gateway_id, amount,
 //     currency, custom_id, extra_parameters (the "Pre-Create Transaction" page,
 //     /work/shared/seeds/004_b6811b5c2678deac.txt).
-//   - Query: GET /v1/transactions/{custom_id}?query=custom_id (the "Show
-//     Transaction" page: the path takes the transaction's id, and the query
-//     field "may be transaction_id or custom_id"; it goes in the URL's query
-//     string, as yedpay/php-library sends the parameters of a GET).
+//   - Query: GET /v1/transactions/{id} with Yedpay's own id once any answer
+//     gave it (gateway.Ref.SN); only an order whose precreate answer never
+//     arrived is looked up by GET /v1/transactions/{custom_id}?query=custom_id
+//     (the "Show Transaction" page: the path takes the transaction's id, and
+//     the query field "may be transaction_id or custom_id"; it goes in the
+//     URL's query string, as yedpay/php-library sends the parameters of a
+//     GET). A gateway that drops the GET body, or finds transactions in the
+//     path only by its own id, answers 404 to that (field-notes.md): such a
+//     not-found proves nothing, and its error says which key was used.
 //   - Cancel: PUT /v1/transactions/{id}/close with remark (the "Close
 //     Transaction" page: "Close the selected precreated/pending transaction";
 //     it answers {success, message} without data).
@@ -23,9 +28,12 @@
 //
 // The terminal's client_sn is sent as custom_id ("Unique ID Send By
 // Customer", letters, digits, _ and -, at most 36), so every order can be
-// found again by the terminal's own name for it, the one thing an unknown
-// outcome needs. Close and refund take Yedpay's own id: the client queries by
-// custom_id first and uses the id it returns.
+// found again by the terminal's own name for it where the gateway allows
+// it. Close and refund take Yedpay's own id: from the Ref when the engine
+// has it, else from a lookup by custom_id. Order.ExpiresAt is the answer's
+// expired_at, else 24 h after creation (seed 004: "This qr code has a
+// lifetime of 24 hours"): an order that could not be closed is payable
+// until then.
 //
 // Amounts are HKD dollars with two decimals on the wire ("12.50") and int64
 // cents in Go. Timestamps are Hong Kong time.
@@ -41,6 +49,9 @@
 //     The client then queries by custom_id: the same amount and currency
 //     means it is the same order (returned as success), anything else is a
 //     gateway.ErrConflict.
+//   - Refunds have no idempotency key (yedpay/php-library src/Client.php:
+//     refund() sends refund_reason and amount only); RefundIdempotent says
+//     so to the engine, which must query before any resend.
 //   - A refund's refund_reason is "posagent:<RequestNo>", and Yedpay's
 //     refund_details lists each refund's remark (the doc names the field
 //     "remark: reason of the sending request"). Before refunding, the client
@@ -138,6 +149,9 @@ type Config struct {
 	// MaxBodyBytes bounds a response body; default 1 MiB. A larger answer
 	// is an Unknown outcome.
 	MaxBodyBytes int64
+	// Now is the clock for Order.ExpiresAt when an answer gives no
+	// expired_at or created_at. Default time.Now.
+	Now func() time.Time
 }
 
 // Client talks to Yedpay. It is safe for concurrent use.
@@ -153,6 +167,7 @@ type Client struct {
 	hc       *http.Client
 	timeout  time.Duration
 	maxBody  int64
+	now      func() time.Time
 }
 
 var _ gateway.Gateway = (*Client)(nil)
@@ -219,6 +234,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		rt := cfg.Transport
@@ -239,7 +258,7 @@ func New(cfg Config) (*Client, error) {
 		base: u, storeID: cfg.StoreID, auth: "Bearer " + cfg.AccessToken,
 		gw: cfg.GatewayID, currency: cfg.Currency, wallet: cfg.Wallet,
 		notify: cfg.NotifyURL, ret: cfg.ReturnURL,
-		hc: hc, timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes,
+		hc: hc, timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes, now: now,
 	}, nil
 }
 
@@ -337,6 +356,7 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 	if c.ret != "" {
 		form.Set("return_url", c.ret)
 	}
+	sent := c.now()
 	env, err := c.do(ctx, op, false, http.MethodPost, "/v1/precreate/"+c.storeID, nil, form)
 	if err != nil {
 		var re *rejectedError
@@ -352,14 +372,23 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 	if err := c.matches(op, t, req.ClientSN, req.AmountCents); err != nil {
 		return gateway.Order{}, err
 	}
+	if t.Order.ExpiresAt.IsZero() {
+		t.Order.ExpiresAt = sent.Add(QRLifetime) // seed 004, line 3
+	}
 	return t.Order, nil
 }
 
 // samePrecreate resolves a precreate refused because its custom_id exists:
 // the same order again (a retried request whose first answer was lost) is
 // success, anything else is a conflict.
+//
+// The refusal itself is evidence that an order with this custom_id exists
+// at Yedpay. When the lookup by custom_id cannot find it (a gateway that
+// finds transactions in the path by its own id only, field-notes.md), the
+// refusal is returned: Rejected, wrapping gateway.ErrConflict, never
+// ErrOrderNotFound.
 func (c *Client) samePrecreate(ctx context.Context, op string, req gateway.PrecreateRequest, refusal error) (gateway.Order, error) {
-	t, err := c.fetch(ctx, op, req.ClientSN)
+	t, err := c.fetch(ctx, op, gateway.Ref{ClientSN: req.ClientSN})
 	if err != nil {
 		if errors.Is(err, gateway.ErrOrderNotFound) {
 			// Refused as taken but not found: report the refusal.
@@ -375,52 +404,78 @@ func (c *Client) samePrecreate(ctx context.Context, op string, req gateway.Precr
 	return t.Order, nil
 }
 
-// Query returns the transaction whose custom_id is clientSN.
+// Query returns the transaction ref names: by Yedpay's own id once known
+// (ref.SN), by custom_id (ref.ClientSN) only before any answer gave the id.
+// A not-found wraps gateway.ErrOrderNotFound and says which key was used.
 func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	clientSN := ref.ClientSN
 	const op = "yedpay query"
-	if err := checkClientSN(op, clientSN); err != nil {
+	if err := checkRef(op, ref); err != nil {
 		return gateway.Order{}, err
 	}
-	t, err := c.fetch(ctx, op, clientSN)
+	t, err := c.fetch(ctx, op, ref)
 	if err != nil {
 		return gateway.Order{}, err
 	}
 	return t.Order, nil
 }
 
-func (c *Client) fetch(ctx context.Context, op, clientSN string) (*txn, error) {
-	env, err := c.do(ctx, op, true, http.MethodGet, "/v1/transactions/"+clientSN,
-		url.Values{"query": {"custom_id"}}, nil)
+func checkRef(op string, ref gateway.Ref) error {
+	if err := checkClientSN(op, ref.ClientSN); err != nil {
+		return err
+	}
+	if ref.SN != "" && !isIDText(ref.SN, 128) {
+		return invalid(op, "Yedpay id %q: only letters, digits, '_' and '-' fit in a path", clip(ref.SN, 40))
+	}
+	return nil
+}
+
+// fetch looks a transaction up. With Yedpay's id: GET /v1/transactions/{id}
+// ("Show Transaction", the path takes the transaction's id). Without it:
+// GET /v1/transactions/{custom_id}?query=custom_id, the query field in the
+// URL since a GET body is dropped by many servers and proxies
+// (field-notes.md, Yedpay); some gateways still answer 404 to it.
+func (c *Client) fetch(ctx context.Context, op string, ref gateway.Ref) (*txn, error) {
+	path, q, key := "/v1/transactions/"+ref.SN, url.Values(nil), "Yedpay id "+ref.SN
+	if ref.SN == "" {
+		path, q, key = "/v1/transactions/"+ref.ClientSN, url.Values{"query": {"custom_id"}}, "custom_id "+ref.ClientSN
+	}
+	env, err := c.do(ctx, op, true, http.MethodGet, path, q, nil)
 	if err != nil {
+		var ge *gateway.Error
+		if errors.Is(err, gateway.ErrOrderNotFound) && errors.As(err, &ge) {
+			ge.Message = strings.TrimSpace(ge.Message + " (looked up by " + key + ")")
+		}
 		return nil, err
 	}
 	t, err := c.txnFrom(op, env)
 	if err != nil {
 		return nil, err
 	}
-	if t.Order.ClientSN != clientSN {
+	if t.Order.ClientSN != ref.ClientSN || (ref.SN != "" && t.Order.SN != ref.SN) {
 		return nil, &gateway.Error{Class: gateway.Unknown, Op: op,
-			Err: fmt.Errorf("asked for custom_id %q, the answer is about %q", clientSN, clip(t.Order.ClientSN, 40))}
+			Err: fmt.Errorf("asked for %s (custom_id %q), the answer is about %q (custom_id %q)", key, ref.ClientSN, clip(t.Order.SN, 40), clip(t.Order.ClientSN, 40))}
 	}
 	return t, nil
 }
 
-// Cancel closes the order if it is still waiting for the payer. It returns
-// the order's state after the attempt: CANCELED when the close took effect;
+// Cancel closes the order if it is still waiting for the payer, by Yedpay's
+// id (PUT /v1/transactions/{id}/close, "Close Transaction"). It returns the
+// order's state after the attempt: CANCELED when the close took effect;
 // the order as it is (PAID, say) when it was already final, including when
-// a payment won the race against the close. Only when the order is still
-// open after a refused close is the refusal returned.
+// a payment won the race against the close. When the order is still open
+// after a refused close, or the close path is not there (404 for a
+// transaction just found by the same id), the error is Rejected wrapping
+// gateway.ErrCancelUnsupported: the QR stays payable until it expires.
 func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	clientSN := ref.ClientSN
 	const op = "yedpay cancel"
-	if err := checkClientSN(op, clientSN); err != nil {
+	if err := checkRef(op, ref); err != nil {
 		return gateway.Order{}, err
 	}
-	t, err := c.fetch(ctx, op, clientSN)
+	t, err := c.fetch(ctx, op, ref)
 	if err != nil {
 		return gateway.Order{}, err
 	}
+	ref.SN = t.Order.SN
 	if t.Order.Status != gateway.StatusCreated {
 		return t.Order, nil
 	}
@@ -432,7 +487,7 @@ func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, er
 	if cerr != nil && gateway.ClassOf(cerr) != gateway.Rejected {
 		return gateway.Order{}, cerr
 	}
-	after, ferr := c.fetch(ctx, op, clientSN)
+	after, ferr := c.fetch(ctx, op, ref)
 	if cerr == nil {
 		if ferr != nil || after.Order.Status == gateway.StatusCreated {
 			// Yedpay said the close succeeded; a closed order cannot be
@@ -446,8 +501,29 @@ func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, er
 	if ferr == nil && after.Order.Status != gateway.StatusCreated {
 		return after.Order, nil // lost the race: the payment (or expiry) came first
 	}
+	if ferr == nil {
+		// Refused, and the order is still open: the close does not
+		// exist here or is refused for good. A 404 is about the path,
+		// not the transaction, which was just found by the same id.
+		var ge *gateway.Error
+		if errors.As(cerr, &ge) {
+			e := *ge
+			e.Err = gateway.ErrCancelUnsupported
+			e.Message = strings.TrimSpace(e.Message + " (transaction " + ref.SN + " still open after the close was refused)")
+			return gateway.Order{}, &e
+		}
+	}
 	return gateway.Order{}, cerr
 }
+
+// RefundIdempotent reports whether a refund can be repeated safely by
+// resending it. For Yedpay it cannot: the public library's refund takes
+// only refund_reason and amount, no idempotency key (yedpay/php-library
+// src/Client.php, refund() and setRefundParameters()). Refund itself
+// queries first and does not resend a refund whose reason is already
+// listed, but a caller must not resend blind after an unknown outcome: it
+// queries first (Query) and resends only if the refund is not there.
+func (c *Client) RefundIdempotent() bool { return false }
 
 // Refund refunds req.AmountCents of a paid order. req.RequestNo makes it
 // idempotent: it becomes the refund_reason "posagent:<RequestNo>", and a
@@ -465,7 +541,11 @@ func (c *Client) Refund(ctx context.Context, req gateway.RefundRequest) (gateway
 		return gateway.Order{}, invalid(op, "refund amount must be positive, got %d cents", req.AmountCents)
 	}
 	reason := refundReason(req.RequestNo)
-	t, err := c.fetch(ctx, op, req.ClientSN)
+	ref := gateway.Ref{ClientSN: req.ClientSN, SN: req.SN}
+	if err := checkRef(op, ref); err != nil {
+		return gateway.Order{}, err
+	}
+	t, err := c.fetch(ctx, op, ref)
 	if err != nil {
 		return gateway.Order{}, err
 	}
