@@ -46,9 +46,10 @@ type Config struct {
 	Driver string `toml:"driver"`
 
 	// Width and Height are the picture size as mounted (after Rotation).
-	// Defaults: st7789 240×240 (set 240×320 for that module), ili9341
-	// 320×240, ssd1306 and st7567 128×64, epd2in13 250×122, png 320×240,
-	// term ignores them.
+	// Defaults: st7789 240×240 (set 240×320, 135×240, 240×280, 172×320 or
+	// 170×320, either way round, for those modules), ili9341 320×240,
+	// ssd1306 and st7567 128×64 (ssd1306 also 128×32), epd2in13 250×122,
+	// png 320×240, term ignores them.
 	Width  int `toml:"width"`
 	Height int `toml:"height"`
 	// Rotation in degrees clockwise: 0, 90, 180, 270. Try 180 if the
@@ -85,6 +86,34 @@ type Config struct {
 	MirrorX      bool `toml:"mirror_x"`
 	SwapRB       bool `toml:"swap_rb"`
 	ToggleInvert bool `toml:"toggle_invert"`
+
+	// SPIMode (0–3) is the SPI mode of st7789 and ili9341 panels; unset
+	// means 3 for st7789 (TFT_eSPI's default: modules without a CS pin
+	// only work in mode 3) and 0 for ili9341. Try the other one if the
+	// panel stays black or shows noise although the wiring is right.
+	SPIMode *int `toml:"spi_mode"`
+	// OffsetX and OffsetY (st7789, ili9341) are the controller memory
+	// column and row where the glass starts, counted with the module in
+	// portrait at rotation 0. Unset means 0 for 240×240 and 240×320
+	// modules and centred otherwise: 135×240 at 52,40; 240×280 at 0,20;
+	// 172×320 at 34,0; 170×320 at 35,0. Set them if the picture is shifted
+	// with a band of noise along one edge.
+	OffsetX *int `toml:"offset_x"`
+	OffsetY *int `toml:"offset_y"`
+	// ColumnOffset (st7567, 0–4) is the controller column of the picture's
+	// left edge: the controller has 132 columns, the glass 128. Unset means
+	// 0, and 4 at rotation 180, where the columns run the other way. Set it
+	// if the picture is cut off at one edge with a blank strip at the other.
+	ColumnOffset *int `toml:"column_offset"`
+	// Contrast is the drive level of monochrome panels; 0 means the
+	// default. st7567: 1–63 (electronic volume), default 40; raise it if the
+	// picture is too light or faint, lower it if the background turns grey
+	// or dark. ssd1306: 1–255, default 255; lower it to dim the OLED.
+	Contrast int `toml:"contrast"`
+	// ToggleCOMLayout (ssd1306) switches the COM pin layout from the one
+	// for the size (sequential for 128×32, alternative for 128×64). Try it
+	// if every other row is missing or the rows appear interleaved.
+	ToggleCOMLayout bool `toml:"toggle_com_layout"`
 
 	// Path is the file the "png" driver writes the current frame to.
 	Path string `toml:"path"`

@@ -4,14 +4,20 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+	qrcode "github.com/skip2/go-qrcode"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/conn/v3/i2c/i2ctest"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
+	"periph.io/x/devices/v3/ssd1306/image1bit"
 )
 
 // qrScreen is the payment screen used by the driver tests.
@@ -122,7 +128,8 @@ func wire(tr []transfer) int {
 // that a parameter is never taken for a command.
 type pageRAM struct {
 	t         *testing.T
-	ram       [8][128]byte
+	ram       [8][132]byte
+	cols      int // 128 (SSD1306) or 132 (ST7567)
 	page, col int
 	colLo     int
 	colHi     int
@@ -130,10 +137,22 @@ type pageRAM struct {
 	pageHi    int
 	params    map[byte]int
 	dataBytes int
+	// The settings that map the RAM onto the glass, as both datasheets
+	// name them: SEG direction A0h (column 0 on SEG0) or A1h (reversed),
+	// COM scan direction C0h (COM0 first) or C8h (reversed), and on the
+	// SSD1306 the multiplex ratio (A8h) and COM pins configuration (DAh).
+	seg, com byte
+	mux      int
+	comPins  byte
+	contrast int
 }
 
 func newPageRAM(t *testing.T, params map[byte]int) *pageRAM {
-	return &pageRAM{t: t, colHi: 127, pageHi: 7, params: params}
+	cols := 128
+	if params[0xDA] == 0 { // no COM pins command: the ST7567's 132 columns
+		cols = 132
+	}
+	return &pageRAM{t: t, cols: cols, colHi: cols - 1, pageHi: 7, params: params, seg: 0xA0, com: 0xC0, mux: 64, comPins: 0x12, contrast: -1}
 }
 
 // ssd1306Params: commands with parameters, SSD1306 datasheet table 9-1.
@@ -147,7 +166,7 @@ func (p *pageRAM) feed(tr []transfer) {
 	for _, x := range tr {
 		if x.data {
 			for _, b := range x.b {
-				if p.page > 7 || p.col > 127 {
+				if p.page > 7 || p.col >= p.cols {
 					p.t.Fatalf("data written outside the RAM (page %d col %d)", p.page, p.col)
 				}
 				p.ram[p.page][p.col] = b
@@ -180,6 +199,16 @@ func (p *pageRAM) feed(tr []transfer) {
 				p.colLo, p.colHi, p.col = int(args[0]), int(args[1]), int(args[0])
 			case c == 0x22 && p.params[0x22] == 2:
 				p.pageLo, p.pageHi, p.page = int(args[0]), int(args[1]), int(args[0])
+			case c == 0xA0 || c == 0xA1:
+				p.seg = c
+			case c == 0xC0 || c == 0xC8:
+				p.com = c
+			case c == 0xA8 && n == 1:
+				p.mux = int(args[0]&0x3F) + 1
+			case c == 0xDA && n == 1:
+				p.comPins = args[0]
+			case c == 0x81:
+				p.contrast = int(args[0])
 			}
 		}
 	}
@@ -345,7 +374,10 @@ func TestST7567ShowsScannableQR(t *testing.T) {
 }
 
 func TestTFTCountdownTickIsPartial(t *testing.T) {
-	for _, cfg := range []Config{{Driver: "st7789"}, {Driver: "st7789", Width: 240, Height: 320}, {Driver: "ili9341"}} {
+	for _, cfg := range []Config{
+		{Driver: "st7789"}, {Driver: "st7789", Width: 240, Height: 320}, {Driver: "ili9341"},
+		{Driver: "st7789", Width: 240, Height: 135}, {Driver: "st7789", Width: 240, Height: 280}, {Driver: "st7789", Width: 320, Height: 172},
+	} {
 		t.Run(fmt.Sprintf("%s-%dx%d", cfg.Driver, cfg.Width, cfg.Height), func(t *testing.T) {
 			b := newSPIBus()
 			d, err := NewTFT(b.port, Pins{DC: b.dc}, cfg)
@@ -509,5 +541,405 @@ func TestEPaperShowsScannableQR(t *testing.T) {
 				t.Fatalf("decoded %q", got)
 			}
 		})
+	}
+}
+
+// st7567Glass is what a 128×64 ST7567 glass shows (a set bit is a dark
+// dot). The glass is wired to SEG0–127 and COM0–63, as on the JLX12864
+// modules: u8g2's csrc/u8x8_d_st7567.c (olikraus/u8g2 @ab9e48b, lines
+// 243–265 and 60–74) drives them with SEG reversed (A1h) at x offset 4 and
+// with SEG normal (A0h) at offset 0. ST7567 datasheet section 9: A0h puts
+// column address 0 on SEG0, A1h on SEG131; C0h scans COM0 first, C8h COM63.
+func (p *pageRAM) st7567Glass() *image.Gray {
+	img := image.NewGray(image.Rect(0, 0, 128, 64))
+	for y := 0; y < 64; y++ {
+		row := y
+		if p.com == 0xC8 {
+			row = 63 - y
+		}
+		for x := 0; x < 128; x++ {
+			col := x
+			if p.seg == 0xA1 {
+				col = 131 - x
+			}
+			if p.ram[row/8][col]>>(row%8)&1 == 0 {
+				img.SetGray(x, y, color.Gray{0xff})
+			}
+		}
+	}
+	return img
+}
+
+// ssd1306Pin is the COM pin that outputs RAM row r (start line 0, no
+// display offset), from the SSD1306 datasheet (rev 1.1, 10.1.12 and
+// 10.1.18, table 10-3): C0h scans COM0 to COM[mux-1], C8h the reverse; in
+// the sequential layout (DAh bit 4 clear) scan line c drives COM pin c, in
+// the alternative layout (bit 4 set) the even lines drive pins 0–31 and the
+// odd lines pins 32–63 in turn.
+func ssd1306Pin(r, mux int, com, comPins byte) int {
+	c := r
+	if com == 0xC8 {
+		c = mux - 1 - r
+	}
+	if comPins&0x10 == 0 {
+		return c
+	}
+	if c%2 == 0 {
+		return c / 2
+	}
+	return 32 + c/2
+}
+
+// ssd1306Glass is what a w×h SSD1306 glass shows (a set bit is lit), wired
+// the way Adafruit_SSD1306.cpp begin() (adafruit/Adafruit_SSD1306 @74cc197,
+// lines 569–612) shows it upright: segment remap A1h, COM scan C8h,
+// multiplex h, and COM pins 0x02 (sequential) for 128×32, 0x12
+// (alternative) for 128×64. Glass row g is on the pin those settings put
+// RAM row g on; with A1h column 127 is on SEG0 (datasheet 10.1.8).
+func (p *pageRAM) ssd1306Glass(w, h int) *image.Gray {
+	wired := byte(0x12)
+	if w == 128 && h == 32 {
+		wired = 0x02
+	}
+	onPin := map[int]int{}
+	for r := 0; r < p.mux; r++ {
+		onPin[ssd1306Pin(r, p.mux, p.com, p.comPins)] = r
+	}
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for g := 0; g < h; g++ {
+		r, ok := onPin[ssd1306Pin(g, h, 0xC8, wired)]
+		if !ok {
+			continue // that pin is not driven: the row stays dark
+		}
+		for x := 0; x < w; x++ {
+			col := x
+			if p.seg == 0xA0 {
+				col = w - 1 - x
+			}
+			if p.ram[r/8][col]>>(r%8)&1 == 1 {
+				img.SetGray(x, g, color.Gray{0xff})
+			}
+		}
+	}
+	return img
+}
+
+// smallQR draws a QR code of a short text at 1 px per module with a
+// 2-module quiet zone (what fits 32 rows), and a few bars to its right so
+// that any row or column mix-up shows; light is image1bit.On.
+func smallQR(t *testing.T, w, h int, text string) *image1bit.VerticalLSB {
+	t.Helper()
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.DisableBorder = true
+	bm := q.Bitmap()
+	img := image1bit.NewVerticalLSB(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), &image.Uniform{image1bit.On}, image.Point{}, draw.Src)
+	x0, y0 := 4, (h-len(bm))/2
+	for y, row := range bm {
+		for x, dark := range row {
+			if dark {
+				img.SetBit(x0+x, y0+y, image1bit.Off)
+			}
+		}
+	}
+	for i := 0; i < 6; i++ {
+		for y := 2 + 4*i; y < 4+4*i && y < h; y++ {
+			for x := 40; x < 40+10*(i+1) && x < w; x++ {
+				img.SetBit(x, y, image1bit.Off)
+			}
+		}
+	}
+	return img
+}
+
+func sameGlass(t *testing.T, got *image.Gray, want image.Image) {
+	t.Helper()
+	b := got.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := want.At(x, y).RGBA()
+			if light := got.GrayAt(x, y).Y == 0xff; light != (r|g|bl >= 0x8000) {
+				t.Fatalf("glass pixel (%d,%d) light=%v, the picture differs", x, y, light)
+			}
+		}
+	}
+}
+
+func TestSSD1306x32RowsInSequence(t *testing.T) {
+	open := map[string]func(t *testing.T, cfg Config) (*Panel, func() []transfer){
+		"i2c": func(t *testing.T, cfg Config) (*Panel, func() []transfer) {
+			bus := &i2ctest.Record{}
+			d, err := NewSSD1306I2C(bus, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d, func() []transfer { return i2cTraffic(t, bus, 0, 0x3C) }
+		},
+		"spi": func(t *testing.T, cfg Config) (*Panel, func() []transfer) {
+			b := newSPIBus()
+			d, err := NewSSD1306SPI(b.port, Pins{DC: b.dc}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d, func() []transfer { return b.traffic(0) }
+		},
+	}
+	for name, open := range open {
+		for _, sz := range []image.Point{{128, 32}, {128, 64}} {
+			t.Run(fmt.Sprintf("%s-%dx%d", name, sz.X, sz.Y), func(t *testing.T) {
+				d, traffic := open(t, Config{Width: sz.X, Height: sz.Y})
+				pic := smallQR(t, sz.X, sz.Y, "T1-00000042")
+				if err := d.dev.Draw(d.dev.Bounds(), pic, image.Point{}); err != nil {
+					t.Fatal(err)
+				}
+				ram := newPageRAM(t, ssd1306Params)
+				ram.feed(traffic())
+				if ram.mux != sz.Y {
+					t.Fatalf("multiplex ratio %d, the panel has %d rows", ram.mux, sz.Y)
+				}
+				glass := ram.ssd1306Glass(sz.X, sz.Y)
+				sameGlass(t, glass, pic)
+				if got := decodeQR(t, glass); got != "T1-00000042" {
+					t.Fatalf("decoded %q", got)
+				}
+			})
+		}
+	}
+	// toggle_com_layout goes back to periph's default for odd glasses.
+	bus := &i2ctest.Record{}
+	if _, err := NewSSD1306I2C(bus, Config{Width: 128, Height: 32, ToggleCOMLayout: true}); err != nil {
+		t.Fatal(err)
+	}
+	ram := newPageRAM(t, ssd1306Params)
+	ram.feed(i2cTraffic(t, bus, 0, 0x3C))
+	if ram.comPins&0x10 == 0 {
+		t.Errorf("toggle_com_layout: COM pins %#02x, want the alternative layout", ram.comPins)
+	}
+}
+
+func TestSSD1306Contrast(t *testing.T) {
+	bus := &i2ctest.Record{}
+	if _, err := NewSSD1306I2C(bus, Config{Contrast: 0x8F}); err != nil {
+		t.Fatal(err)
+	}
+	ram := newPageRAM(t, ssd1306Params)
+	ram.feed(i2cTraffic(t, bus, 0, 0x3C))
+	if ram.contrast != 0x8F {
+		t.Errorf("contrast %#x, want 0x8f", ram.contrast)
+	}
+	if _, err := NewSSD1306I2C(&i2ctest.Record{}, Config{Contrast: 256}); err == nil {
+		t.Error("contrast 256: no error")
+	}
+}
+
+// Rotation 180 shows the same picture turned round, whole: the SEG
+// direction reversal alone would push it 4 columns off the glass.
+func TestST7567Rotation180IsWhole(t *testing.T) {
+	show := func(t *testing.T, cfg Config) *pageRAM {
+		t.Helper()
+		b := newSPIBus()
+		d, err := NewST7567(b.port, Pins{DC: b.dc}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Show(qrScreen(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		ram := newPageRAM(t, st7567Params)
+		ram.feed(b.traffic(0))
+		return ram
+	}
+	up := show(t, Config{}).st7567Glass()
+	if got := decodeQR(t, up); got != SampleQR {
+		t.Fatalf("rotation 0 decoded %q", got)
+	}
+	down := show(t, Config{Rotation: 180}).st7567Glass()
+	for y := 0; y < 64; y++ {
+		for x := 0; x < 128; x++ {
+			if up.GrayAt(x, y) != down.GrayAt(127-x, 63-y) {
+				t.Fatalf("rotation 180: glass pixel (%d,%d) is not rotation 0's (%d,%d) turned round", 127-x, 63-y, x, y)
+			}
+		}
+	}
+	if got := decodeQR(t, down); got != SampleQR {
+		t.Fatalf("rotation 180 decoded %q", got)
+	}
+	// column_offset overrides: 0 at rotation 180 loses the 4 columns.
+	zero := 0
+	cut := show(t, Config{Rotation: 180, ColumnOffset: &zero}).st7567Glass()
+	if string(cut.Pix) == string(down.Pix) {
+		t.Error("column_offset 0 at rotation 180 changed nothing")
+	}
+	for _, bad := range []int{-1, 5} {
+		if _, err := NewST7567(newSPIBus().port, Pins{DC: &gpiotest.Pin{N: "DC"}}, Config{ColumnOffset: &bad}); err == nil {
+			t.Errorf("column_offset %d: no error", bad)
+		}
+	}
+}
+
+func TestST7567Contrast(t *testing.T) {
+	for _, c := range []struct{ cfg, want int }{{0, 40}, {1, 1}, {63, 63}} {
+		b := newSPIBus()
+		if _, err := NewST7567(b.port, Pins{DC: b.dc}, Config{Contrast: c.cfg}); err != nil {
+			t.Fatal(err)
+		}
+		ram := newPageRAM(t, st7567Params)
+		ram.feed(b.traffic(0))
+		if ram.contrast != c.want {
+			t.Errorf("contrast %d: electronic volume %d, want %d", c.cfg, ram.contrast, c.want)
+		}
+	}
+	// The electronic volume has 6 bits (ST7567 datasheet, 81h).
+	if _, err := NewST7567(newSPIBus().port, Pins{DC: &gpiotest.Pin{N: "DC"}}, Config{Contrast: 64}); err == nil {
+		t.Error("contrast 64: no error")
+	}
+}
+
+// modeRecord is a recorded SPI port that notes the mode it is opened in.
+type modeRecord struct {
+	*spitest.Record
+	mode spi.Mode
+}
+
+func (p *modeRecord) Connect(f physic.Frequency, m spi.Mode, bits int) (spi.Conn, error) {
+	p.mode = m
+	return p.Record.Connect(f, m, bits)
+}
+
+// windows returns the CASET/RASET window of each RAMWR (MIPI DCS 2Ah, 2Bh,
+// 2Ch: start and end, 2 bytes each, big-endian).
+func windows(t *testing.T, tr []transfer) []image.Rectangle {
+	t.Helper()
+	var out []image.Rectangle
+	var cmd byte
+	var x0, x1, y0, y1 int
+	for _, x := range tr {
+		if !x.data {
+			cmd = x.b[0]
+			if cmd == 0x2C {
+				out = append(out, image.Rect(x0, y0, x1+1, y1+1))
+			}
+			continue
+		}
+		switch cmd {
+		case 0x2A, 0x2B:
+			if len(x.b) != 4 {
+				t.Fatalf("window command %#02x with %d bytes", cmd, len(x.b))
+			}
+			a, b := int(x.b[0])<<8|int(x.b[1]), int(x.b[2])<<8|int(x.b[3])
+			if cmd == 0x2A {
+				x0, x1 = a, b
+			} else {
+				y0, y1 = a, b
+			}
+		}
+	}
+	return out
+}
+
+// TestTFTConfigSizesOffsetsAndMode opens ST7789 modules of the sizes sold
+// by size and mounting through the configuration, and checks the window
+// of the first full frame against TFT_eSPI's TFT_Drivers/ST7789_Rotation.h
+// (Bodmer/TFT_eSPI @83d4d16, lines 6–139: colstart, rowstart per rotation;
+// our rotation 0 and 90 are its rotation 0 and 1), and the SPI mode
+// against TFT_eSPI.h lines 130–137 (SPI_MODE3 for ST7789, else SPI_MODE0).
+func TestTFTConfigSizesOffsetsAndMode(t *testing.T) {
+	iv := func(v int) *int { return &v }
+	for _, c := range []struct {
+		cfg  Config
+		win  image.Rectangle
+		mode spi.Mode
+	}{
+		{Config{Driver: "st7789"}, image.Rect(0, 0, 240, 240), spi.Mode3},
+		{Config{Driver: "st7789", Rotation: 180}, image.Rect(0, 80, 240, 320), spi.Mode3},
+		{Config{Driver: "st7789", Width: 135, Height: 240}, image.Rect(52, 40, 52+135, 40+240), spi.Mode3},
+		{Config{Driver: "st7789", Width: 240, Height: 135}, image.Rect(40, 53, 40+240, 53+135), spi.Mode3},
+		{Config{Driver: "st7789", Width: 240, Height: 280}, image.Rect(0, 20, 240, 300), spi.Mode3},
+		{Config{Driver: "st7789", Width: 280, Height: 240}, image.Rect(20, 0, 300, 240), spi.Mode3},
+		{Config{Driver: "st7789", Width: 172, Height: 320}, image.Rect(34, 0, 34+172, 320), spi.Mode3},
+		{Config{Driver: "st7789", Width: 320, Height: 170}, image.Rect(0, 35, 320, 35+170), spi.Mode3},
+		{Config{Driver: "st7789", Width: 240, Height: 320, SPIMode: iv(0)}, image.Rect(0, 0, 240, 320), spi.Mode0},
+		{Config{Driver: "st7789", Width: 240, Height: 280, OffsetY: iv(0)}, image.Rect(0, 0, 240, 280), spi.Mode3},
+		{Config{Driver: "st7789", Width: 240, Height: 280, OffsetX: iv(0), OffsetY: iv(0), Rotation: 180}, image.Rect(0, 40, 240, 320), spi.Mode3},
+		{Config{Driver: "ili9341"}, image.Rect(0, 0, 320, 240), spi.Mode0},
+		{Config{Driver: "ili9341", SPIMode: iv(3)}, image.Rect(0, 0, 320, 240), spi.Mode3},
+	} {
+		t.Run(fmt.Sprintf("%s-%dx%d-r%d", c.cfg.Driver, c.cfg.Width, c.cfg.Height, c.cfg.Rotation), func(t *testing.T) {
+			b := newSPIBus()
+			port := &modeRecord{Record: b.port}
+			d, err := NewTFT(port, Pins{DC: b.dc}, c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if port.mode != c.mode {
+				t.Errorf("SPI %v, want %v", port.mode, c.mode)
+			}
+			if got := d.dev.Bounds().Size(); got != c.win.Size() && got != image.Pt(c.win.Dy(), c.win.Dx()) {
+				t.Fatalf("panel %v, window %v", got, c.win)
+			}
+			if want := size(c.cfg, 0, 0); want != (image.Point{}) && d.dev.Bounds().Size() != want {
+				t.Fatalf("panel %v, configured %v", d.dev.Bounds().Size(), want)
+			}
+			from := b.ops()
+			if err := d.dev.Draw(d.dev.Bounds(), image.White, image.Point{}); err != nil {
+				t.Fatal(err)
+			}
+			w := windows(t, b.traffic(from))
+			if len(w) != 1 || w[0] != c.win {
+				t.Errorf("first frame windows %v, want %v", w, c.win)
+			}
+		})
+	}
+	for _, bad := range []Config{
+		{Driver: "st7789", SPIMode: iv(4)},
+		{Driver: "st7789", SPIMode: iv(-1)},
+		{Driver: "st7789", Width: 240, Height: 280, OffsetY: iv(41)},
+	} {
+		if _, err := NewTFT(newSPIBus().port, Pins{DC: &gpiotest.Pin{N: "DC"}}, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+// The panel keys decode from TOML, and an explicit 0 stays distinguishable
+// from an unset key (0 is a real SPI mode and offset).
+func TestPanelKeysFromTOML(t *testing.T) {
+	var c struct {
+		Display []Config `toml:"display"`
+	}
+	_, err := toml.Decode(`
+[[display]]
+driver = "st7789"
+spi_mode = 0
+offset_x = 0
+offset_y = 20
+[[display]]
+driver = "st7567"
+column_offset = 0
+contrast = 32
+[[display]]
+driver = "ssd1306-i2c"
+width = 128
+height = 32
+toggle_com_layout = true
+`, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Display) != 3 {
+		t.Fatalf("decoded %d displays", len(c.Display))
+	}
+	tft, lcd, oled := c.Display[0], c.Display[1], c.Display[2]
+	if tft.SPIMode == nil || *tft.SPIMode != 0 || tft.OffsetX == nil || *tft.OffsetX != 0 || tft.OffsetY == nil || *tft.OffsetY != 20 {
+		t.Errorf("st7789 keys: %+v", tft)
+	}
+	if lcd.ColumnOffset == nil || *lcd.ColumnOffset != 0 || lcd.Contrast != 32 || lcd.SPIMode != nil {
+		t.Errorf("st7567 keys: %+v", lcd)
+	}
+	if !oled.ToggleCOMLayout || oled.Height != 32 {
+		t.Errorf("ssd1306 keys: %+v", oled)
 	}
 }

@@ -146,6 +146,22 @@ func NewTFT(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	o.MirrorX = o.MirrorX != cfg.MirrorX
 	o.BGR = o.BGR != cfg.SwapRB
 	o.Invert = o.Invert != cfg.ToggleInvert
+	if cfg.SPIMode != nil {
+		if m := *cfg.SPIMode; m < 0 || m > 3 {
+			return nil, fmt.Errorf("display: spi_mode %d, want 0, 1, 2 or 3", m)
+		}
+		o.Mode = spi.Mode(*cfg.SPIMode)
+	}
+	if cfg.OffsetX != nil || cfg.OffsetY != nil {
+		start := tft.DefaultOffset(o.Width, o.Height)
+		if cfg.OffsetX != nil {
+			start.X = *cfg.OffsetX
+		}
+		if cfg.OffsetY != nil {
+			start.Y = *cfg.OffsetY
+		}
+		o.Offset = &start
+	}
 	dev, err := tft.New(port, pins.DC, pins.RST, pins.BL, &o)
 	if err != nil {
 		return nil, fmt.Errorf("display: %w", err)
@@ -171,6 +187,9 @@ func NewSSD1306SPI(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("display: %w", err)
 	}
+	if err := ssd1306Contrast(dev, cfg); err != nil {
+		return nil, err
+	}
 	return NewPanel("ssd1306", dev, Mono, cfg.CountdownStep, nil), nil
 }
 
@@ -189,6 +208,9 @@ func NewSSD1306I2C(bus i2c.Bus, cfg Config) (*Panel, error) {
 	dev, err := ssd1306.NewI2C(&readdress{Bus: bus, addr: addr}, &o)
 	if err != nil {
 		return nil, fmt.Errorf("display: ssd1306 at I²C %#02x: %w", addr, err)
+	}
+	if err := ssd1306Contrast(dev, cfg); err != nil {
+		return nil, err
 	}
 	return NewPanel("ssd1306-i2c", dev, Mono, cfg.CountdownStep, nil), nil
 }
@@ -215,13 +237,37 @@ func ssd1306Opts(cfg Config) ssd1306.Opts {
 	if cfg.Rotation == 180 {
 		o.MirrorVertical, o.MirrorHorizontal = true, true
 	}
+	// 128×32 (and 96×16) glasses are wired to the COM pins in sequence;
+	// with periph's default, the alternative layout of 128×64 glasses, their
+	// rows interleave and half of them go missing. Adafruit_SSD1306 begin()
+	// sends COM pins 0x02 (sequential) for these and 0x12 for 128×64.
+	o.Sequential = o.H == 32 && o.W == 128 || o.H == 16 && o.W == 96
+	o.Sequential = o.Sequential != cfg.ToggleCOMLayout
 	return o
+}
+
+// ssd1306Contrast sets cfg.Contrast (1–255) when given; periph's init
+// leaves the maximum, 255.
+func ssd1306Contrast(dev *ssd1306.Dev, cfg Config) error {
+	if cfg.Contrast == 0 {
+		return nil
+	}
+	if cfg.Contrast < 1 || cfg.Contrast > 255 {
+		return fmt.Errorf("display: contrast %d, want 1–255 for ssd1306", cfg.Contrast)
+	}
+	if err := dev.SetContrast(byte(cfg.Contrast)); err != nil {
+		return fmt.Errorf("display: ssd1306 contrast: %w", err)
+	}
+	return nil
 }
 
 // NewST7567 opens a 128×64 ST7567 LCD on port (4-wire SPI) with the
 // driver in display/st7567, which sends only the columns that changed.
 // cfg.SPIHz overrides its 1 MHz clock; Rotation 180 reverses the SEG and
-// COM directions.
+// COM directions and moves the picture to controller columns 4–131, the
+// ones a glass on SEG0–127 shows then (u8g2's jlx12864 setup: SEG reversed
+// with x offset 4, normal with 0). cfg.ColumnOffset and cfg.Contrast
+// override the column offset and the electronic volume.
 func NewST7567(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if pins.DC == nil {
 		return nil, errors.New("display: st7567 needs a DC pin (DCPin)")
@@ -232,6 +278,19 @@ func NewST7567(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	o := st7567.DefaultOpts
 	if cfg.Rotation == 180 {
 		o.SegmentDirection, o.CommonDirection = st7567.SegmentDirReverse, st7567.CommonDirNormal
+		o.ColumnOffset = 132 - st7567.Width
+	}
+	if cfg.ColumnOffset != nil {
+		if c := *cfg.ColumnOffset; c < 0 || c > 132-st7567.Width {
+			return nil, fmt.Errorf("display: column_offset %d, want 0–%d for st7567", c, 132-st7567.Width)
+		}
+		o.ColumnOffset = *cfg.ColumnOffset
+	}
+	if cfg.Contrast != 0 {
+		if cfg.Contrast < 1 || cfg.Contrast > 63 {
+			return nil, fmt.Errorf("display: contrast %d, want 1–63 for st7567", cfg.Contrast)
+		}
+		o.Contrast = byte(cfg.Contrast)
 	}
 	o.Clock = physic.Frequency(cfg.SPIHz) * physic.Hertz
 	dev, err := st7567.New(port, pins.DC, pins.RST, &o)
