@@ -179,7 +179,7 @@ func New(p spi.Port, dc, rst, bl gpio.PinOut, o *Opts) (*Dev, error) {
 	}
 	// Mirroring an axis counts that memory address from the far end, so
 	// the glass of a smaller panel starts ram - size - start from there.
-	start := defaultOffset(opts.Width, opts.Height)
+	start := DefaultOffset(opts.Width, opts.Height)
 	if opts.Offset != nil {
 		start = *opts.Offset
 		if start.X < 0 || start.Y < 0 || start.X+opts.Width > ramW || start.Y+opts.Height > ramH {
@@ -220,11 +220,11 @@ func New(p spi.Port, dc, rst, bl gpio.PinOut, o *Opts) (*Dev, error) {
 	return d, nil
 }
 
-// defaultOffset is where the glass of a w×h module (native orientation)
-// starts in the 240×320 memory: 240×240 modules use the first 240 rows
-// (Adafruit_ST7789.cpp init(): "right justified", _rowstart2 = 0), other
+// DefaultOffset is where the glass of a w×h module (native orientation)
+// starts in the 240×320 memory when Opts.Offset is nil: 240×240 modules use
+// the first 240 rows (Adafruit_ST7789.cpp init(): "right justified"), other
 // sizes are centred, with an odd column left over on the far side.
-func defaultOffset(w, h int) image.Point {
+func DefaultOffset(w, h int) image.Point {
 	if w == ramW && h == ramW {
 		return image.Point{}
 	}
