@@ -10,18 +10,34 @@
 //     record that start-up reconciliation will finish.
 //  2. An unknown outcome is asked about, never repeated under a new name.
 //     A client_sn is used for exactly one sale; a timeout or a broken answer
-//     is followed by a query with the same client_sn. Sending precreate
-//     again with the same client_sn is safe (the gateway answers with the
-//     order it already has), a new client_sn never is.
-//  3. The gateway's ledger rules. The screen says PAID only after a query
+//     is followed by a query with the same client_sn.
+//  3. Act only on evidence. An order the gateway ever confirmed (an sn, a
+//     QR code, a precreate answer, a conflict on its client_sn) is never
+//     concluded "never reached the gateway" and never sent again; when the
+//     gateway later says it has no such order, the order is Unresolved and
+//     watched until the gateway's own expiry. Precreate is sent again, with
+//     the same client_sn, only when there is no evidence and the gateway
+//     said not found (issue 13).
+//  4. The gateway's ledger rules. The screen says PAID only after a query
 //     or a precreate answer said so; a cancel that loses the race against a
-//     payment ends PAID.
+//     payment ends PAID, and a payment after the sale left the screen is a
+//     late payment (EventLatePaid), announced, never silent.
+//  5. A budget per order. Every gateway call goes through one gate
+//     (Engine.spend) that allows an order at most MaxCallsPerMinute calls
+//     in any minute and MaxCallsPerOrder before its gateway expiry,
+//     whatever the gateway answers; every retry path backs off.
+//  6. A right clock first. With Config.ClockCheck set, no signed call is
+//     made, no deadline computed and no sale taken until the clock is known
+//     to be right (a Pi without RTC boots with a stale time).
 //
 // The engine is a step function: Tick does every piece of work that is due
-// at the clock's current time, one gateway call per order at most, and
-// returns. The Run loop calls Tick when the next piece of work is due or a
-// command arrives. Tests drive Tick with a fake clock, so every schedule is
-// exercised without sleeping, and a seeded chaos run replays exactly.
+// at the clock's current time, one conversation per order at most, and
+// returns. Conversations of different orders run concurrently, at most
+// Config.Conversations at a time, and the engine's lock is never held
+// across a gateway call: a Sale commits its order and sends its precreate
+// at once, whatever other orders are waiting for (issue 14). Tests drive
+// Tick with a fake clock, so every schedule is exercised without sleeping,
+// and a seeded chaos run with Conversations 1 replays exactly.
 package agent
 
 import (
@@ -30,6 +46,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,10 +76,38 @@ type Config struct {
 	// QueueTTL is how long a sale that could not reach the gateway is
 	// retried before it expires locally. Default 5 min.
 	QueueTTL time.Duration
-	// RetryMin and RetryMax bound the offline retry backoff. Defaults 2s, 60s.
+	// RetryMin and RetryMax bound the retry backoff. Defaults 2s, 60s.
 	RetryMin, RetryMax time.Duration
+	// WatchMin and WatchMax bound the backoff of orders watched until the
+	// gateway's expiry (Unresolved, Watching). Defaults 15s, 10 min.
+	WatchMin, WatchMax time.Duration
+	// GatewayExpiry is how long after its precreate the gateway itself
+	// keeps an unpaid order payable, when its answers do not say
+	// (gateway.Order.ExpiresAt). Defaults per gateway: upay 5 min (the
+	// docs' "about 4 minutes", upay-v2.md, plus a margin); alipay the
+	// payment window plus 1 min (timeout_express is the window); yedpay
+	// 24 h plus 10 min (seed 004: "This qr code has a lifetime of 24
+	// hours"); others the payment window plus 5 min.
+	GatewayExpiry time.Duration
+	// NotFoundUntilScanned says the gateway answers "not found" for an
+	// order it created until the payer scans it (Alipay:
+	// field-notes.md), so that answer is no contradiction while awaiting
+	// payment. Set by default for "alipay".
+	NotFoundUntilScanned bool
+	// MaxCallsPerMinute and MaxCallsPerOrder are each order's request
+	// budget: calls in any 60 s, and calls before its gateway expiry.
+	// Defaults 30 and 600 (issue 13, point 2).
+	MaxCallsPerMinute, MaxCallsPerOrder int
+	// Conversations bounds how many orders talk to the gateway at once in
+	// Tick. A new sale's precreate does not wait for a slot. Default 4; 1
+	// makes runs deterministic.
+	Conversations int
 	// CallTimeout bounds one gateway call. Default 10s.
 	CallTimeout time.Duration
+	// ClockCheck, if set, says whether the wall clock can be trusted
+	// (see SyncedClock). Until it says yes the engine makes no gateway
+	// call and takes no sale, and emits EventClockWait with its reason.
+	ClockCheck ClockCheck
 	// Seed seeds the backoff jitter. Zero uses a fixed seed.
 	Seed uint64
 }
@@ -100,6 +146,39 @@ func (c *Config) defaults() {
 	if c.RetryMax <= 0 {
 		c.RetryMax = 60 * time.Second
 	}
+	if c.WatchMin <= 0 {
+		c.WatchMin = 15 * time.Second
+	}
+	if c.WatchMax <= 0 {
+		c.WatchMax = 10 * time.Minute
+	}
+	if c.GatewayExpiry <= 0 {
+		switch c.Gateway {
+		case "upay":
+			c.GatewayExpiry = 5 * time.Minute
+		case "alipay":
+			c.GatewayExpiry = c.PaymentWindow + time.Minute
+		case "yedpay":
+			c.GatewayExpiry = 24*time.Hour + 10*time.Minute
+		default:
+			c.GatewayExpiry = c.PaymentWindow + 5*time.Minute
+		}
+	}
+	if c.GatewayExpiry < c.PaymentWindow {
+		c.GatewayExpiry = c.PaymentWindow
+	}
+	if c.Gateway == "alipay" {
+		c.NotFoundUntilScanned = true
+	}
+	if c.MaxCallsPerMinute <= 0 {
+		c.MaxCallsPerMinute = 30
+	}
+	if c.MaxCallsPerOrder <= 0 {
+		c.MaxCallsPerOrder = 600
+	}
+	if c.Conversations <= 0 {
+		c.Conversations = 4
+	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 10 * time.Second
 	}
@@ -113,8 +192,9 @@ type Store interface {
 	PendingOrders() ([]storage.Order, error)
 }
 
-// Engine is the sale engine. Its methods are safe for concurrent use but
-// serialised: one gateway conversation at a time, as on a real counter.
+// Engine is the sale engine. Its methods are safe for concurrent use. Each
+// order has at most one conversation with the gateway at a time; different
+// orders talk concurrently.
 type Engine struct {
 	cfg   Config
 	store Store
@@ -122,6 +202,7 @@ type Engine struct {
 	clock Clock
 	log   *slog.Logger
 	emit  func(Event)
+	sem   chan struct{} // Tick's conversation slots
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -137,7 +218,27 @@ type Engine struct {
 	// by NTP (a Pi without RTC) cannot cut a payer's window short or make
 	// it endless. After a restart only the stored wall time is left.
 	deadlines map[string]time.Time
-	puts      int // commits made, so adopt can tell whether a move saved already
+	// expires holds the gateway's own expiry when an answer gave one.
+	expires map[string]time.Time
+	// busy marks orders in a conversation; the channel closes when it ends.
+	busy map[string]chan struct{}
+	// released marks orders whose sale left the screen while not final
+	// (cashier's Cancel, window closed): a payment then is late.
+	released map[string]bool
+	// cancelSent marks unresolved orders cancelled once in this run.
+	cancelSent map[string]bool
+	// checking is the last EventChecking reason per order, so a poll that
+	// learns nothing new emits nothing.
+	checking map[string]string
+	// refunds are unconfirmed refunds being resolved (see refund.go).
+	refunds map[string]*openRefundState
+	// calls is each open order's request budget (see spend).
+	calls map[string]*orderCalls
+	stats CallStats
+
+	lastFinal storage.Order
+	clockOK   bool
+	clockWhy  string
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -161,7 +262,11 @@ func New(cfg Config, store Store, gw gateway.Gateway, clock Clock, log *slog.Log
 		seed = 1
 	}
 	return &Engine{cfg: cfg, store: store, gw: gw, clock: clock, log: log, emit: emit,
-		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, next: map[string]time.Time{}, deadlines: map[string]time.Time{}}
+		sem: make(chan struct{}, cfg.Conversations),
+		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, clockOK: cfg.ClockCheck == nil,
+		next: map[string]time.Time{}, deadlines: map[string]time.Time{}, expires: map[string]time.Time{},
+		busy: map[string]chan struct{}{}, released: map[string]bool{}, cancelSent: map[string]bool{},
+		checking: map[string]string{}, refunds: map[string]*openRefundState{}, calls: map[string]*orderCalls{}}
 }
 
 // Config returns the engine's effective configuration.
@@ -171,12 +276,16 @@ func (e *Engine) Config() Config { return e.cfg }
 var (
 	ErrAmount = errors.New("amount refused")
 	ErrBusy   = errors.New("another sale is open")
+	// ErrClock: the clock is not known to be right yet; nothing is sent
+	// until it is (Config.ClockCheck).
+	ErrClock = errors.New("waiting for the clock")
 )
 
 // Sale starts a sale: the order is committed to the database before the
-// gateway hears of it, then precreate is sent at once so the QR is on the
-// screen as soon as the gateway answers. The returned order is the stored
-// record after the first step; its outcome arrives as events.
+// gateway hears of it, then precreate is sent at once, ahead of any other
+// order's conversation, so the QR is on the screen as soon as the gateway
+// answers. The returned order is the stored record after the first step;
+// its outcome arrives as events.
 func (e *Engine) Sale(ctx context.Context, amountCents int64) (storage.Order, error) {
 	if amountCents <= 0 {
 		return storage.Order{}, fmt.Errorf("%w: must be more than 0", ErrAmount)
@@ -184,10 +293,13 @@ func (e *Engine) Sale(ctx context.Context, amountCents int64) (storage.Order, er
 	if amountCents > e.cfg.MaxAmountCents {
 		return storage.Order{}, fmt.Errorf("%w: over the maximum of %s", ErrAmount, Yuan(e.cfg.MaxAmountCents))
 	}
+	if !e.clockReady() {
+		return storage.Order{}, fmt.Errorf("%w: %s", ErrClock, e.clockReason())
+	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.active != "" {
-		if a, err := e.store.GetOrder(e.active); err == nil && !State(a.State).Final() && State(a.State) != Queued {
+		if a, err := e.store.GetOrder(e.active); err == nil && !State(a.State).Final() && State(a.State) != Queued && State(a.State) != Watching {
+			e.mu.Unlock()
 			return storage.Order{}, fmt.Errorf("%w: %s is still waiting for payment; press Cancel first", ErrBusy, Yuan(a.AmountCents))
 		}
 	}
@@ -198,14 +310,20 @@ func (e *Engine) Sale(ctx context.Context, amountCents int64) (storage.Order, er
 		History: []storage.Transition{{At: now, To: string(Submitting), Note: "entered"}},
 	}
 	deadline := o.Deadline // keeps the monotonic reading; the stored copy cannot
+	// The lock is held across this one commit (no gateway call) so that two
+	// Enters cannot both pass the busy check.
 	if err := e.store.CreateOrder(&o, e.cfg.Prefix); err != nil {
+		e.mu.Unlock()
 		// Nothing was sent: the sale simply did not start.
 		e.emit(Event{Kind: EventError, Reason: "cannot save the order: " + err.Error()})
 		return storage.Order{}, fmt.Errorf("agent: saving the order: %w", err)
 	}
-	failpoint("order-created")
 	e.deadlines[o.ClientSN] = deadline
 	e.active = o.ClientSN
+	e.busy[o.ClientSN] = make(chan struct{})
+	e.mu.Unlock()
+	defer e.release(o.ClientSN)
+	failpoint("order-created")
 	e.emit(Event{Kind: EventSubmitting, Order: o})
 	e.precreate(ctx, &o)
 	return o, nil
@@ -213,98 +331,300 @@ func (e *Engine) Sale(ctx context.Context, amountCents int64) (storage.Order, er
 
 // CancelActive is the cashier's Cancel key: the sale on the screen stops
 // waiting for payment. It is cancelled at the gateway, and if the payer
-// was faster, it ends PAID all the same.
+// was faster, it ends PAID all the same. Whatever the gateway answers, the
+// sale has left the screen when CancelActive returns: an order the gateway
+// could not confirm closed is announced with EventWatching and watched
+// until the gateway's expiry (issue 13, point 3).
 func (e *Engine) CancelActive(ctx context.Context) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.active == "" {
+	sn := e.active
+	e.mu.Unlock()
+	if sn == "" {
 		return nil
 	}
-	o, err := e.store.GetOrder(e.active)
+	if !e.clockReady() {
+		return fmt.Errorf("agent: %w: %s", ErrClock, e.clockReason())
+	}
+	if err := e.claimWait(ctx, sn); err != nil {
+		return err
+	}
+	defer e.release(sn)
+	o, err := e.store.GetOrder(sn)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	e.mu.Lock()
+	e.released[sn] = true
+	if e.active == sn {
+		e.active = ""
+	}
+	e.mu.Unlock()
 	switch State(o.State) {
 	case Queued:
-		return e.move(&o, Canceled, "cancelled by the cashier before it reached the gateway")
-	case Awaiting, Submitting, Unknown:
-		if err := e.move(&o, Canceling, "cancelled by the cashier"); err != nil {
+		return e.move(&o, Canceled, noteCashier+" before it reached the gateway")
+	case Awaiting, Submitting, Unknown, Unresolved:
+		if err := e.move(&o, Canceling, noteCashier); err != nil {
 			return err
 		}
 		e.cancel(ctx, &o)
+		if !State(o.State).Final() && State(o.State) != Watching {
+			e.emitWatching(&o, "cancel not confirmed yet: still watching")
+		}
 	}
 	return nil
 }
 
+// Notes the engine reads back from an order's history.
+const (
+	noteCashier      = "cancelled by the cashier"
+	noteWindowClosed = "payment window closed"
+)
+
 // Pending reports the non-final orders, and how many of them are queued.
-func (e *Engine) Pending() (pending, queued int, err error) { return e.pendingLocked() }
+func (e *Engine) Pending() (pending, queued int, err error) {
+	c, err := e.Counts()
+	return c.Pending, c.Queued, err
+}
+
+// Counts is how many orders are not final, by kind: what the status
+// line, the counter and the end-of-day report show.
+type Counts struct {
+	Pending    int // every non-final order
+	Queued     int // never reached the gateway yet
+	Unresolved int // the gateway contradicted itself; watched until its expiry
+	Watching   int // left the screen, cancel not confirmed; watched until the gateway's expiry
+	Checking   int // Unknown or Canceling: asking the gateway
+	Refunds    int // refunds whose outcome is not confirmed (this run)
+}
+
+// Counts reads the pending index (not the history) and counts.
+func (e *Engine) Counts() (Counts, error) {
+	os, err := e.store.PendingOrders()
+	if err != nil {
+		return Counts{}, err
+	}
+	c := Counts{Pending: len(os)}
+	for _, o := range os {
+		switch State(o.State) {
+		case Queued:
+			c.Queued++
+		case Unresolved:
+			c.Unresolved++
+		case Watching:
+			c.Watching++
+		case Unknown, Canceling, Submitting:
+			c.Checking++
+		}
+	}
+	e.mu.Lock()
+	c.Refunds = len(e.refunds)
+	e.mu.Unlock()
+	return c, nil
+}
+
+// Active returns the sale on the screen, if any.
+func (e *Engine) Active() (storage.Order, bool) {
+	e.mu.Lock()
+	sn := e.active
+	e.mu.Unlock()
+	if sn == "" {
+		return storage.Order{}, false
+	}
+	o, err := e.store.GetOrder(sn)
+	return o, err == nil
+}
+
+// LastFinal returns the last order that became final in this run (the
+// receipt to reprint, the sale to refund).
+func (e *Engine) LastFinal() (storage.Order, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastFinal, e.lastFinal.ClientSN != ""
+}
 
 // Next returns when the next piece of work is due, and false if there is
 // none.
 func (e *Engine) Next() (time.Time, bool, error) {
+	if !e.clockReady() {
+		return e.clock.Now().Add(clockRecheck), true, nil
+	}
 	os, err := e.store.PendingOrders()
-	if err != nil || len(os) == 0 {
+	if err != nil {
 		return time.Time{}, false, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	next := e.due(&os[0])
-	for i := range os[1:] {
-		if d := e.due(&os[i+1]); d.Before(next) {
+	var next time.Time
+	for i := range os {
+		if d := e.due(&os[i]); next.IsZero() || d.Before(next) {
 			next = d
 		}
 	}
-	return next, true, nil
+	for _, r := range e.refunds {
+		if next.IsZero() || r.next.Before(next) {
+			next = r.next
+		}
+	}
+	return next, !next.IsZero(), nil
 }
 
 // Reconcile schedules every non-final order for immediate attention; call
-// it once at start-up. Orders left in Submitting by a crash become
-// Unknown: precreate may have reached the gateway, so only a query can say.
+// it once at start-up. It reads the pending index only, never the history.
+// Orders left in Submitting by a crash become Unknown: precreate may have
+// reached the gateway, so only a query can say. The newest order still in
+// its payment window becomes the active sale again, announced with
+// Recovered set, so the Cancel key works on it (issue 15).
 func (e *Engine) Reconcile(ctx context.Context) (int, error) {
-	e.mu.Lock()
 	os, err := e.store.PendingOrders()
 	if err != nil {
-		e.mu.Unlock()
 		return 0, fmt.Errorf("agent: reading pending orders: %w", err)
 	}
 	now := e.clock.Now()
+	var recovered *storage.Order
 	for i := range os {
 		o := &os[i]
 		if State(o.State) == Submitting {
 			if err := e.move(o, Unknown, "found after restart; asking the gateway"); err != nil {
-				e.mu.Unlock()
 				return 0, err
 			}
 		}
+		e.mu.Lock()
 		e.schedule(o, now)
+		e.mu.Unlock()
+		switch State(o.State) {
+		case Unknown, Awaiting, Unresolved:
+			if now.Before(o.Deadline) && (recovered == nil || o.Seq > recovered.Seq) {
+				recovered = o
+			}
+		}
 	}
-	e.mu.Unlock()
+	if recovered != nil {
+		e.mu.Lock()
+		if e.active == "" {
+			e.active = recovered.ClientSN
+		} else {
+			recovered = nil
+		}
+		e.mu.Unlock()
+	}
+	if recovered != nil {
+		ev := Event{Kind: EventChecking, Order: *recovered, Recovered: true, Outcome: OutcomeUnknown,
+			Reason: "recovered after a restart; checking with the gateway"}
+		if State(recovered.State) == Awaiting && recovered.QRCode != "" {
+			ev = Event{Kind: EventAwaitingPayment, Order: *recovered, Recovered: true, Reason: "recovered after a restart"}
+		}
+		e.emit(ev)
+	}
 	if len(os) > 0 {
 		e.log.Info("reconciling orders left from the last run", "count", len(os))
 	}
 	return len(os), e.Tick(ctx)
 }
 
-// Tick does all work due now: one step for each order whose time has come.
+// Tick does all work due now: one conversation for each order whose time
+// has come, up to Config.Conversations at once, and returns when they are
+// done. Orders already in a conversation (a Sale's precreate, a Cancel)
+// are left to it.
 func (e *Engine) Tick(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if !e.clockReady() {
+		return nil
+	}
 	os, err := e.store.PendingOrders()
 	if err != nil {
 		return fmt.Errorf("agent: reading pending orders: %w", err)
 	}
 	now := e.clock.Now()
+	var wg sync.WaitGroup
+	run := func(sn string, fn func(sn string)) {
+		if !e.tryClaim(sn) {
+			return
+		}
+		select {
+		case e.sem <- struct{}{}:
+		case <-ctx.Done():
+			e.release(sn)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-e.sem }()
+			defer e.release(sn)
+			fn(sn)
+		}()
+	}
 	for i := range os {
 		if ctx.Err() != nil {
+			break
+		}
+		e.mu.Lock()
+		due := !e.due(&os[i]).After(now)
+		e.mu.Unlock()
+		if due {
+			run(os[i].ClientSN, func(sn string) { e.converse(ctx, sn) })
+		}
+	}
+	for _, sn := range e.dueRefunds(now) {
+		if ctx.Err() != nil {
+			break
+		}
+		run(sn, func(sn string) { e.resolveRefund(ctx, sn) })
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// converse reads the order afresh (another conversation may have moved it
+// since Tick listed it) and moves it forward by one step.
+func (e *Engine) converse(ctx context.Context, sn string) {
+	o, err := e.store.GetOrder(sn)
+	if err != nil {
+		e.log.Error("reading order", "client_sn", sn, "err", err)
+		return
+	}
+	if State(o.State).Final() {
+		return
+	}
+	e.step(ctx, &o, e.clock.Now())
+}
+
+// tryClaim starts a conversation for sn unless one is under way.
+func (e *Engine) tryClaim(sn string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.busy[sn]; ok {
+		return false
+	}
+	e.busy[sn] = make(chan struct{})
+	return true
+}
+
+// claimWait waits for sn's conversation, if any, to end, then starts one.
+func (e *Engine) claimWait(ctx context.Context, sn string) error {
+	for {
+		e.mu.Lock()
+		ch, ok := e.busy[sn]
+		if !ok {
+			e.busy[sn] = make(chan struct{})
+			e.mu.Unlock()
+			return nil
+		}
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
 			return ctx.Err()
 		}
-		o := &os[i]
-		if e.due(o).After(now) {
-			continue
-		}
-		e.step(ctx, o, now)
 	}
-	return nil
+}
+
+func (e *Engine) release(sn string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ch, ok := e.busy[sn]; ok {
+		close(ch)
+		delete(e.busy, sn)
+	}
 }
 
 // step moves one order forward by one gateway conversation.
@@ -318,14 +638,63 @@ func (e *Engine) step(ctx context.Context, o *storage.Order, now time.Time) {
 		e.precreate(ctx, o)
 	case Unknown, Awaiting:
 		if !now.Before(e.deadline(o)) {
-			if e.move(o, Canceling, "payment window closed") == nil {
+			if e.move(o, Canceling, noteWindowClosed) == nil {
 				e.cancel(ctx, o)
+				e.afterWindow(o)
 			}
 			return
 		}
-		e.query(ctx, o, now)
+		e.query(ctx, o)
+	case Unresolved:
+		if !now.Before(e.expiry(o)) {
+			e.settle(ctx, o)
+			return
+		}
+		if !now.Before(e.deadline(o)) {
+			e.mu.Lock()
+			first := !e.cancelSent[o.ClientSN]
+			e.cancelSent[o.ClientSN] = true
+			e.mu.Unlock()
+			if first {
+				// The window closed: close it at the gateway by the
+				// evidence we hold, once, and free the screen.
+				e.cancel(ctx, o)
+				e.afterWindow(o)
+				return
+			}
+		}
+		e.query(ctx, o)
 	case Canceling:
+		if !now.Before(e.expiry(o)) {
+			e.settle(ctx, o)
+			return
+		}
 		e.cancel(ctx, o)
+		e.afterWindow(o)
+	case Watching:
+		if !now.Before(e.expiry(o)) {
+			e.settle(ctx, o)
+			return
+		}
+		e.query(ctx, o)
+	}
+}
+
+// afterWindow frees the screen from an order whose window closed (or
+// whose cashier cancelled) that is still not final.
+func (e *Engine) afterWindow(o *storage.Order) {
+	if State(o.State).Final() || State(o.State) == Watching {
+		return
+	}
+	e.mu.Lock()
+	was := e.active == o.ClientSN
+	if was {
+		e.active = ""
+		e.released[o.ClientSN] = true
+	}
+	e.mu.Unlock()
+	if was {
+		e.emitWatching(o, "payment window closed; cancel not confirmed yet: still watching")
 	}
 }
 
@@ -333,14 +702,23 @@ func (e *Engine) callCtx(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, e.cfg.CallTimeout)
 }
 
+// errBudget is returned instead of a gateway call the budget refused.
+var errBudget = errors.New("agent: request budget of this order spent; waiting")
+
 // precreate sends (or resends, under the same client_sn) the order.
 func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
+	now := e.clock.Now()
+	if at, ok := e.spend(o, now); !ok {
+		e.scheduleAt(o, at)
+		return
+	}
 	cctx, cancel := e.callCtx(ctx)
 	g, err := e.gw.Precreate(cctx, gateway.PrecreateRequest{
 		ClientSN: o.ClientSN, AmountCents: o.AmountCents, Subject: o.Subject, Operator: o.Operator,
+		PayWindow: e.cfg.PaymentWindow,
 	})
 	cancel()
-	now := e.clock.Now()
+	now = e.clock.Now()
 	o.Attempts++
 	switch gateway.ClassOf(err) {
 	case 0:
@@ -354,7 +732,7 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 			return
 		}
 		e.setOnline(false)
-		e.schedule(o, now.Add(e.backoff(o.Attempts)))
+		e.scheduleAt(o, now.Add(e.backoff(o.Attempts)))
 		if State(o.State) == Queued {
 			e.emitQueued(o)
 			return
@@ -364,24 +742,49 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 		e.setOnline(true)
 		o.LastError = err.Error()
 		if errors.Is(err, gateway.ErrConflict) {
-			// The gateway holds this client_sn already: it is ours, from
-			// an earlier attempt. Ask about it rather than fail.
-			e.schedule(o, now)
-			e.move(o, Unknown, "client_sn known to the gateway: "+err.Error())
+			// The gateway holds this client_sn already: evidence that it
+			// knows the order (ours, from an earlier attempt). Never send
+			// it again; ask about it, with backoff.
+			e.scheduleAt(o, now.Add(e.cfg.FastPoll))
+			e.move(o, Unresolved, "client_sn known to the gateway: "+err.Error())
 			return
 		}
-		e.move(o, Failed, "gateway refused: "+err.Error())
+		why := "gateway refused: "
+		if errors.Is(err, gateway.ErrConfig) {
+			why = "the gateway refused the terminal's configuration (nothing was created; a technician must fix it): "
+		}
+		e.move(o, Failed, why+err.Error())
 	default: // Unknown
 		o.LastError = err.Error()
-		e.schedule(o, now)
-		e.move(o, Unknown, "precreate outcome unknown: "+err.Error())
+		e.scheduleAt(o, now.Add(e.cfg.FastPoll))
+		to := Unknown
+		if e.evidence(o) {
+			to = State(o.State) // a resend of an evidenced order never happens; keep it
+		}
+		e.move(o, to, "precreate outcome unknown: "+err.Error())
 	}
 }
 
-// query asks the gateway about an order that is waiting or unknown.
-func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
+// evidence reports whether the gateway ever confirmed o (issue 13, point
+// 1): its own number or a QR code from an answer, a status it reported, or
+// a state only evidence leads to (a conflict leads to Unresolved).
+func (e *Engine) evidence(o *storage.Order) bool {
+	return o.SN != "" || o.QRCode != "" || o.GatewayStatus != "" || State(o.State).Evidenced()
+}
+
+func (e *Engine) ref(o *storage.Order) gateway.Ref {
+	return gateway.Ref{ClientSN: o.ClientSN, SN: o.SN}
+}
+
+// query asks the gateway about an order that is open.
+func (e *Engine) query(ctx context.Context, o *storage.Order) {
+	now := e.clock.Now()
+	if at, ok := e.spend(o, now); !ok {
+		e.scheduleAt(o, at)
+		return
+	}
 	cctx, cancel := e.callCtx(ctx)
-	g, err := e.gw.Query(cctx, gateway.Ref{ClientSN: o.ClientSN, SN: o.SN})
+	g, err := e.gw.Query(cctx, e.ref(o))
 	cancel()
 	failpoint("query-answered")
 	now = e.clock.Now()
@@ -389,70 +792,181 @@ func (e *Engine) query(ctx context.Context, o *storage.Order, now time.Time) {
 	case err == nil:
 		e.setOnline(true)
 		e.adopt(o, g, now, "query")
-	case errors.Is(err, gateway.ErrOrderNotFound) && State(o.State) == Unknown:
-		// The precreate never landed: send it again under the same
-		// client_sn (the gateway cannot create a second order for it).
+	case errors.Is(err, gateway.ErrOrderNotFound):
 		e.setOnline(true)
-		if e.move(o, Submitting, "not at the gateway; sending again") == nil {
-			e.precreate(ctx, o)
-		}
+		e.notFound(ctx, o, now)
 	default:
 		if gateway.ClassOf(err) == gateway.NotSent {
 			e.setOnline(false)
 		}
 		o.LastError = err.Error()
-		e.schedule(o, e.nextPoll(o, now))
+		e.scheduleAt(o, e.nextPoll(o, now))
+	}
+}
+
+// notFound handles a query that says the gateway has no such order.
+func (e *Engine) notFound(ctx context.Context, o *storage.Order, now time.Time) {
+	switch {
+	case State(o.State) == Unknown && !e.evidence(o):
+		// The precreate never landed and nothing says it did: send it
+		// again under the same client_sn (the gateway cannot create a
+		// second order for it).
+		if e.move(o, Submitting, "not at the gateway; sending again") == nil {
+			e.precreate(ctx, o)
+		}
+	case State(o.State) == Awaiting && e.cfg.NotFoundUntilScanned:
+		// Alipay: a precreated trade is not found until scanned.
+		e.scheduleAt(o, e.nextPoll(o, now))
+	case State(o.State) == Unresolved || State(o.State) == Watching:
+		o.LastError = "the gateway cannot find this order"
+		e.scheduleAt(o, e.nextPoll(o, now))
+	default:
+		// Confirmed, then not found: a contradiction.
+		e.scheduleAt(o, e.nextPoll(o, now))
+		e.move(o, Unresolved, "the gateway confirmed this order, then said it has none")
 	}
 }
 
 // cancel cancels at the gateway and asks what became of the order. A
 // payment that won the race shows up in the query as PAID.
 func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
+	now := e.clock.Now()
+	if at, ok := e.spend(o, now); !ok {
+		e.scheduleAt(o, at)
+		return
+	}
 	cctx, cancel := e.callCtx(ctx)
-	cg, cerr := e.gw.Cancel(cctx, gateway.Ref{ClientSN: o.ClientSN, SN: o.SN})
+	cg, cerr := e.gw.Cancel(cctx, e.ref(o))
 	cancel()
 	failpoint("cancel-sent")
+	if cerr == nil && cg.SN != "" && o.SN == "" {
+		o.SN = cg.SN
+	}
+	now = e.clock.Now()
+	if at, ok := e.spend(o, now); !ok {
+		e.scheduleAt(o, at)
+		return
+	}
 	cctx, cancel = e.callCtx(ctx)
-	g, qerr := e.gw.Query(cctx, gateway.Ref{ClientSN: o.ClientSN, SN: o.SN})
+	g, qerr := e.gw.Query(cctx, e.ref(o))
 	cancel()
-	now := e.clock.Now()
+	now = e.clock.Now()
+	unsupported := errors.Is(cerr, gateway.ErrCancelUnsupported)
 	switch {
 	case qerr == nil:
 		e.setOnline(true)
 		e.adopt(o, g, now, "after cancel")
-		if !State(o.State).Final() {
-			e.schedule(o, now.Add(e.cfg.FastPoll))
-			if State(o.State) != Canceling {
-				e.move(o, Canceling, "still open after cancel")
-			}
+		if State(o.State).Final() {
+			return
+		}
+		if unsupported {
+			e.toWatching(o, "the gateway cannot cancel this order: "+cerr.Error())
+			return
+		}
+		o.Attempts++
+		e.scheduleAt(o, now.Add(e.backoff(o.Attempts)))
+		if s := State(o.State); s != Canceling && s != Unresolved && s != Watching {
+			e.move(o, Canceling, "still open after cancel")
 		}
 	case errors.Is(qerr, gateway.ErrOrderNotFound) && cerr == nil && cg.Status.Final():
 		// Some gateways (Alipay) forget a trade nobody scanned once it is
 		// closed: the cancel's own answer is the final word.
 		e.setOnline(true)
 		e.adopt(o, cg, now, "cancelled")
-	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound):
-		// Neither call found it: the gateway never created this order,
-		// and the cancel makes sure no late precreate can be paid.
-		o.GatewayStatus = ""
+	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound) && !e.evidence(o):
+		// Neither call found it and nothing ever said the gateway had it:
+		// the gateway never created this order, and the cancel makes sure
+		// no late precreate can be paid.
+		e.setOnline(true)
 		e.move(o, Canceled, "never reached the gateway")
+	case errors.Is(qerr, gateway.ErrOrderNotFound) && unsupported:
+		e.setOnline(true)
+		e.toWatching(o, "the gateway cannot cancel and cannot find this order: "+cerr.Error())
+	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound):
+		e.setOnline(true)
+		o.Attempts++
+		e.scheduleAt(o, now.Add(e.watchBackoff(o.Attempts)))
+		if State(o.State) != Unresolved {
+			e.move(o, Unresolved, "the gateway confirmed this order, then found it neither to cancel nor to query")
+		}
 	default:
 		if gateway.ClassOf(qerr) == gateway.NotSent {
 			e.setOnline(false)
 		}
 		o.LastError = errString(cerr, qerr)
 		o.Attempts++
-		e.schedule(o, now.Add(e.backoff(o.Attempts)))
+		e.scheduleAt(o, now.Add(e.backoff(o.Attempts)))
 	}
+}
+
+// toWatching frees the screen from an order the gateway could not cancel
+// and watches it until the gateway's own expiry, which Deadline then holds.
+func (e *Engine) toWatching(o *storage.Order, why string) {
+	until := e.expiry(o)
+	o.Deadline = until
+	e.mu.Lock()
+	e.deadlines[o.ClientSN] = until
+	e.released[o.ClientSN] = true
+	e.mu.Unlock()
+	o.Attempts++
+	e.scheduleAt(o, e.clock.Now().Add(e.watchBackoff(1)))
+	e.move(o, Watching, why)
+}
+
+// settle ends the watch of an order past the gateway's own expiry: it can
+// no longer be paid. The gateway's answer decides if it has one; an order
+// the gateway cannot find is cancelled locally, with the reason.
+func (e *Engine) settle(ctx context.Context, o *storage.Order) {
+	now := e.clock.Now()
+	if at, ok := e.spend(o, now); !ok {
+		e.scheduleAt(o, at)
+		return
+	}
+	cctx, cancel := e.callCtx(ctx)
+	g, err := e.gw.Query(cctx, e.ref(o))
+	cancel()
+	now = e.clock.Now()
+	switch {
+	case err == nil:
+		e.setOnline(true)
+		e.adopt(o, g, now, "after the gateway's expiry")
+		if !State(o.State).Final() {
+			// The gateway still holds it open past its own expiry: ask it
+			// to close, and keep asking slowly.
+			o.Attempts++
+			e.scheduleAt(o, now.Add(e.cfg.WatchMax))
+			if !errors.Is(e.tryCancelOnce(ctx, o), gateway.ErrCancelUnsupported) {
+				return
+			}
+		}
+	case errors.Is(err, gateway.ErrOrderNotFound):
+		e.setOnline(true)
+		e.move(o, Canceled, "the gateway's expiry passed and it has no such order: not paid")
+	default:
+		o.LastError = err.Error()
+		o.Attempts++
+		e.scheduleAt(o, now.Add(e.watchBackoff(o.Attempts)))
+	}
+}
+
+func (e *Engine) tryCancelOnce(ctx context.Context, o *storage.Order) error {
+	if _, ok := e.spend(o, e.clock.Now()); !ok {
+		return errBudget
+	}
+	cctx, cancel := e.callCtx(ctx)
+	_, err := e.gw.Cancel(cctx, e.ref(o))
+	cancel()
+	return err
 }
 
 // adopt takes the gateway's view of the order.
 func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note string) {
-	before, puts := [...]any{o.GatewayStatus, o.SN, o.TradeNo, o.Channel, o.QRCode, o.RefundedCents}, e.puts
+	before := [...]any{o.GatewayStatus, o.SN, o.TradeNo, o.Channel, o.QRCode, o.RefundedCents}
+	moved := false
 	defer func() {
 		// Commit what the gateway told us if it is news and no move did.
 		after := [...]any{o.GatewayStatus, o.SN, o.TradeNo, o.Channel, o.QRCode, o.RefundedCents}
-		if before != after && e.puts == puts {
+		if before != after && !moved {
 			e.put(o)
 		}
 	}()
@@ -469,27 +983,49 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 	if g.QRCode != "" {
 		o.QRCode = g.QRCode
 	}
-	o.RefundedCents = g.AmountCents - g.NetAmountCents
+	if !g.ExpiresAt.IsZero() {
+		e.mu.Lock()
+		e.expires[o.ClientSN] = g.ExpiresAt
+		e.mu.Unlock()
+	}
+	if g.AmountCents > 0 || g.NetAmountCents > 0 {
+		o.RefundedCents = g.AmountCents - g.NetAmountCents
+	}
 	o.LastError = ""
 	to := fromGateway(g.Status)
+	from := State(o.State)
 	switch {
-	case to == Awaiting && State(o.State) == Canceling:
-		// Cancel sent but not yet applied; keep cancelling.
+	case to == Awaiting && (from == Canceling || from == Watching):
+		// Cancel sent but not yet applied, or not available: keep on.
+		e.scheduleAt(o, e.nextPoll(o, now))
 		return
 	case to == Unknown:
 		// The gateway itself is unsure (PAY_ERROR, CANCEL_INPROGRESS...):
-		// stay where we are and ask again.
-		e.schedule(o, e.nextPoll(o, now))
+		// stay where we are and ask again; do not hand over goods.
+		e.scheduleAt(o, e.nextPoll(o, now))
+		e.emitChecking(o, OutcomeGatewayUnsure, "the gateway is not sure of this payment ("+string(g.Status)+"): do not hand over goods")
 		return
 	case to == Awaiting:
-		if State(o.State) == Queued {
+		if from == Queued {
 			// Nothing was sent while queued: the payer's window (and the
 			// gateway's own TTL) starts now.
 			o.Deadline = now.Add(e.cfg.PaymentWindow)
+			e.mu.Lock()
 			e.deadlines[o.ClientSN] = o.Deadline
+			e.mu.Unlock()
 		}
-		e.schedule(o, e.nextPoll(o, now))
-		if State(o.State) == Awaiting {
+		e.scheduleAt(o, e.nextPoll(o, now))
+		if from == Awaiting {
+			return
+		}
+		if o.QRCode == "" {
+			// The gateway holds the order but never gave us its QR (its
+			// precreate answer was lost and the client_sn conflicted):
+			// nobody can pay it; close it.
+			moved = true
+			if e.move(o, Canceling, "the gateway holds this order but no QR code reached the terminal") == nil {
+				e.scheduleAt(o, now)
+			}
 			return
 		}
 		// Show the QR first, then commit: the Enter→QR path carries one
@@ -497,24 +1033,41 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 		// order submitting on disk, which Reconcile resolves by query.
 		shown := *o
 		shown.State = string(Awaiting)
-		e.emit(Event{Kind: EventAwaitingPayment, Order: shown})
+		e.mu.Lock()
+		onScreen := e.active == o.ClientSN || e.active == ""
+		e.mu.Unlock()
+		if onScreen || from == Queued {
+			e.emit(Event{Kind: EventAwaitingPayment, Order: shown})
+		}
+		moved = true
 		if e.move(o, Awaiting, note) == nil {
 			failpoint("awaiting-committed")
 		}
 		return
 	}
+	moved = true
 	e.move(o, to, note+": "+string(g.Status))
 }
 
 // nextPoll is the poll schedule: FastPoll for the first FastPollFor of the
-// order, then SlowPoll, never past the deadline.
+// order, then SlowPoll, never past the deadline; watched orders back off
+// from WatchMin to WatchMax.
 func (e *Engine) nextPoll(o *storage.Order, now time.Time) time.Time {
+	switch State(o.State) {
+	case Unresolved, Watching:
+		o.Attempts++
+		next := now.Add(e.watchBackoff(o.Attempts))
+		if x := e.expiry(o); next.After(x) && now.Before(x) {
+			next = x
+		}
+		return next
+	}
 	iv := e.cfg.SlowPoll
 	if now.Sub(o.CreatedAt) < e.cfg.FastPollFor {
 		iv = e.cfg.FastPoll
 	}
 	next := now.Add(iv)
-	if d := e.deadline(o); State(o.State) != Canceling && next.After(d) {
+	if d := e.deadline(o); State(o.State) != Canceling && next.After(d) && now.Before(d) {
 		next = d
 	}
 	return next
@@ -523,16 +1076,26 @@ func (e *Engine) nextPoll(o *storage.Order, now time.Time) time.Time {
 // backoff is exponential from RetryMin to RetryMax with ±20% jitter, so a
 // shop's terminals do not all return at once when the network comes back.
 func (e *Engine) backoff(attempt int) time.Duration {
-	d := e.cfg.RetryMin
-	for i := 1; i < attempt && d < e.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, e.cfg.RetryMax)
-	j := time.Duration(float64(d) * (0.8 + 0.4*e.rng.Float64()))
-	return j
+	return e.expBackoff(attempt, e.cfg.RetryMin, e.cfg.RetryMax)
 }
 
-// due is when o needs attention next.
+func (e *Engine) watchBackoff(attempt int) time.Duration {
+	return e.expBackoff(attempt, e.cfg.WatchMin, e.cfg.WatchMax)
+}
+
+func (e *Engine) expBackoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	e.mu.Lock()
+	f := e.rng.Float64()
+	e.mu.Unlock()
+	return time.Duration(float64(d) * (0.8 + 0.4*f))
+}
+
+// due is when o needs attention next. Call with e.mu held.
 func (e *Engine) due(o *storage.Order) time.Time {
 	if t, ok := e.next[o.ClientSN]; ok {
 		return t
@@ -542,17 +1105,43 @@ func (e *Engine) due(o *storage.Order) time.Time {
 
 // deadline is when o stops waiting for the payer.
 func (e *Engine) deadline(o *storage.Order) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if d, ok := e.deadlines[o.ClientSN]; ok {
 		return d
 	}
 	return o.Deadline
 }
 
+// expiry is when the gateway itself stops accepting payment for o: the
+// end of any watch. For a Watching order Deadline holds it; otherwise it
+// is GatewayExpiry after the precreate (the payment deadline less the
+// window), or later if an answer of the gateway said so.
+func (e *Engine) expiry(o *storage.Order) time.Time {
+	d := e.deadline(o)
+	if State(o.State) == Watching {
+		return d
+	}
+	x := d.Add(e.cfg.GatewayExpiry - e.cfg.PaymentWindow)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if g, ok := e.expires[o.ClientSN]; ok && g.After(x) {
+		x = g
+	}
+	return x
+}
+
 // schedule sets when o needs attention next, in memory; the next commit
-// of o carries it to disk too.
+// of o carries it to disk too. Call with e.mu held.
 func (e *Engine) schedule(o *storage.Order, at time.Time) {
 	o.NextAttemptAt = at
 	e.next[o.ClientSN] = at
+}
+
+func (e *Engine) scheduleAt(o *storage.Order, at time.Time) {
+	e.mu.Lock()
+	e.schedule(o, at)
+	e.mu.Unlock()
 }
 
 // move changes o's state, records why, commits it and tells the world.
@@ -566,41 +1155,115 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 	now := e.clock.Now()
 	o.State = string(to)
 	o.Final = to.Final()
-	o.History = append(o.History, storage.Transition{At: now, From: string(from), To: string(to), Note: note})
+	if from != to || !strings.HasPrefix(lastNote(o), note) {
+		o.History = append(o.History, storage.Transition{At: now, From: string(from), To: string(to), Note: note})
+	}
 	if err := e.put(o); err != nil {
 		return err
 	}
 	e.log.Info("order", "client_sn", o.ClientSN, "from", from, "to", to, "note", note)
-	switch to {
-	case Paid:
-		e.emit(Event{Kind: EventPaid, Order: *o})
-	case Canceled, Expired:
-		e.emit(Event{Kind: EventCanceled, Order: *o, Reason: note})
-	case PayFailed:
-		e.emit(Event{Kind: EventCanceled, Order: *o, Reason: "payment failed"})
-	case Failed:
-		e.emit(Event{Kind: EventFailed, Order: *o, Reason: note})
-	case Refunded, PartialRefunded:
-		e.emit(Event{Kind: EventRefunded, Order: *o})
-	case Queued:
-		e.emitQueued(o)
-	case Unknown:
-		e.emit(Event{Kind: EventChecking, Order: *o, Reason: note})
-	}
-	if to.Final() {
-		delete(e.next, o.ClientSN)
-		delete(e.deadlines, o.ClientSN)
+	e.announce(o, from, to, note)
+	if to.Final() || to == Watching {
+		e.mu.Lock()
 		if e.active == o.ClientSN {
 			e.active = ""
 		}
+		if to.Final() {
+			delete(e.next, o.ClientSN)
+			delete(e.deadlines, o.ClientSN)
+			delete(e.expires, o.ClientSN)
+			delete(e.released, o.ClientSN)
+			delete(e.cancelSent, o.ClientSN)
+			delete(e.checking, o.ClientSN)
+			e.closeCalls(o.ClientSN)
+			e.lastFinal = *o
+		}
+		e.mu.Unlock()
 	}
 	return nil
+}
+
+func lastNote(o *storage.Order) string {
+	if n := len(o.History); n > 0 {
+		return o.History[n-1].Note
+	}
+	return ""
+}
+
+// announce emits the event for a move.
+func (e *Engine) announce(o *storage.Order, from, to State, note string) {
+	switch to {
+	case Paid:
+		if e.late(o, from) {
+			e.emit(Event{Kind: EventLatePaid, Order: *o, Outcome: OutcomeLatePaid,
+				Reason: "paid after the sale left the screen: keep or refund"})
+			return
+		}
+		e.emit(Event{Kind: EventPaid, Order: *o, Outcome: OutcomePaid})
+	case Canceled:
+		out := OutcomeExpired
+		switch {
+		case cancelledByCashier(o):
+			out = OutcomeCanceled
+		case strings.Contains(note, "never reached"):
+			out = OutcomeNeverSent
+		}
+		e.emit(Event{Kind: EventCanceled, Order: *o, Reason: note, Outcome: out})
+	case Expired:
+		e.emit(Event{Kind: EventCanceled, Order: *o, Reason: note, Outcome: OutcomeNeverSent})
+	case PayFailed:
+		e.emit(Event{Kind: EventCanceled, Order: *o, Reason: "payment failed", Outcome: OutcomeDeclined})
+	case Failed:
+		e.emit(Event{Kind: EventFailed, Order: *o, Reason: note, Outcome: OutcomeRefused})
+	case Refunded, PartialRefunded:
+		e.emit(Event{Kind: EventRefunded, Order: *o, Outcome: OutcomeRefunded})
+	case Queued:
+		e.emitQueued(o)
+	case Unknown:
+		e.emitChecking(o, OutcomeUnknown, note)
+	case Unresolved:
+		e.emitChecking(o, OutcomeUnresolved, note+"; watched until the gateway's expiry: do not hand over goods")
+	case Watching:
+		e.emitWatching(o, note)
+	}
+}
+
+// late reports whether a payment of o comes after its sale left the screen.
+func (e *Engine) late(o *storage.Order, from State) bool {
+	e.mu.Lock()
+	rel := e.released[o.ClientSN]
+	e.mu.Unlock()
+	return rel || from == Watching || cancelledByCashier(o)
+}
+
+// cancelledByCashier reads the order's history: the cashier's Cancel is
+// recorded on the move to Canceling.
+func cancelledByCashier(o *storage.Order) bool {
+	for i := len(o.History) - 1; i >= 0; i-- {
+		if strings.HasPrefix(o.History[i].Note, noteCashier) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) emitChecking(o *storage.Order, out Outcome, why string) {
+	e.mu.Lock()
+	same := e.checking[o.ClientSN] == why
+	e.checking[o.ClientSN] = why
+	e.mu.Unlock()
+	if !same {
+		e.emit(Event{Kind: EventChecking, Order: *o, Outcome: out, Reason: why})
+	}
+}
+
+func (e *Engine) emitWatching(o *storage.Order, why string) {
+	e.emit(Event{Kind: EventWatching, Order: *o, Outcome: OutcomeNotCanceled, Reason: why, Until: e.expiry(o)})
 }
 
 // put commits o. A failed commit (full disk, I/O error) is reported; the
 // order stays as it was on disk and is retried from there.
 func (e *Engine) put(o *storage.Order) error {
-	e.puts++
 	if err := e.store.PutOrder(o); err != nil {
 		e.log.Error("cannot save order", "client_sn", o.ClientSN, "err", err)
 		e.emit(Event{Kind: EventError, Order: *o, Reason: "cannot save the order: " + err.Error()})
@@ -610,36 +1273,23 @@ func (e *Engine) put(o *storage.Order) error {
 }
 
 func (e *Engine) emitQueued(o *storage.Order) {
-	_, q, _ := e.pendingLocked()
-	e.emit(Event{Kind: EventQueued, Order: *o, Queued: q})
-}
-
-// pendingLocked counts from the store alone, so it needs no lock and is
-// safe both inside the engine's methods and from other goroutines.
-func (e *Engine) pendingLocked() (int, int, error) {
-	os, err := e.store.PendingOrders()
-	if err != nil {
-		return 0, 0, err
-	}
-	q := 0
-	for _, o := range os {
-		if State(o.State) == Queued {
-			q++
-		}
-	}
-	return len(os), q, nil
+	c, _ := e.Counts()
+	e.emit(Event{Kind: EventQueued, Order: *o, Queued: c.Queued, Outcome: OutcomeNeverSent})
 }
 
 func (e *Engine) setOnline(on bool) {
+	e.mu.Lock()
 	if e.online == on {
+		e.mu.Unlock()
 		return
 	}
 	e.online = on
-	_, q, _ := e.pendingLocked()
+	e.mu.Unlock()
+	c, _ := e.Counts()
 	if on {
-		e.emit(Event{Kind: EventOnline, Queued: q})
+		e.emit(Event{Kind: EventOnline, Queued: c.Queued})
 	} else {
-		e.emit(Event{Kind: EventOffline, Queued: q})
+		e.emit(Event{Kind: EventOffline, Queued: c.Queued})
 	}
 }
 
@@ -670,4 +1320,14 @@ func Yuan(cents int64) string {
 		sign, cents = "-", -cents
 	}
 	return fmt.Sprintf("%s¥%d.%02d", sign, cents/100, cents%100)
+}
+
+// sortedKeys is for deterministic iteration over in-memory maps.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"posagent/gateway"
 	"posagent/storage"
@@ -14,15 +15,33 @@ import (
 // paid, or an amount above what is left to refund.
 var ErrNotRefundable = errors.New("not refundable")
 
+// openRefundState is an unconfirmed refund the engine resolves by itself.
+type openRefundState struct {
+	reqNo    string
+	amount   int64
+	next     time.Time
+	attempts int
+}
+
 // Refund refunds amountCents of a paid order (0 means all that is left).
 //
 // Write first, as for a sale: the refund request, with its request number,
-// is committed to the order's history before it is sent. If the answer is
-// lost, running the same refund again reuses that request number, so the
-// gateway refunds once however often the cashier retries.
+// is committed to the order's history before it is sent. While its outcome
+// is unknown (a lost answer, a 500 — upay-v2.md: "a refund keeps its
+// refund_request_no until a definite answer") the request number never
+// changes: the engine resends the same request by itself, with backoff,
+// until the gateway answers for certain (issue 13, points 4 and 5), and a
+// cashier's retry reuses it too. A gateway without an idempotency key of its
+// own (Yedpay) has its client look the order's refunds up before any resend
+// (gateway/yedpay: the refund's remark), so no resend is blind.
 func (e *Engine) Refund(ctx context.Context, clientSN string, amountCents int64) (storage.Order, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if !e.clockReady() {
+		return storage.Order{}, fmt.Errorf("agent: %w: %s", ErrClock, e.clockReason())
+	}
+	if err := e.claimWait(ctx, clientSN); err != nil {
+		return storage.Order{}, err
+	}
+	defer e.release(clientSN)
 	o, err := e.store.GetOrder(clientSN)
 	if err != nil {
 		return o, fmt.Errorf("agent: order %s: %w", clientSN, err)
@@ -31,15 +50,18 @@ func (e *Engine) Refund(ctx context.Context, clientSN string, amountCents int64)
 		return o, fmt.Errorf("agent: order %s is %s: %w", clientSN, o.State, ErrNotRefundable)
 	}
 	left := o.AmountCents - o.RefundedCents
+	reqNo, pendingAmount := openRefund(o)
 	if amountCents == 0 {
 		amountCents = left
+		if reqNo != "" {
+			amountCents = pendingAmount
+		}
 	}
-	if amountCents <= 0 || amountCents > left {
-		return o, fmt.Errorf("agent: %s asked, %s left to refund on %s: %w", Yuan(amountCents), Yuan(left), clientSN, ErrNotRefundable)
-	}
-	reqNo, pendingAmount := openRefund(o)
 	if reqNo != "" && pendingAmount != amountCents {
 		return o, fmt.Errorf("agent: refund %s of %s for %s is still unconfirmed; repeat it with that amount first", reqNo, Yuan(pendingAmount), clientSN)
+	}
+	if reqNo == "" && (amountCents <= 0 || amountCents > left) {
+		return o, fmt.Errorf("agent: %s asked, %s left to refund on %s: %w", Yuan(amountCents), Yuan(left), clientSN, ErrNotRefundable)
 	}
 	if reqNo == "" {
 		reqNo = fmt.Sprintf("R%d", refundCount(o)+1)
@@ -49,25 +71,121 @@ func (e *Engine) Refund(ctx context.Context, clientSN string, amountCents int64)
 			return o, err
 		}
 	}
+	return o, e.sendRefund(ctx, &o, reqNo, amountCents)
+}
+
+// sendRefund sends (or resends, with the same number) one refund request
+// and records what the answer proves.
+func (e *Engine) sendRefund(ctx context.Context, o *storage.Order, reqNo string, amountCents int64) error {
+	now := e.clock.Now()
+	if at, ok := e.spend(o, now); !ok {
+		e.keepRefund(o, reqNo, amountCents, at)
+		return fmt.Errorf("agent: refund %s of %s: %w", reqNo, o.ClientSN, errBudget)
+	}
 	cctx, cancel := e.callCtx(ctx)
-	g, err := e.gw.Refund(cctx, gateway.RefundRequest{ClientSN: clientSN, RequestNo: reqNo, AmountCents: amountCents, Operator: e.cfg.Operator})
+	g, err := e.gw.Refund(cctx, gateway.RefundRequest{ClientSN: o.ClientSN, SN: o.SN, RequestNo: reqNo,
+		AmountCents: amountCents, Operator: e.cfg.Operator})
 	cancel()
-	if err != nil {
-		if gateway.ClassOf(err) == gateway.Rejected {
-			o.History = append(o.History, storage.Transition{At: e.clock.Now(), From: o.State, To: o.State,
-				Note: fmt.Sprintf("refund closed %s refused: %v", reqNo, err)})
-			e.put(&o)
+	now = e.clock.Now()
+	switch gateway.ClassOf(err) {
+	case 0:
+		e.setOnline(true)
+		e.dropRefund(o.ClientSN)
+		o.History = append(o.History, storage.Transition{At: now, From: o.State, To: o.State,
+			Note: fmt.Sprintf("refund closed %s done", reqNo)})
+		before := o.State
+		e.adopt(o, g, now, "refund "+reqNo)
+		if o.State == before {
+			// adopt moved nothing: make sure the note is on disk.
+			if err := e.put(o); err != nil {
+				return err
+			}
+			e.emit(Event{Kind: EventRefunded, Order: *o, Outcome: OutcomeRefunded})
 		}
-		return o, fmt.Errorf("agent: refund %s of %s: %w", reqNo, clientSN, err)
+		return nil
+	case gateway.Rejected:
+		// A definite no: nothing was refunded; the next request may take
+		// a new number.
+		e.setOnline(true)
+		e.dropRefund(o.ClientSN)
+		o.History = append(o.History, storage.Transition{At: now, From: o.State, To: o.State,
+			Note: fmt.Sprintf("refund closed %s refused: %v", reqNo, err)})
+		e.put(o)
+		e.emit(Event{Kind: EventFailed, Order: *o, Outcome: OutcomeRefundRefused, Reason: "refund refused: " + err.Error()})
+	default:
+		// NotSent or Unknown: the same request goes out again by itself.
+		if gateway.ClassOf(err) == gateway.NotSent {
+			e.setOnline(false)
+		}
+		e.mu.Lock()
+		r := e.refunds[o.ClientSN]
+		n := 1
+		if r != nil {
+			n = r.attempts + 1
+		}
+		e.mu.Unlock()
+		e.keepRefund(o, reqNo, amountCents, now.Add(e.backoff(n)))
+		e.emitChecking(o, OutcomeRefundPending, fmt.Sprintf("refund %s of %s not confirmed yet; asking again with the same number", reqNo, Yuan(amountCents)))
 	}
-	o.History = append(o.History, storage.Transition{At: e.clock.Now(), From: o.State, To: o.State,
-		Note: fmt.Sprintf("refund closed %s done", reqNo)})
-	e.adopt(&o, g, e.clock.Now(), "refund "+reqNo)
-	if State(o.State) == Paid || State(o.State) == PartialRefunded {
-		// adopt committed the gateway's news; make sure the note is on disk.
-		e.put(&o)
+	return fmt.Errorf("agent: refund %s of %s: %w", reqNo, o.ClientSN, err)
+}
+
+func (e *Engine) keepRefund(o *storage.Order, reqNo string, amount int64, next time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.refunds[o.ClientSN]
+	if r == nil || r.reqNo != reqNo {
+		r = &openRefundState{reqNo: reqNo, amount: amount}
+		e.refunds[o.ClientSN] = r
 	}
-	return o, nil
+	r.attempts++
+	r.next = next
+}
+
+func (e *Engine) dropRefund(clientSN string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.refunds, clientSN)
+	delete(e.checking, clientSN)
+	delete(e.calls, clientSN) // refunds are of final orders only
+}
+
+// dueRefunds lists the unconfirmed refunds whose next try is due.
+func (e *Engine) dueRefunds(now time.Time) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var due []string
+	for _, sn := range sortedKeys(e.refunds) {
+		if !e.refunds[sn].next.After(now) {
+			due = append(due, sn)
+		}
+	}
+	return due
+}
+
+// resolveRefund resends an unconfirmed refund with its own number.
+func (e *Engine) resolveRefund(ctx context.Context, sn string) {
+	o, err := e.store.GetOrder(sn)
+	if err != nil {
+		e.log.Error("reading order", "client_sn", sn, "err", err)
+		return
+	}
+	reqNo, amount := openRefund(o)
+	if reqNo == "" {
+		e.dropRefund(sn)
+		return
+	}
+	if err := e.sendRefund(ctx, &o, reqNo, amount); err != nil {
+		e.log.Warn("refund still unconfirmed", "client_sn", sn, "request_no", reqNo, "err", err)
+	}
+}
+
+// RefundPending returns the request number and amount of o's refund whose
+// outcome is not confirmed, if any: such an order is not final for the
+// cashier (issue 13, point 4), whatever its state says.
+func RefundPending(o storage.Order) (requestNo string, amountCents int64, ok bool) {
+	no, amt := openRefund(o)
+	return no, amt, no != ""
 }
 
 // openRefund returns the last refund request that has no outcome yet.
@@ -105,8 +223,9 @@ func refundCount(o storage.Order) int {
 	return n
 }
 
-// Alive reports whether the engine answers within ctx: a hung gateway
-// call or database holds its lock, and the watchdog stops pinging.
+// Alive reports whether the engine answers within ctx. The engine's lock
+// is never held across a gateway call, so only a hung database (or a bug)
+// makes it miss, and the watchdog stops pinging.
 func (e *Engine) Alive(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {

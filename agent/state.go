@@ -20,14 +20,28 @@ const (
 	// Queued: the gateway could not be reached and nothing was sent. It is
 	// retried with backoff until QueueTTL, then expired.
 	Queued State = "queued"
-	// Unknown: precreate was sent but its outcome is unknown; only a query
-	// by the same client_sn may decide it.
+	// Unknown: precreate was sent but its outcome is unknown, and the
+	// gateway never gave evidence that it holds the order; only a query by
+	// the same client_sn may decide it.
 	Unknown State = "unknown"
 	// Awaiting: the gateway holds the order; the QR is shown and polled.
 	Awaiting State = "awaiting_payment"
 	// Canceling: the payment window closed (or the cashier cancelled);
 	// cancel, then query until the gateway says it is final.
 	Canceling State = "canceling"
+	// Unresolved: the gateway gave evidence that it holds the order (an
+	// sn, a QR code, a precreate answer, a conflict on the client_sn) and
+	// then said it has no such order. Contradictory answers prove nothing:
+	// the order is watched with backoff until the gateway's own expiry and
+	// is never re-created nor concluded "never reached the gateway"
+	// (issue 13, point 1).
+	Unresolved State = "unresolved"
+	// Watching: the sale has left the screen but the gateway could not
+	// cancel the order (no cancel call, or cancel refused for good), so it
+	// may still be paid until the gateway's own expiry, which the order's
+	// Deadline then holds. It is queried slowly until then; a payment is a
+	// late payment (EventLatePaid), never a loss.
+	Watching State = "watching"
 
 	// Final states.
 	Paid            State = "paid"
@@ -48,14 +62,28 @@ func (s State) Final() bool {
 	return false
 }
 
+// Evidenced reports whether being in s means the gateway confirmed the
+// order at some point.
+func (s State) Evidenced() bool {
+	switch s {
+	case Awaiting, Unresolved, Watching:
+		return true
+	}
+	return false
+}
+
 // transitions lists every allowed move. A refund moves a final paid order
-// on to a refunded state; nothing else leaves a final state.
+// on to a refunded state; nothing else leaves a final state. Nothing with
+// evidence (Awaiting, Unresolved, Watching) goes back to Submitting, to
+// Failed or to Expired: the gateway knows the order.
 var transitions = map[State][]State{
-	Submitting:      {Awaiting, Queued, Unknown, Failed, Paid, Canceled, PayFailed, Canceling},
-	Queued:          {Awaiting, Queued, Unknown, Failed, Expired, Paid, Canceled, PayFailed, Canceling},
-	Unknown:         {Awaiting, Unknown, Submitting, Canceling, Canceled, Paid, PayFailed, Failed, Refunded, PartialRefunded},
-	Awaiting:        {Awaiting, Canceling, Paid, Canceled, PayFailed, Refunded, PartialRefunded},
-	Canceling:       {Canceling, Paid, Canceled, PayFailed, Refunded, PartialRefunded},
+	Submitting:      {Awaiting, Queued, Unknown, Unresolved, Failed, Paid, Canceled, PayFailed, Canceling},
+	Queued:          {Awaiting, Queued, Unknown, Unresolved, Failed, Expired, Paid, Canceled, PayFailed, Canceling},
+	Unknown:         {Awaiting, Unknown, Unresolved, Submitting, Canceling, Watching, Canceled, Paid, PayFailed, Failed, Refunded, PartialRefunded},
+	Awaiting:        {Awaiting, Unresolved, Canceling, Paid, Canceled, PayFailed, Refunded, PartialRefunded},
+	Unresolved:      {Unresolved, Awaiting, Canceling, Watching, Paid, Canceled, PayFailed, Refunded, PartialRefunded},
+	Canceling:       {Canceling, Unresolved, Watching, Paid, Canceled, PayFailed, Refunded, PartialRefunded},
+	Watching:        {Watching, Paid, Canceled, PayFailed, Refunded, PartialRefunded},
 	Paid:            {PartialRefunded, Refunded},
 	PartialRefunded: {PartialRefunded, Refunded},
 }
