@@ -194,23 +194,20 @@ func HTTPClient(cfg upay.Config) *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// DateRef returns a ref for ClockCheck: the Date header of an HTTPS HEAD
-// request to baseURL. Any HTTP status will do; the gateway answers HEAD
-// on its API paths with 404 or 405, and the header is there all the same.
-func DateRef(baseURL string, client *http.Client) func(ctx context.Context) (time.Time, error) {
+// DateRef returns a ref for ClockCheck: the Date header of a plain GET of
+// probeURL, a real endpoint of the gateway (see ProbeURL). Any HTTP status
+// will do: an API path that wants a signed POST answers a GET with an error,
+// and the header is there all the same. GET, not HEAD: strict gateways and
+// proxies refuse HEAD.
+func DateRef(probeURL string, client *http.Client) func(ctx context.Context) (time.Time, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
 	return func(ctx context.Context) (time.Time, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodHead, strings.TrimRight(baseURL, "/")+"/", nil)
+		resp, err := get(ctx, client, probeURL)
 		if err != nil {
 			return time.Time{}, err
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return time.Time{}, err
-		}
-		resp.Body.Close()
 		d := resp.Header.Get("Date")
 		if d == "" {
 			return time.Time{}, fmt.Errorf("HTTP %d without a Date header", resp.StatusCode)
@@ -223,12 +220,53 @@ func DateRef(baseURL string, client *http.Client) func(ctx context.Context) (tim
 	}
 }
 
+// get is a plain GET of u ("/" when u has no path); the body is read (a
+// little of it) and closed so that the connection is reused.
+func get(ctx context.Context, client *http.Client, u string) (*http.Response, error) {
+	if pu, err := url.Parse(u); err == nil && pu.Path == "" {
+		u = strings.TrimRight(u, "/") + "/"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp, nil
+}
+
+// ProbeURL is the endpoint the doctor GETs on each gateway: an API path
+// the gateway really serves (it refuses an unsigned GET, which is the
+// answer wanted), never "/", which some gateways do not serve at all.
+//
+//   - upay: /upay/v2/query (upay-v2.md: every call is a POST under the
+//     API domain);
+//   - alipay: the gateway URL itself, e.g. https://openapi.alipay.com/gateway.do
+//     (seed 002: every method is sent to that one URL);
+//   - yedpay: /v1/transactions/ (field notes: "Show Transaction" is
+//     GET /v1/transactions/{id}, Bearer token).
+func ProbeURL(kind, baseURL string) string {
+	base := strings.TrimRight(baseURL, "/")
+	switch kind {
+	case "upay":
+		return base + "/upay/v2/query"
+	case "yedpay":
+		return base + "/v1/transactions/"
+	}
+	return baseURL
+}
+
 // Gateway reach.
 
 // Reach checks the way to the gateway step by step, so that the red line
 // says which step failed: DNS, TCP, TLS (with verification, as the client
-// does) and an HTTP answer.
+// does) and an HTTP answer to a plain GET.
 type Reach struct {
+	// BaseURL is the URL to GET (see ProbeURL); "/" when it has no path.
 	BaseURL string
 	// Client makes the HTTP request; its *http.Transport's TLSClientConfig
 	// (RootCAs) is used for the handshake. Nil means http.DefaultClient.
@@ -261,7 +299,7 @@ func (g Reach) run(ctx context.Context) Result {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, strings.TrimRight(g.BaseURL, "/")+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.BaseURL, nil)
 	if err != nil {
 		return red("HTTP: "+err.Error(), netFix)
 	}
@@ -279,14 +317,13 @@ func (g Reach) run(ctx context.Context) Result {
 
 	// HTTP: any answer but a 5xx means the gateway is there.
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, err := get(ctx, client, g.BaseURL)
 	if err != nil {
 		if certError(err) {
 			return red("HTTP: the gateway's certificate is not trusted: "+err.Error(), certFix)
 		}
 		return red("HTTP: no answer: "+err.Error(), netFix)
 	}
-	resp.Body.Close()
 	took := time.Since(start).Round(time.Millisecond)
 	if resp.StatusCode >= 500 {
 		return red(fmt.Sprintf("HTTP: the gateway answered %s", resp.Status), "a proxy in between or the gateway is failing; try again later, and check any HTTP proxy settings (HTTPS_PROXY)")
@@ -433,6 +470,31 @@ func CredentialsCheck(db *storage.DB, c *upay.Client) Check {
 	}}
 }
 
+// GatewayCredentialsCheck is CredentialsCheck for gateways whose
+// credentials are files in the configuration (Alipay: app id and keys;
+// Yedpay: store id and token). query asks about an order that cannot
+// exist: a signed, verified "not found" proves the credentials the call
+// carries; an authentication refusal is red with what to fix. who names the
+// credentials ("app 2021…"), fix says where they are set.
+func GatewayCredentialsCheck(name, who string, query func(ctx context.Context, ref gateway.Ref) (gateway.Order, error), fix string) Check {
+	return Check{Name: "credentials", Run: func(ctx context.Context) Result {
+		b := make([]byte, 8)
+		rand.Read(b)
+		sn := "DOCTOR" + strings.ToUpper(hex.EncodeToString(b))
+		_, err := query(ctx, gateway.Ref{ClientSN: sn})
+		switch {
+		case err == nil || errors.Is(err, gateway.ErrOrderNotFound):
+			return green("%s %s accepted: a signed query for an order that cannot exist was answered \"not found\"", name, who)
+		case errors.Is(err, gateway.ErrAuth), errors.Is(err, gateway.ErrConfig):
+			return red(fmt.Sprintf("%s refused %s: %v", name, who, err), fix)
+		case gateway.ClassOf(err) == gateway.NotSent:
+			return red(fmt.Sprintf("%s could not be asked: %v", name, err), "see the gateway check")
+		}
+		return red(fmt.Sprintf("%s gave no clear answer about %s: %v", name, who, err),
+			"an answer whose signature does not verify usually means the wrong gateway public key is configured; otherwise try again and see the gateway check")
+	}}
+}
+
 // Database.
 
 // DatabaseCheck reads the database's statistics and schema version.
@@ -464,6 +526,9 @@ func DatabaseOpenError(path string, err error) Check {
 	return Check{Name: "database", Run: func(ctx context.Context) Result {
 		var ce *storage.CorruptError
 		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return red(path+" does not exist",
+				"check terminal.database in the configuration; the service creates the file when it first starts, and a new Upay terminal needs `posagent provision --code <code>` first")
 		case errors.Is(err, storage.ErrLocked):
 			return red(err.Error(), "another posagent holds the file, most likely the running service (then it is in use and fine): `systemctl stop posagent` to check it here, or use `posagent status`")
 		case errors.As(err, &ce) && ce.MovedTo != "":

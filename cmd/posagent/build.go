@@ -73,10 +73,10 @@ func httpRootCAs(caFile string) (*x509.CertPool, error) {
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("config: gateway.ca_file: %w", err)
+		return nil, fmt.Errorf("gateway.ca_file: %w", err)
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("config: gateway.ca_file %s holds no PEM certificate", caFile)
+		return nil, fmt.Errorf("gateway.ca_file: %s holds no PEM certificate", caFile)
 	}
 	return pool, nil
 }
@@ -122,44 +122,52 @@ func buildGateway(cfg GatewayConfig, db *storage.DB) (gateway.Gateway, *upay.Cli
 		}
 		return c, c, "T" + tail + epoch, nil
 	case "alipay":
-		roots, err := httpRootCAs(cfg.CAFile)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		c, err := alipay.New(alipay.Config{BaseURL: cfg.URL, AppID: cfg.AppID, AppPrivateKeyFile: cfg.AppPrivateKeyFile,
-			AlipayPublicKeyFile: cfg.AlipayPublicKeyFile, RootCAs: roots, Timeout: cfg.Timeout})
+		c, err := fileGateway(cfg)
 		return c, nil, "A" + epoch, err
 	case "yedpay":
-		roots, err := httpRootCAs(cfg.CAFile)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		token, err := readSecretFile(cfg.AccessTokenFile, "gateway.access_token_file")
-		if err != nil {
-			return nil, nil, "", err
-		}
-		c, err := yedpay.New(yedpay.Config{BaseURL: cfg.URL, StoreID: cfg.StoreID, AccessToken: token,
-			GatewayID: yedpay.GatewayID(cfg.GatewayID), Currency: cfg.Currency, RootCAs: roots, Timeout: cfg.Timeout})
+		c, err := fileGateway(cfg)
 		return c, nil, "Y" + epoch, err
 	}
-	return nil, nil, "", fmt.Errorf("config: gateway.kind %q", cfg.Kind)
+	return nil, nil, "", fmt.Errorf("gateway.kind %q is not a gateway here", cfg.Kind)
+}
+
+// fileGateway is the client of a gateway whose credentials are files named
+// in the configuration (Alipay, Yedpay): it needs no database.
+func fileGateway(cfg GatewayConfig) (gateway.Gateway, error) {
+	roots, err := httpRootCAs(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Kind {
+	case "alipay":
+		return alipay.New(alipay.Config{BaseURL: cfg.URL, AppID: cfg.AppID, AppPrivateKeyFile: cfg.AppPrivateKeyFile,
+			AlipayPublicKeyFile: cfg.AlipayPublicKeyFile, RootCAs: roots, Timeout: cfg.Timeout})
+	case "yedpay":
+		token, err := readSecretFile(cfg.AccessTokenFile, "gateway.access_token_file")
+		if err != nil {
+			return nil, err
+		}
+		return yedpay.New(yedpay.Config{BaseURL: cfg.URL, StoreID: cfg.StoreID, AccessToken: token,
+			GatewayID: yedpay.GatewayID(cfg.GatewayID), Currency: cfg.Currency, RootCAs: roots, Timeout: cfg.Timeout})
+	}
+	return nil, fmt.Errorf("gateway.kind %q has no credential files", cfg.Kind)
 }
 
 // readSecretFile reads a one-line secret from a file only its owner can read.
 func readSecretFile(path, key string) (string, error) {
 	if path == "" {
-		return "", fmt.Errorf("config: %s is required", key)
+		return "", fmt.Errorf("%s is required", key)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("config: %s: %w", key, err)
+		return "", fmt.Errorf("%s: %w", key, err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("config: %s: %s is readable by others (mode %v); run chmod 600 %s", key, path, fi.Mode().Perm(), path)
+		return "", fmt.Errorf("%s: %s is readable by others (mode %v); run chmod 600 %s", key, path, fi.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("config: %s: %w", key, err)
+		return "", fmt.Errorf("%s: %w", key, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -208,7 +216,7 @@ func keypadSource(ctx context.Context, c KeypadConfig, log *slog.Logger, stdin i
 	if c.Keymap != nil {
 		var err error
 		if km, err = keypad.ParseKeymap(c.Keymap); err != nil {
-			return nil, nil, fmt.Errorf("config: keypad.keymap: %w", err)
+			return nil, nil, fmt.Errorf("keypad.keymap: %w", err)
 		}
 	}
 	opts := keypad.Options{Port: c.Port, VID: c.VID, PID: c.PID, Baud: c.Baud, Keymap: km, Logger: log}

@@ -7,46 +7,219 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"posagent/agent"
 	"posagent/agent/keypad"
-	"posagent/display"
-	"posagent/gateway"
 	"posagent/gateway/upay"
 	"posagent/printer"
 	"posagent/provision"
 	"posagent/storage"
 )
 
-func cmdProvision(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f := newFlags("provision", stderr)
-	code := f.fs.String("code", "", "activation code from the merchant's back office (required)")
-	vendorFile := f.fs.String("vendor-file", "", "file with vendor_sn, vendor_key, app_id (mode 0600); else POSAGENT_VENDOR_* or a prompt")
-	force := f.fs.Bool("force", false, "provision again although this device is provisioned (order history is kept)")
-	name := f.fs.String("name", "", "terminal name shown in the back office")
-	if err := f.parse(args); err != nil {
-		return err
+// cli holds what every command shares: the streams and the persistent
+// flags, which cobra accepts before or after the subcommand.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	config         string
+	sets           []string
+}
+
+func versionLine() string {
+	return fmt.Sprintf("posagent %s (commit %s) %s/%s%s %s", version, commit, runtime.GOOS, runtime.GOARCH, goarm(), runtime.Version())
+}
+
+// root is the command tree. Every command's help shows its arguments and
+// subcommands; man pages and shell completions are generated from the same
+// definitions (gen-docs).
+func (c *cli) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "posagent",
+		Short: "Payment terminal agent: QR sales through Upay, Alipay or Yedpay",
+		Long: `posagent runs a counter payment terminal: a cashier types an amount on the
+keypad, the customer scans the QR code on the screen or slip, the receipt
+prints. Every order is written to the database before the gateway hears of
+it, and an unknown outcome is resolved by asking about the same order again.
+
+The configuration is /etc/posagent/posagent.toml; any key can be overridden
+with --set section.key=value, before or after the command.`,
+		Version:       versionLine(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	if *code == "" {
-		return usageError{errors.New("--code is required")}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.PersistentFlags().StringVar(&c.config, "config", DefaultConfigPath, "configuration file")
+	root.PersistentFlags().StringArrayVar(&c.sets, "set", nil, "override a setting: section.key=value (repeatable)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddGroup(&cobra.Group{ID: "terminal", Title: "The terminal:"}, &cobra.Group{ID: "tech", Title: "Set-up and troubleshooting:"},
+		&cobra.Group{ID: "shop", Title: "Orders and money:"})
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, cmd := range cmds {
+			cmd.GroupID = group
+			root.AddCommand(cmd)
+		}
 	}
-	cfg, err := f.load()
-	if err != nil {
-		return err
+	add("terminal", c.runCmd(), c.passThrough("demo", "The whole terminal against an embedded sandbox gateway", cmdDemo),
+		c.passThrough("selftest", "One complete sale against an embedded sandbox; exits 0 if it was paid", func(args []string, _ io.Reader, out, errw io.Writer) error {
+			return cmdSelftest(args, out, errw)
+		}))
+	add("tech", c.provisionCmd(), c.checkinCmd(), c.statusCmd(), c.doctorCmd(), c.pinCmd(), c.supportBundleCmd(), c.uploadLogCmd(), c.versionCmd())
+	add("shop", c.ordersCmd(), c.refundCmd())
+	root.AddCommand(c.genDocsCmd())
+	root.SetHelpCommandGroupID("tech")
+	root.SetCompletionCommandGroupID("tech")
+	return root
+}
+
+// load reads the configuration. A missing default file is said, not hidden:
+// a technician who mistyped nothing should know the defaults are in use.
+func (c *cli) load(cmd *cobra.Command) (Config, error) {
+	explicit := cmd.Flags().Changed("config")
+	if !explicit {
+		if _, err := os.Stat(c.config); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(c.stderr, "note: %s does not exist; using the built-in defaults and --set values\n", c.config)
+		}
 	}
+	return loadConfig(c.config, explicit, c.sets)
+}
+
+// args checks the number of positional arguments as a usage error.
+func args(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) < min || len(a) > max {
+			return usageError{fmt.Errorf("usage: %s", cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
+// passThrough runs a command that parses its own flags with the flag
+// package (demo and selftest).
+func (c *cli) passThrough(name, short string, fn func([]string, io.Reader, io.Writer, io.Writer) error) *cobra.Command {
+	return &cobra.Command{
+		Use:                name + " [flags]",
+		Short:              short,
+		Long:               short + ".\n\nFlags: run `posagent " + name + " --help`.",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return fn(a, c.stdin, c.stdout, c.stderr)
+		},
+	}
+}
+
+func (c *cli) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "The terminal service: keypad, screen, printer and the sale engine",
+		Long: `The terminal service (systemd runs it): keypad, screen, printer, the sale
+engine, the daily check-in, and a control socket next to the database
+through which the other commands reach the running service.`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.cmdRun(cmd) },
+	}
+}
+
+func (c *cli) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Version, commit and platform",
+		Args:  args(0, 0),
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(c.stdout, versionLine()) },
+	}
+}
+
+// Database opens for one-shot commands.
+
+// openReadOnly opens the database for a command that only reads: it never
+// creates a file or a directory, and a path that does not exist is an
+// error naming it.
+func openReadOnly(cfg Config) (*storage.DB, error) {
+	path := cfg.Terminal.Database
+	db, err := storage.Open(path, &storage.Options{ReadOnly: true, LockTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	var ce *storage.CorruptError
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, missingDB(path)
+	case errors.As(err, &ce):
+		return nil, fmt.Errorf("the order database %s is damaged (%v); it was left in place: stop the service and run `posagent doctor`", path, plain(ce.Err))
+	}
+	return nil, err
+}
+
+// openExisting opens an existing database for a command that writes to it
+// (refund, checkin): such commands create nothing either.
+func openExisting(cfg Config) (*storage.DB, error) {
+	if _, err := os.Stat(cfg.Terminal.Database); errors.Is(err, fs.ErrNotExist) {
+		return nil, missingDB(cfg.Terminal.Database)
+	}
+	return openDBForCLI(cfg)
+}
+
+func missingDB(path string) error { return missingDBError(path) }
+
+// missingDBError is a database path that does not exist; it is
+// storage.ErrNotFound for errors.Is (the doctor's fix depends on it).
+type missingDBError string
+
+func (e missingDBError) Error() string {
+	return fmt.Sprintf("the order database %s does not exist: check terminal.database in the configuration (the service creates it when it first runs; a new Upay terminal needs `posagent provision` first)", string(e))
+}
+
+func (e missingDBError) Unwrap() error { return storage.ErrNotFound }
+
+// Commands.
+
+func (c *cli) provisionCmd() *cobra.Command {
+	var code, vendorFile, name string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "provision --code CODE [--vendor-file FILE]",
+		Short: "Activate this device at Upay (once, in the field)",
+		Long: `Activate this device at Upay with an activation code from the merchant's back
+office. The vendor credentials come from --vendor-file (mode 0600), the
+POSAGENT_VENDOR_SN / POSAGENT_VENDOR_KEY / POSAGENT_VENDOR_APP_ID variables,
+or a prompt; they are never stored. Alipay and Yedpay terminals need no
+activation: their credentials are the key and token files in the config.`,
+		Example: "  posagent provision --code 12345678 --vendor-file /root/vendor.txt",
+		Args:    args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if code == "" {
+				return usageError{errors.New("--code is required")}
+			}
+			cfg, err := c.load(cmd)
+			if err != nil {
+				return err
+			}
+			return c.provision(cfg, code, vendorFile, name, force)
+		},
+	}
+	cmd.Flags().StringVar(&code, "code", "", "activation code from the merchant's back office (required)")
+	cmd.Flags().StringVar(&vendorFile, "vendor-file", "", "file with vendor_sn, vendor_key, app_id (mode 0600); else POSAGENT_VENDOR_* or a prompt")
+	cmd.Flags().BoolVar(&force, "force", false, "provision again although this device is provisioned (order history is kept)")
+	cmd.Flags().StringVar(&name, "name", "", "terminal name shown in the back office")
+	return cmd
+}
+
+func (c *cli) provision(cfg Config, code, vendorFile, name string, force bool) error {
 	if cfg.Gateway.Kind != "upay" {
-		return fmt.Errorf("gateway.kind is %q: only Upay terminals are activated; %s credentials come from the config's key files", cfg.Gateway.Kind, cfg.Gateway.Kind)
+		return fmt.Errorf("gateway.kind is %q: only Upay terminals are activated; %s credentials come from the files named in the configuration (see `posagent doctor`)", cfg.Gateway.Kind, cfg.Gateway.Kind)
 	}
-	vendor, err := provision.LoadVendor(*vendorFile, os.Getenv, prompter(stdin, stderr))
+	vendor, err := provision.LoadVendor(vendorFile, os.Getenv, prompter(c.stdin, c.stderr))
 	if err != nil {
 		return err
 	}
@@ -54,25 +227,25 @@ func cmdProvision(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	db, err := openDBForCLI(cfg)
+	db, err := openDBForCLI(cfg) // provision creates the database
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	c, err := newUpayClient(cfg.Gateway, vendor.Configure(upay.Config{}))
+	cl, err := newUpayClient(cfg.Gateway, vendor.Configure(upay.Config{}))
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	creds, err := provision.Provision(ctx, db, c, provision.Params{Code: *code, DeviceID: deviceID, Vendor: vendor,
-		Name: *name, OSInfo: provision.OSInfo(os.DirFS("/")), Force: *force})
+	creds, err := provision.Provision(ctx, db, cl, provision.Params{Code: code, DeviceID: deviceID, Vendor: vendor,
+		Name: name, OSInfo: provision.OSInfo(os.DirFS("/")), Force: force})
 	if err != nil && !errors.Is(err, provision.ErrFirstCheckin) {
 		return err
 	}
-	fmt.Fprintf(stdout, "provisioned: terminal %s, device %s\n", provision.MaskSN(creds.TerminalSN), deviceID)
+	fmt.Fprintf(c.stdout, "provisioned: terminal %s, device %s\n", provision.MaskSN(creds.TerminalSN), deviceID)
 	if err != nil {
-		fmt.Fprintf(stdout, "warning: %v\n", err)
+		fmt.Fprintf(c.stdout, "warning: %s\n", plain(err))
 	}
 	return nil
 }
@@ -98,98 +271,135 @@ func prompter(stdin io.Reader, stderr io.Writer) func(label string, secret bool)
 	}
 }
 
-func cmdCheckin(args []string, stdout, stderr io.Writer) error {
-	f := newFlags("checkin", stderr)
-	cfg, err := f.parseLoad(args)
-	if err != nil {
-		return err
+func (c *cli) checkinCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "checkin",
+		Short: "Rotate the Upay terminal key now (the service does it daily)",
+		Args:  args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Gateway.Kind != "upay" {
+				return fmt.Errorf("gateway.kind is %q: only Upay terminals check in", cfg.Gateway.Kind)
+			}
+			db, err := openExisting(cfg)
+			if errors.Is(err, storage.ErrLocked) {
+				return viaService(cfg, http.MethodPost, "/checkin", nil, c.stdout)
+			}
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			_, cl, _, err := buildGateway(cfg.Gateway, db)
+			if err != nil {
+				return err
+			}
+			creds, err := db.Credentials()
+			if err != nil {
+				return err
+			}
+			if err := provision.Checkin(context.Background(), db, cl, creds.DeviceID, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "checked in: terminal %s has a new key\n", provision.MaskSN(creds.TerminalSN))
+			return nil
+		},
 	}
-	db, err := openDBForCLI(cfg)
-	if errors.Is(err, storage.ErrLocked) {
-		return viaService(cfg, http.MethodPost, "/checkin", nil, stdout)
-	}
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, c, _, err := buildGateway(cfg.Gateway, db)
-	if err != nil {
-		return err
-	}
-	if c == nil {
-		return fmt.Errorf("gateway.kind %q has no check-in", cfg.Gateway.Kind)
-	}
-	creds, err := db.Credentials()
-	if err != nil {
-		return err
-	}
-	if err := provision.Checkin(context.Background(), db, c, creds.DeviceID, time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "checked in: terminal %s has a new key\n", provision.MaskSN(creds.TerminalSN))
-	return nil
 }
 
-func cmdStatus(args []string, stdout, stderr io.Writer) error {
-	f := newFlags("status", stderr)
-	cfg, err := f.parseLoad(args)
-	if err != nil {
-		return err
+func (c *cli) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "The terminal at a glance: service, gateway, orders, devices",
+		Long: `The terminal at a glance. While the service runs, status reports what the
+service last wrote about itself; otherwise it reads the database (read-only).`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load(cmd)
+			if err != nil {
+				return err
+			}
+			return writeStatus(cfg, c.stdout)
+		},
 	}
-	fmt.Fprintf(stdout, "posagent %s, gateway %s (%s)\n", version, cfg.Gateway.Kind, cfg.Gateway.URL)
-	db, err := openDB(cfg.Terminal.Database, newLogger(LogConfig{Format: "text", Level: "error"}, io.Discard), 500*time.Millisecond)
+}
+
+// gatewayLine says who the terminal sells through, in each gateway's own
+// terms: Upay terminals are activated; Alipay apps and Yedpay stores are
+// configured with key and token files.
+func gatewayLine(cfg Config) string {
+	switch cfg.Gateway.Kind {
+	case "alipay":
+		return fmt.Sprintf("Alipay face-to-face, app %s (%s)", orNone(cfg.Gateway.AppID), cfg.Gateway.URL)
+	case "yedpay":
+		return fmt.Sprintf("Yedpay, store %s (%s)", orNone(cfg.Gateway.StoreID), cfg.Gateway.URL)
+	}
+	return fmt.Sprintf("Upay (%s)", cfg.Gateway.URL)
+}
+
+func writeStatus(cfg Config, w io.Writer) error {
+	fmt.Fprintf(w, "posagent %s, gateway %s\n", version, gatewayLine(cfg))
+	db, err := openReadOnly(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		// The service is running and holds the database: report what it
 		// last wrote about itself.
 		b, rerr := os.ReadFile(statusPathFor(cfg.Terminal.Database))
 		if rerr != nil {
-			return fmt.Errorf("the service is running but wrote no status: %w", rerr)
+			return fmt.Errorf("the service is running but wrote no status (%s)", statusPathFor(cfg.Terminal.Database))
 		}
 		var st Status
 		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("reading the service's status: %w", err)
+			return fmt.Errorf("reading the service's status %s: %v", statusPathFor(cfg.Terminal.Database), err)
 		}
 		on := "online"
 		if !st.Online {
 			on = "OFFLINE"
 		}
-		last := "never"
-		if !st.Checkin.IsZero() {
-			last = st.Checkin.Local().Format(time.DateTime)
+		fmt.Fprintf(w, "service:     running (pid %d), as of %s\n", st.PID, st.UpdatedAt.Local().Format(time.DateTime))
+		if cfg.Gateway.Kind == "upay" {
+			last := "never"
+			if !st.Checkin.IsZero() {
+				last = st.Checkin.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(w, "terminal:    %s\nlast check-in: %s\n", st.TerminalSN, last)
 		}
-		fmt.Fprintf(stdout, "service:     running (pid %d), as of %s\nterminal:    %s\nlast check-in: %s\ngateway:     %s, %d queued\ncurrent:     %s\nlast event:  %s\nkeypad:      %s\nprinter:     %s\n",
-			st.PID, st.UpdatedAt.Local().Format(time.DateTime), st.TerminalSN, last, on, st.Queued, st.Current, st.LastEvent, st.Keypad, st.Printer)
+		fmt.Fprintf(w, "gateway:     %s, %d queued\ncurrent:     %s\nlast event:  %s\nkeypad:      %s\nprinter:     %s\n",
+			on, st.Queued, orNone(st.Current), orNone(st.LastEvent), st.Keypad, st.Printer)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintln(stdout, "service:     not running")
-	creds, err := db.Credentials()
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		fmt.Fprintln(stdout, "terminal:    NOT PROVISIONED (posagent provision --code <code>)")
-	case err != nil:
-		return err
-	default:
-		last := "never"
-		if !creds.LastCheckin.IsZero() {
-			last = creds.LastCheckin.Local().Format(time.DateTime)
+	fmt.Fprintln(w, "service:     not running")
+	if cfg.Gateway.Kind == "upay" {
+		creds, err := db.Credentials()
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			fmt.Fprintln(w, "terminal:    NOT PROVISIONED (posagent provision --code <code>)")
+		case err != nil:
+			return err
+		default:
+			last := "never"
+			if !creds.LastCheckin.IsZero() {
+				last = creds.LastCheckin.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(w, "terminal:    %s (device %s), activated %s\nlast check-in: %s\n", provision.MaskSN(creds.TerminalSN), creds.DeviceID,
+				creds.ActivatedAt.Local().Format(time.DateTime), last)
 		}
-		fmt.Fprintf(stdout, "terminal:    %s (device %s), activated %s\nlast check-in: %s\n", provision.MaskSN(creds.TerminalSN), creds.DeviceID,
-			creds.ActivatedAt.Local().Format(time.DateTime), last)
 	}
 	st, err := db.Stats()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "orders:      %d in all, %d open, %d queued\ndatabase:    %s (%d bytes, schema %d)\n",
+	fmt.Fprintf(w, "orders:      %d in all, %d open, %d queued\ndatabase:    %s (%d bytes, schema %d)\n",
 		st.Orders, st.Pending, st.ByState[string(agent.Queued)], db.Path(), st.FileSize, st.SchemaVersion)
 	for i, d := range cfg.Display {
-		fmt.Fprintf(stdout, "display[%d]:  %s\n", i, d.Driver)
+		fmt.Fprintf(w, "display[%d]:  %s\n", i, d.Driver)
 	}
-	fmt.Fprintf(stdout, "keypad:      %s %s\nprinter:     %s %s\n", cfg.Keypad.Driver, cfg.Keypad.Port, orNone(cfg.Printer.Driver), cfg.Printer.Device)
+	fmt.Fprintf(w, "keypad:      %s %s\nprinter:     %s %s\n", cfg.Keypad.Driver, cfg.Keypad.Port, orNone(cfg.Printer.Driver), cfg.Printer.Device)
 	return nil
 }
 
@@ -200,141 +410,282 @@ func orNone(s string) string {
 	return s
 }
 
-func cmdOrders(args []string, stdout, stderr io.Writer) error {
-	f := newFlags("orders", stderr)
-	format := f.fs.String("format", "csv", "export format: csv or json")
-	since := f.fs.String("since", "", "export/list orders from this day (2006-01-02, local time); default today")
-	limit := f.fs.Int("limit", 50, "list at most this many")
-	if err := f.parse(args); err != nil {
-		return err
+// enumFlag is a string flag that refuses values outside its list when it
+// is parsed, naming the allowed ones.
+type enumFlag struct {
+	v       string
+	allowed []string
+}
+
+func (e *enumFlag) String() string { return e.v }
+func (e *enumFlag) Type() string   { return strings.Join(e.allowed, "|") }
+func (e *enumFlag) Set(s string) error {
+	if !oneOf(s, e.allowed) {
+		return fmt.Errorf("choose %s", listOr(e.allowed))
 	}
-	rest := f.fs.Args()
-	if len(rest) == 0 {
-		rest = []string{"list"}
+	e.v = s
+	return nil
+}
+
+// parseDay reads a local calendar day.
+func parseDay(flag, s string, loc *time.Location) (time.Time, error) {
+	d, err := time.ParseInLocation(time.DateOnly, s, loc)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("--%s %q: write a day as 2026-11-25", flag, s)}
 	}
-	cfg, err := f.load()
+	return d, nil
+}
+
+func (c *cli) ordersCmd() *cobra.Command {
+	var limit int
+	var since string
+	orders := &cobra.Command{
+		Use:   "orders",
+		Short: "List, show, export or archive the orders",
+		Long:  "List, show, export or archive the orders. Without a subcommand: list.",
+	}
+	list := &cobra.Command{
+		Use:   "list [--since DAY] [--limit N]",
+		Short: "The most recent orders, newest first",
+		Args:  args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.ordersList(cmd, since, limit)
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 50, "list at most this many")
+	list.Flags().StringVar(&since, "since", "", "orders from this day on (2026-11-25, local time)")
+	orders.Flags().AddFlagSet(list.Flags())
+	orders.RunE = list.RunE
+
+	show := &cobra.Command{
+		Use:   "show CLIENT_SN",
+		Short: "One order with its history",
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			cfg, err := c.load(cmd)
+			if err != nil {
+				return err
+			}
+			db, err := openReadOnly(cfg)
+			if errors.Is(err, storage.ErrLocked) {
+				return orderNotFoundText(a[0], viaService(cfg, http.MethodGet, "/orders/"+url.PathEscape(a[0]), nil, c.stdout))
+			}
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			o, err := db.GetOrder(a[0])
+			if err != nil {
+				return orderError(a[0], err)
+			}
+			return storage.WriteOrderDetail(c.stdout, o)
+		},
+	}
+
+	format := &enumFlag{v: "csv", allowed: []string{"csv", "json"}}
+	var exportSince string
+	export := &cobra.Command{
+		Use:   "export [--format csv|json] [--since DAY]",
+		Short: "The reconciliation export of one day's orders or more",
+		Long: `The reconciliation export: every order from --since (a local day, default
+today) to now, as CSV or JSON, for the merchant's bookkeeping.`,
+		Example: "  posagent orders export --format csv --since 2026-11-25 > orders.csv",
+		Args:    args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.ordersExport(cmd, format.v, exportSince)
+		},
+	}
+	export.Flags().Var(format, "format", "csv or json")
+	export.Flags().StringVar(&exportSince, "since", "", "orders from this day on (2026-11-25, local time); default today")
+	export.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]cobra.Completion{"csv", "json"}, cobra.ShellCompDirectiveNoFileComp))
+
+	orders.AddCommand(list, show, export, c.archiveCmd())
+	return orders
+}
+
+func (c *cli) ordersList(cmd *cobra.Command, since string, limit int) error {
+	cfg, err := c.load(cmd)
 	if err != nil {
 		return err
 	}
-	filter := storage.Filter{}
-	if *since != "" || rest[0] == "export" {
-		day := time.Now()
-		if *since != "" {
-			if day, err = time.ParseInLocation(time.DateOnly, *since, time.Local); err != nil {
-				return usageError{fmt.Errorf("--since %q: want 2006-01-02", *since)}
-			}
+	f := storage.Filter{Limit: limit}
+	if since != "" {
+		if f.Since, err = parseDay("since", since, time.Local); err != nil {
+			return err
 		}
-		y, m, d := day.Date()
-		filter.Since = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
 	}
-	db, err := openDBForCLI(cfg)
+	db, err := openReadOnly(cfg)
 	if errors.Is(err, storage.ErrLocked) {
-		return ordersViaService(cfg, rest, filter, *limit, *format, stdout)
+		q := url.Values{"limit": {strconv.Itoa(limit)}}
+		if !f.Since.IsZero() {
+			q.Set("since", f.Since.Format(time.RFC3339))
+		}
+		return viaService(cfg, http.MethodGet, "/orders", q, c.stdout)
 	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	switch rest[0] {
-	case "list":
-		filter.Limit = *limit
-		os, err := db.ListOrders(filter)
+	os, err := db.ListOrders(f)
+	if err != nil {
+		return err
+	}
+	return storage.WriteOrderTable(c.stdout, os)
+}
+
+func (c *cli) ordersExport(cmd *cobra.Command, format, since string) error {
+	cfg, err := c.load(cmd)
+	if err != nil {
+		return err
+	}
+	day := time.Now()
+	if since != "" {
+		if day, err = parseDay("since", since, time.Local); err != nil {
+			return err
+		}
+	}
+	y, m, d := day.Date()
+	f := storage.Filter{Since: time.Date(y, m, d, 0, 0, 0, 0, time.Local)}
+	db, err := openReadOnly(cfg)
+	if errors.Is(err, storage.ErrLocked) {
+		return viaService(cfg, http.MethodGet, "/export", url.Values{"format": {format}, "since": {f.Since.Format(time.RFC3339)}}, c.stdout)
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if format == "json" {
+		return db.ExportJSON(c.stdout, f)
+	}
+	return db.ExportCSV(c.stdout, f)
+}
+
+func (c *cli) archiveCmd() *cobra.Command {
+	var before, out string
+	cmd := &cobra.Command{
+		Use:   "archive --before DAY [-o FILE]",
+		Short: "Move final orders older than a day out of the live database",
+		Args:  args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if before == "" {
+				return usageError{errors.New("--before is required, e.g. --before 2025-12-01")}
+			}
+			if _, err := parseDay("before", before, time.Local); err != nil {
+				return err
+			}
+			if _, err := c.load(cmd); err != nil {
+				return err
+			}
+			// TODO(storage): call storage's Archive when it lands.
+			return errors.New("orders archive is not available in this build yet: the order store cannot archive")
+		},
+	}
+	cmd.Flags().StringVar(&before, "before", "", "archive final orders created before this day (2025-12-01, local time)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "archive file (default next to the database)")
+	return cmd
+}
+
+// orderError says in plain words what went wrong reading one order.
+func orderError(sn string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("order %s does not exist on this terminal", sn)
+	}
+	return fmt.Errorf("order %s: %s", sn, plain(err))
+}
+
+// orderNotFoundText rewrites the service's 404 text the same way.
+func orderNotFoundText(sn string, err error) error {
+	if err != nil && strings.Contains(err.Error(), "not found") {
+		return fmt.Errorf("order %s does not exist on this terminal", sn)
+	}
+	return err
+}
+
+func (c *cli) refundCmd() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "refund CLIENT_SN [AMOUNT]",
+		Short: "Refund all or part of a paid order",
+		Long: `Refund all or part of a paid order (AMOUNT in yuan, e.g. 6.25; without it,
+all that is left). Everything is checked first — the order exists, it is
+paid, the amount is not more than what is left — then it asks for
+confirmation (--yes skips the question).`,
+		Example: "  posagent refund T12345LZ0001 6.25\n  posagent refund T12345LZ0001 --yes",
+		Args:    args(1, 2),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var cents int64
+			if len(a) == 2 {
+				var err error
+				if cents, err = keypad.ParseAmount(a[1]); err != nil {
+					var ae *keypad.AmountError
+					if errors.As(err, &ae) {
+						return usageError{fmt.Errorf("amount %q: %s", a[1], ae.Reason)}
+					}
+					return usageError{fmt.Errorf("amount %q: write yuan such as 6.25", a[1])}
+				}
+			}
+			cfg, err := c.load(cmd)
+			if err != nil {
+				return err
+			}
+			return c.refund(cfg, a[0], cents, yes)
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// refundable checks a refund the way the engine will, so that the question
+// is never asked about a refund that cannot happen. It returns the amount.
+func refundable(o storage.Order, cents int64) (int64, error) {
+	if s := agent.State(o.State); s != agent.Paid && s != agent.PartialRefunded {
+		return 0, fmt.Errorf("order %s is %s, not paid: nothing to refund", o.ClientSN, strings.ReplaceAll(o.State, "_", " "))
+	}
+	left := o.AmountCents - o.RefundedCents
+	if cents == 0 {
+		cents = left
+	}
+	if cents > left {
+		return 0, fmt.Errorf("order %s has %s left to refund (paid %s, refunded %s); %s is more than that",
+			o.ClientSN, agent.Yuan(left), agent.Yuan(o.AmountCents), agent.Yuan(o.RefundedCents), agent.Yuan(cents))
+	}
+	if cents <= 0 {
+		return 0, fmt.Errorf("order %s is refunded in full already", o.ClientSN)
+	}
+	return cents, nil
+}
+
+func (c *cli) refund(cfg Config, sn string, cents int64, yes bool) error {
+	db, err := openExisting(cfg)
+	if errors.Is(err, storage.ErrLocked) {
+		// The running service refunds, and prints the receipt; it shows
+		// the order first so that everything is checked before asking.
+		var o storage.Order
+		if err := serviceJSON(cfg, "/orders/"+url.PathEscape(sn)+"?format=json", &o); err != nil {
+			return orderNotFoundText(sn, err)
+		}
+		amount, err := refundable(o, cents)
 		if err != nil {
 			return err
 		}
-		return storage.WriteOrderTable(stdout, os)
-	case "show":
-		if len(rest) != 2 {
-			return usageError{errors.New("orders show <client_sn>")}
-		}
-		o, err := db.GetOrder(rest[1])
-		if err != nil {
-			return fmt.Errorf("order %s: %w", rest[1], err)
-		}
-		return storage.WriteOrderDetail(stdout, o)
-	case "export":
-		switch *format {
-		case "csv":
-			return db.ExportCSV(stdout, filter)
-		case "json":
-			return db.ExportJSON(stdout, filter)
-		}
-		return usageError{fmt.Errorf("--format %q: csv or json", *format)}
-	}
-	return usageError{fmt.Errorf("orders %q: list, show or export", rest[0])}
-}
-
-// ordersViaService asks the running service, which holds the database.
-func ordersViaService(cfg Config, rest []string, f storage.Filter, limit int, format string, out io.Writer) error {
-	q := url.Values{}
-	if !f.Since.IsZero() {
-		q.Set("since", f.Since.Format(time.RFC3339))
-	}
-	switch rest[0] {
-	case "list":
-		q.Set("limit", strconv.Itoa(limit))
-		return viaService(cfg, http.MethodGet, "/orders", q, out)
-	case "show":
-		if len(rest) != 2 {
-			return usageError{errors.New("orders show <client_sn>")}
-		}
-		return viaService(cfg, http.MethodGet, "/orders/"+url.PathEscape(rest[1]), nil, out)
-	case "export":
-		if format != "csv" && format != "json" {
-			return usageError{fmt.Errorf("--format %q: csv or json", format)}
-		}
-		q.Set("format", format)
-		return viaService(cfg, http.MethodGet, "/export", q, out)
-	}
-	return usageError{fmt.Errorf("orders %q: list, show or export", rest[0])}
-}
-
-func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f := newFlags("refund", stderr)
-	yes := f.fs.Bool("yes", false, "do not ask for confirmation")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	rest := f.fs.Args()
-	if len(rest) < 1 || len(rest) > 2 {
-		return usageError{errors.New("refund <client_sn> [amount]")}
-	}
-	var cents int64
-	if len(rest) == 2 {
-		var err error
-		if cents, err = keypad.ParseAmount(rest[1]); err != nil {
-			return usageError{err}
-		}
-	}
-	cfg, err := f.load()
-	if err != nil {
-		return err
-	}
-	db, err := openDBForCLI(cfg)
-	if errors.Is(err, storage.ErrLocked) {
-		// The running service refunds, and prints the receipt.
-		what := "the rest"
-		if cents > 0 {
-			what = agent.Yuan(cents)
-		}
-		if !*yes && !confirm(stdin, stderr, fmt.Sprintf("Refund %s of order %s?", what, rest[0])) {
+		if !yes && !confirm(c.stdin, c.stderr, refundQuestion(o, amount)) {
 			return errors.New("not confirmed; nothing was refunded")
 		}
-		return viaService(cfg, http.MethodPost, "/refund", url.Values{"client_sn": {rest[0]}, "amount": {strconv.FormatInt(cents, 10)}}, stdout)
+		return viaService(cfg, http.MethodPost, "/refund", url.Values{"client_sn": {sn}, "amount": {strconv.FormatInt(amount, 10)}}, c.stdout)
 	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	o, err := db.GetOrder(rest[0])
+	o, err := db.GetOrder(sn)
 	if err != nil {
-		return fmt.Errorf("order %s: %w", rest[0], err)
+		return orderError(sn, err)
 	}
-	amount := cents
-	if amount == 0 {
-		amount = o.AmountCents - o.RefundedCents
+	amount, err := refundable(o, cents)
+	if err != nil {
+		return err
 	}
-	if !*yes && !confirm(stdin, stderr, fmt.Sprintf("Refund %s of order %s (%s, paid %s)?", agent.Yuan(amount), o.ClientSN, o.State, agent.Yuan(o.AmountCents))) {
+	if !yes && !confirm(c.stdin, c.stderr, refundQuestion(o, amount)) {
 		return errors.New("not confirmed; nothing was refunded")
 	}
 	gw, _, prefix, err := buildGateway(cfg.Gateway, db)
@@ -346,22 +697,27 @@ func cmdRefund(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	eng := agent.New(ecfg, db, gw, agent.SystemClock{}, nil, nil)
-	got, err := eng.Refund(context.Background(), o.ClientSN, cents)
+	got, err := eng.Refund(context.Background(), o.ClientSN, amount)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "refunded: order %s is %s, %s refunded in all\n", got.ClientSN, got.State, agent.Yuan(got.RefundedCents))
+	fmt.Fprintf(c.stdout, "refunded: order %s is %s, %s refunded in all\n", got.ClientSN, got.State, agent.Yuan(got.RefundedCents))
 	if cfg.Printer.Driver != "" && cfg.Terminal.PrintReceipts {
 		if p, err := printer.Open(printerConfig(cfg.Printer)); err == nil {
 			defer p.Close()
 			if err := p.PrintReceipt(context.Background(), printer.Receipt{Kind: printer.Refunded, Merchant: cfg.Terminal.Merchant,
 				AmountCents: got.AmountCents, RefundedCents: amount, At: time.Now(), ClientSN: got.ClientSN, SN: got.SN,
 				TradeNo: got.TradeNo, Channel: channelName(got.Channel)}); err != nil {
-				fmt.Fprintf(stderr, "warning: refund receipt not printed: %v\n", err)
+				fmt.Fprintf(c.stderr, "warning: refund receipt not printed: %s\n", plain(err))
 			}
 		}
 	}
 	return nil
+}
+
+func refundQuestion(o storage.Order, amount int64) string {
+	return fmt.Sprintf("Refund %s of order %s (paid %s, %s refunded so far)?", agent.Yuan(amount), o.ClientSN,
+		agent.Yuan(o.AmountCents), agent.Yuan(o.RefundedCents))
 }
 
 // confirm asks a yes/no question; only "y" or "yes" is yes.
@@ -370,74 +726,4 @@ func confirm(stdin io.Reader, stderr io.Writer, question string) bool {
 	line, _ := bufio.NewReader(stdin).ReadString('\n')
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes"
-}
-
-func cmdDoctor(args []string, stdout, stderr io.Writer) error {
-	f := newFlags("doctor", stderr)
-	cfg, err := f.parseLoad(args)
-	if err != nil {
-		return err
-	}
-	roots, err := httpRootCAs(cfg.Gateway.CAFile)
-	if err != nil {
-		return err
-	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: gateway.NewTransport(roots)}
-	checks := []provision.Check{
-		provision.ClockCheck(time.Now, provision.DateRef(cfg.Gateway.URL, hc)),
-		provision.GatewayReach(cfg.Gateway.URL, hc),
-	}
-	db, dberr := openDBForCLI(cfg)
-	if dberr != nil {
-		checks = append(checks, provision.DatabaseOpenError(cfg.Terminal.Database, dberr))
-	} else {
-		defer db.Close()
-		checks = append(checks, provision.DatabaseCheck(db))
-		if cfg.Gateway.Kind == "upay" {
-			if c, err := newUpayClient(cfg.Gateway, upay.Config{}); err == nil {
-				checks = append(checks, provision.CredentialsCheck(db, c))
-			}
-		}
-	}
-	checks = append(checks, provision.DiskCheck(filepath.Dir(cfg.Terminal.Database), 50<<20))
-	if cfg.Keypad.Driver == "serial" {
-		checks = append(checks, provision.DeviceCheck("keypad", func(ctx context.Context) error {
-			p, err := keypad.OpenSerial(cfg.Keypad.Port, cfg.Keypad.Baud, time.Second)
-			if err != nil {
-				return err
-			}
-			return p.Close()
-		}))
-	}
-	for i, dc := range cfg.Display {
-		checks = append(checks, provision.DeviceCheck(fmt.Sprintf("display[%d] %s", i, dc.Driver), func(ctx context.Context) error {
-			d, err := display.Open(dc)
-			if err != nil {
-				return err
-			}
-			if err := d.Show(display.Screen{Kind: display.Idle, Merchant: cfg.Terminal.Merchant}); err != nil {
-				d.Close()
-				return err
-			}
-			return d.Close()
-		}))
-	}
-	if cfg.Printer.Driver != "" {
-		checks = append(checks, provision.DeviceCheck("printer", func(ctx context.Context) error {
-			p, err := printer.Open(printerConfig(cfg.Printer))
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			st, err := p.Status(ctx)
-			if err != nil {
-				return err
-			}
-			return st.Err()
-		}))
-	}
-	if !provision.RunChecks(context.Background(), checks, stdout) {
-		return errSilent
-	}
-	return nil
 }

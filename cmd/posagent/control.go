@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,16 +29,20 @@ import (
 // to the database, mode 0600: only root and the service user reach it.
 //
 //	GET  /orders?limit=N&since=RFC3339   the order table
-//	GET  /orders/{client_sn}             one order
+//	GET  /orders/{client_sn}             one order (?format=json: storage.Order)
 //	GET  /export?format=csv|json&since=  the reconciliation export
 //	POST /refund?client_sn=&amount=      cents; 0 = the rest
 //	POST /checkin                        rotate the terminal key now
+//	GET  /doctor?deep=1&style=ascii      the doctor's checks, run by the service;
+//	                                     header X-Doctor: ok or fail
+//	GET  /stats                          storage.Stats as JSON
+//	POST /upload-log                     body: a support bundle, sent to Upay
 //
 // The CLI commands use it when the database is locked.
 
 func socketPath(db string) string { return filepath.Join(filepath.Dir(db), "posagent.sock") }
 
-func serveControl(ctx context.Context, path string, db *storage.DB, eng *agent.Engine, c *upay.Client, log *slog.Logger) error {
+func serveControl(ctx context.Context, cfg Config, path string, db *storage.DB, eng *agent.Engine, c *upay.Client, log *slog.Logger) error {
 	os.Remove(path) // a socket left by a killed service
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -82,7 +88,38 @@ func serveControl(ctx context.Context, path string, db *storage.DB, eng *agent.E
 			fail(w, 500, err)
 			return
 		}
+		if r.URL.Query().Get("format") == "json" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(o)
+			return
+		}
 		storage.WriteOrderDetail(w, o)
+	})
+	mux.HandleFunc("GET /doctor", serveDoctor(cfg, db))
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		st, err := db.Stats()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		b, _ := json.MarshalIndent(st, "", "  ")
+		w.Write(append(b, '\n'))
+	})
+	mux.HandleFunc("POST /upload-log", func(w http.ResponseWriter, r *http.Request) {
+		if c == nil {
+			fail(w, 400, errors.New("only Upay takes log uploads"))
+			return
+		}
+		gz, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+		if err != nil {
+			fail(w, 400, err)
+			return
+		}
+		if err := uploadLog(r.Context(), c, gz); err != nil {
+			fail(w, 502, err)
+			return
+		}
+		fmt.Fprintf(w, "log uploaded: %d bytes, sent by the running service\n", len(gz))
 	})
 	mux.HandleFunc("GET /export", func(w http.ResponseWriter, r *http.Request) {
 		f, err := filter(r)
@@ -135,27 +172,56 @@ func serveControl(ctx context.Context, path string, db *storage.DB, eng *agent.E
 // viaService sends one request to the running service's control socket
 // and copies its answer to out.
 func viaService(cfg Config, method, path string, q url.Values, out io.Writer) error {
+	_, err := serviceCall(cfg, method, path, q, out)
+	return err
+}
+
+// serviceJSON GETs path (with its query) and decodes the JSON answer.
+func serviceJSON(cfg Config, path string, v any) error {
+	p, rawq, _ := strings.Cut(path, "?")
+	q, _ := url.ParseQuery(rawq)
+	var buf bytes.Buffer
+	if _, err := serviceCall(cfg, http.MethodGet, p, q, &buf); err != nil {
+		return err
+	}
+	return json.Unmarshal(buf.Bytes(), v)
+}
+
+// serviceUpload hands a support bundle to the service, which holds the
+// terminal key, to send to Upay.
+func serviceUpload(cfg Config, gz []byte, out io.Writer) error {
+	_, err := serviceRequest(cfg, http.MethodPost, "/upload-log", nil, bytes.NewReader(gz), out)
+	return err
+}
+
+// serviceCall is one request to the control socket; a non-200 answer is
+// an error carrying the service's text.
+func serviceCall(cfg Config, method, path string, q url.Values, out io.Writer) (*http.Response, error) {
+	return serviceRequest(cfg, method, path, q, nil, out)
+}
+
+func serviceRequest(cfg Config, method, path string, q url.Values, body io.Reader, out io.Writer) (*http.Response, error) {
 	sock := socketPath(cfg.Terminal.Database)
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}, Timeout: time.Minute}
+	}}, Timeout: 2 * time.Minute}
 	u := "http://posagent" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequest(method, u, nil)
+	req, err := http.NewRequest(method, u, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("the service holds the database, and its control socket %s does not answer: %w", sock, err)
+		return nil, fmt.Errorf("the service holds the database, and its control socket %s does not answer: %v", sock, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return errors.New(strings.TrimSpace(string(b)))
+		return resp, errors.New(plain(errors.New(strings.TrimSpace(string(b)))))
 	}
 	_, err = io.Copy(out, resp.Body)
-	return err
+	return resp, err
 }

@@ -354,7 +354,7 @@ func TestCommandsWhileRunning(t *testing.T) {
 		t.Fatalf("refund while running: %d\n%s", code, out)
 	}
 	p.waitFor("refund recorded", orderTo("refunded"))
-	if out, code = r.cli("refund", "--config", r.config, "--yes", clientSN); code == 0 || !strings.Contains(out, "not refundable") {
+	if out, code = r.cli("refund", "--config", r.config, "--yes", clientSN); code == 0 || !strings.Contains(out, "nothing to refund") {
 		t.Fatalf("second full refund: %d\n%s", code, out)
 	}
 	if out, code = r.cli("checkin", "--config", r.config); code != 0 || !strings.Contains(out, "checked in") {
@@ -379,7 +379,7 @@ func TestProvisioningErrors(t *testing.T) {
 	}{
 		"no code":        {[]string{"provision", "--config", r.config, "--vendor-file", vendor}, "--code is required"},
 		"bad code":       {[]string{"provision", "--config", r.config, "--vendor-file", vendor, "--code", "00000000"}, "activation"},
-		"unknown config": {[]string{"provision", "--config", filepath.Join(r.dir, "nope.toml"), "--code", "1"}, "no such file"},
+		"unknown config": {[]string{"provision", "--config", filepath.Join(r.dir, "nope.toml"), "--code", "1"}, "nope.toml does not exist"},
 	} {
 		out, code := r.cli(tc.args...)
 		if code == 0 || !strings.Contains(strings.ToLower(out), strings.ToLower(tc.want)) {

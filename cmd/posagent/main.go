@@ -18,11 +18,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"posagent/agent"
 	"posagent/agent/keypad"
@@ -50,70 +52,70 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: posagent <command> [flags]
-
-  run        the terminal service (keypad, screen, printer, sale engine)
-  demo       the whole terminal against an embedded sandbox gateway
-  selftest   one complete sale against an embedded sandbox; exits 0 if PAID
-  provision  activate this device: posagent provision --code <code>
-  checkin    rotate the terminal key now
-  status     provisioned?, last check-in, open and queued orders, devices
-  orders     list | show <client_sn> | export [--format csv|json] [--since 2006-01-02]
-  refund     refund <client_sn> [amount]   (asks for confirmation; --yes skips)
-  doctor     check clock, network, gateway, credentials, devices, database, disk
-  version    version, commit and platform
-
-Common flags: --config FILE (default /etc/posagent/posagent.toml), --set section.key=value (repeatable).
-`
-
+// run is the whole CLI: cobra parses (flags anywhere, --help on every
+// command), one place turns errors into messages and exit codes: 0 done,
+// 1 failed, 2 the command line was wrong.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := c.root()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		root.SetOut(stderr)
+		root.Help()
 		return 2
 	}
-	cmd, rest := args[0], args[1:]
-	var err error
-	switch cmd {
-	case "version":
-		fmt.Fprintf(stdout, "posagent %s (commit %s) %s/%s%s %s\n", version, commit, runtime.GOOS, runtime.GOARCH, goarm(), runtime.Version())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	case "run":
-		err = cmdRun(rest, stdin, stdout, stderr)
-	case "demo":
-		err = cmdDemo(rest, stdin, stdout, stderr)
-	case "selftest":
-		err = cmdSelftest(rest, stdout, stderr)
-	case "provision":
-		err = cmdProvision(rest, stdin, stdout, stderr)
-	case "checkin":
-		err = cmdCheckin(rest, stdout, stderr)
-	case "status":
-		err = cmdStatus(rest, stdout, stderr)
-	case "orders":
-		err = cmdOrders(rest, stdout, stderr)
-	case "refund":
-		err = cmdRefund(rest, stdin, stdout, stderr)
-	case "doctor":
-		err = cmdDoctor(rest, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "posagent: unknown command %q\n\n%s", cmd, usage)
-		return 2
-	}
+	cmd, err := root.ExecuteC()
+	return c.exit(cmd, err)
+}
+
+// exit prints err in the one style of this CLI and returns the exit code.
+func (c *cli) exit(cmd *cobra.Command, err error) int {
 	var ue usageError
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "posagent %s: %v\n", cmd, err)
-		return 2
+	case errors.Is(err, flag.ErrHelp): // demo and selftest parse their own flags
+		return 0
 	case errors.Is(err, errSilent):
 		return 1
+	case errors.As(err, &ue) || isCobraUsage(err):
+		fmt.Fprintf(c.stderr, "posagent: %s\n", plain(err))
+		if cmd != nil {
+			fmt.Fprintf(c.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+		return 2
 	}
-	fmt.Fprintf(stderr, "posagent %s: %v\n", cmd, err)
+	fmt.Fprintf(c.stderr, "posagent: %s\n", plain(err))
 	return 1
+}
+
+// isCobraUsage recognises cobra's own command-line errors, which come as
+// plain errors.
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
+		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "flag needs an argument") ||
+		strings.HasPrefix(s, "invalid argument") || strings.HasPrefix(s, "required flag")
+}
+
+// internalPrefix matches the package names that errors carry inside the
+// program (periph style, "storage: ...") and that mean nothing to a
+// technician.
+var internalPrefix = regexp.MustCompile(`(^|: |\n)(storage|keypad|provision|upay|alipay|yedpay|printer|display|agent|config|toml): `)
+
+// plain is err's message without internal prefixes.
+func plain(err error) string {
+	s := err.Error()
+	for {
+		t := internalPrefix.ReplaceAllString(s, "$1")
+		if t == s {
+			return s
+		}
+		s = t
+	}
 }
 
 type usageError struct{ error }
@@ -131,6 +133,9 @@ func goarm() string {
 	}
 	return ""
 }
+
+// The flag-package helpers below serve demo and selftest, which parse
+// their own flags (their cobra commands pass the arguments through).
 
 // multiFlag collects repeated --set flags.
 type multiFlag []string
@@ -178,12 +183,12 @@ func (c *common) load() (Config, error) {
 	return loadConfig(c.config, explicit, c.sets)
 }
 
-func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f := newFlags("run", stderr)
-	cfg, err := f.parseLoad(args)
+func (c *cli) cmdRun(cmd *cobra.Command) error {
+	cfg, err := c.load(cmd)
 	if err != nil {
 		return err
 	}
+	stdin, stdout, stderr := c.stdin, c.stdout, c.stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, cfg, serveOpts{stdin: stdin, stdout: stdout, log: newLogger(cfg.Log, stderr)})
@@ -280,7 +285,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 		}
 		return fmt.Sprintf("%s, %d open, %d queued", on, p, q)
 	}})
-	if err := serveControl(ctx, socketPath(cfg.Terminal.Database), db, t.eng, upayClient, log); err != nil {
+	if err := serveControl(ctx, cfg, socketPath(cfg.Terminal.Database), db, t.eng, upayClient, log); err != nil {
 		log.Warn("no control socket: orders, refund and checkin need the service stopped", "err", err)
 	}
 	log.Info("posagent running", "version", version, "gateway", cfg.Gateway.Kind, "database", db.Path())
