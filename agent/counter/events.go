@@ -1,0 +1,240 @@
+package counter
+
+import (
+	"strings"
+	"time"
+
+	"posagent/agent"
+	"posagent/agent/report"
+	"posagent/display"
+	"posagent/printer"
+	"posagent/storage"
+)
+
+// Doc is one thing to print. Exactly one field but ID is set.
+type Doc struct {
+	ID            string // the order's client_sn, or what the document is
+	Slip          *printer.Slip
+	Receipt       *printer.Receipt
+	Void          *Void
+	Report        *report.Summary
+	SelfTest      bool
+	Commissioning *Commissioning
+}
+
+// Void is the slip that voids a printed QR slip whose order can no longer
+// be paid, so a slip left on the counter is not scanned by mistake.
+type Void struct {
+	ClientSN    string
+	AmountCents int64
+	Reason      string // "canceled" or "expired"
+	At          time.Time
+}
+
+// Commissioning is the slip a technician takes away after activation.
+type Commissioning struct {
+	TerminalSN string // masked
+	Store      string
+	Gateway    string
+	Version    string
+	Checks     []display.Fact // doctor summary: check name → "ok" or the problem
+	SupportQR  string         // payload of the support contact's QR
+	At         time.Time
+}
+
+// PrintConfig says what the counter prints by itself.
+type PrintConfig struct {
+	QR       bool // a QR slip for every order (counters without a customer screen)
+	Receipts bool // a receipt when paid or refunded
+}
+
+// Queue tells the Machine how many sales wait for the network and their sum.
+func (m *Machine) Queue(n int, cents int64) {
+	m.queued, m.qCents = n, cents
+	if m.mode == ModeIdle {
+		m.idle()
+	}
+}
+
+// Recover makes a sale left open by the last run the sale on the screen,
+// saying it was recovered: Cancel works on it as on any sale.
+func (m *Machine) Recover(o storage.Order) {
+	if m.mode != ModeIdle {
+		return
+	}
+	m.current = o.ClientSN
+	m.deadline = o.Deadline
+	s := m.saleScreen(o)
+	s.Recovered = true
+	if o.QRCode != "" && agent.State(o.State) == agent.Awaiting {
+		s.Kind, s.QR = display.AwaitingPayment, o.QRCode
+		s.Remaining = max(o.Deadline.Sub(m.now), 0)
+		m.show(ModeAwaiting, s)
+		return
+	}
+	s.Kind = display.Checking
+	m.show(ModeChecking, s)
+}
+
+func (m *Machine) saleScreen(o storage.Order) display.Screen {
+	return display.Screen{AmountCents: o.AmountCents, OrderNo: o.ClientSN, Subject: m.cfg.Subject,
+		Channel: o.Channel, RefundedCents: o.RefundedCents, Recovered: m.screen.Recovered && o.ClientSN == m.screen.OrderNo}
+}
+
+// Event takes what the engine reports and returns what to print for it.
+func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
+	o := ev.Order
+	var docs []Doc
+	switch ev.Kind {
+	case agent.EventOffline:
+		m.online = false
+	case agent.EventOnline, agent.EventAwaitingPayment, agent.EventPaid:
+		m.online = true
+	}
+	if ev.Kind == agent.EventSubmitting && m.mode == ModeConnecting && m.current == "" {
+		m.current = o.ClientSN
+	}
+	mine := o.ClientSN != "" && o.ClientSN == m.current
+	// A sale that reaches the gateway (or is found open) while the counter
+	// is idle takes the screen: its customer may be waiting.
+	if !mine && o.ClientSN != "" && m.mode == ModeIdle &&
+		(ev.Kind == agent.EventAwaitingPayment || ev.Kind == agent.EventChecking) {
+		m.current, mine = o.ClientSN, true
+	}
+	s := m.saleScreen(o)
+	switch ev.Kind {
+	case agent.EventSubmitting:
+		if mine {
+			s.Kind = display.Connecting
+			m.show(ModeConnecting, s)
+		}
+	case agent.EventAwaitingPayment:
+		if o.QRCode != "" && pc.QR {
+			docs = append(docs, Doc{ID: o.ClientSN, Slip: &printer.Slip{Merchant: m.cfg.Merchant, AmountCents: o.AmountCents,
+				ClientSN: o.ClientSN, QR: o.QRCode, ExpiresAt: o.Deadline}})
+			m.slips[o.ClientSN] = true
+		}
+		if mine {
+			m.deadline = o.Deadline
+			s.Kind, s.QR = display.AwaitingPayment, o.QRCode
+			s.Remaining = max(o.Deadline.Sub(m.now), 0)
+			m.show(ModeAwaiting, s)
+		}
+	case agent.EventChecking:
+		if mine {
+			s.Kind = display.Checking
+			m.show(ModeChecking, s)
+		}
+	case agent.EventPaid, agent.EventRefunded:
+		if pc.Receipts {
+			docs = append(docs, Doc{ID: o.ClientSN, Receipt: receipt(m.cfg.Merchant, o, ev.Kind)})
+		}
+		delete(m.slips, o.ClientSN)
+		if mine {
+			switch {
+			case ev.Kind == agent.EventRefunded:
+				s.Kind = display.Refunded
+				m.show(ModeOutcome, s)
+			case latePaid(o):
+				s.Kind = display.LatePaid
+				m.show(ModeLatePaid, s)
+			default:
+				s.Kind = display.Paid
+				m.show(ModeOutcome, s)
+			}
+		}
+	case agent.EventCanceled, agent.EventFailed:
+		kind, reason := outcome(ev)
+		if m.slips[o.ClientSN] && (kind == display.Canceled || kind == display.Expired) {
+			r := "canceled"
+			if kind == display.Expired {
+				r = "expired"
+			}
+			docs = append(docs, Doc{ID: o.ClientSN, Void: &Void{ClientSN: o.ClientSN, AmountCents: o.AmountCents, Reason: r, At: o.UpdatedAt}})
+		}
+		delete(m.slips, o.ClientSN)
+		if mine {
+			s.Kind, s.Reason = kind, reason
+			m.show(ModeOutcome, s)
+		}
+	case agent.EventQueued:
+		if mine {
+			m.queued = max(m.queued, ev.Queued)
+			s.Kind, s.Queued, s.QueuedCents = display.Offline, m.queued, m.qCents
+			// ModeIdle: the next amount can be typed; Cancel drops this one.
+			m.show(ModeIdle, s)
+		}
+	case agent.EventOffline:
+		if m.mode == ModeIdle {
+			m.idle()
+		}
+	case agent.EventOnline:
+		if m.mode == ModeIdle && m.current == "" {
+			m.idle()
+		}
+	case agent.EventError:
+		if m.mode != ModeBusy && m.mode != ModeMenu && m.mode != ModePIN {
+			m.show(ModeOutcome, display.Screen{Kind: display.Error, Reason: "save_failed", OrderNo: o.ClientSN})
+		}
+	}
+	return docs
+}
+
+// outcome names how a sale ended without payment, in the words the
+// cashier needs: the cashier cancelled it, nobody paid in time, or the
+// payment was declined (nobody was charged in any of these).
+func outcome(ev agent.Event) (display.Kind, string) {
+	o := ev.Order
+	if ev.Kind == agent.EventFailed || agent.State(o.State) == agent.PayFailed || agent.State(o.State) == agent.Failed {
+		return display.Declined, "not_charged"
+	}
+	if agent.State(o.State) == agent.Expired {
+		return display.Expired, "not_paid_in_time"
+	}
+	for _, t := range o.History {
+		if t.To != string(agent.Canceling) {
+			continue
+		}
+		if strings.Contains(t.Note, "cashier") {
+			return display.Canceled, "canceled_by_cashier"
+		}
+		return display.Expired, "not_paid_in_time"
+	}
+	return display.Canceled, "not_charged"
+}
+
+// latePaid reports whether o was paid after it was being cancelled (by the
+// cashier or at the end of the payment window): the money is in although
+// the counter had given the sale up.
+func latePaid(o storage.Order) bool {
+	for _, t := range o.History {
+		if t.To == string(agent.Canceling) {
+			return true
+		}
+	}
+	return false
+}
+
+func receipt(merchant string, o storage.Order, k agent.EventKind) *printer.Receipt {
+	kind := printer.Paid
+	if k == agent.EventRefunded {
+		kind = printer.Refunded
+	}
+	return &printer.Receipt{Kind: kind, Merchant: merchant, AmountCents: o.AmountCents, RefundedCents: o.RefundedCents,
+		At: o.UpdatedAt, ClientSN: o.ClientSN, SN: o.SN, TradeNo: o.TradeNo, Channel: ChannelName(o.Channel)}
+}
+
+// ChannelName gives the payment channel in Latin letters for paper: most
+// receipt printers have no Chinese font, and gateways name channels in
+// Chinese.
+func ChannelName(c string) string {
+	switch c {
+	case "支付宝":
+		return "Alipay"
+	case "微信", "微信支付":
+		return "WeChat Pay"
+	case "银联云闪付", "银联":
+		return "UnionPay"
+	}
+	return c
+}
