@@ -17,21 +17,21 @@ type Mode int
 
 // The modes. Each shows one kind of screen (see Machine.Screen).
 const (
-	ModeIdle        Mode = iota // ready; Idle or Offline screen
-	ModeEntering                // typing an amount
-	ModeAmountError             // an amount key or Enter was refused
-	ModeConnecting              // Enter pressed; the order goes to the gateway
-	ModeAwaiting                // the QR is shown
-	ModeChecking                // outcome unknown: do not hand over goods
-	ModeOutcome                 // paid, declined, cancelled, expired, refunded, offline or an error
-	ModeLatePaid                // paid after the cashier cancelled: keep or refund
-	ModePIN                     // typing a PIN
-	ModeMenu                    // the supervisor's or technician's menu
-	ModeOrderNo                 // typing an order number to refund
-	ModeRefundAmount            // typing the amount to refund (empty: all)
-	ModeCode                    // typing an activation code
-	ModeBusy                    // a menu action runs
-	ModeResult                  // a menu action's result (Info or Report)
+	ModeIdle         Mode = iota // ready; Idle or Offline screen
+	ModeEntering                 // typing an amount
+	ModeAmountError              // an amount key or Enter was refused
+	ModeConnecting               // Enter pressed; the order goes to the gateway
+	ModeAwaiting                 // the QR is shown
+	ModeChecking                 // outcome unknown: do not hand over goods
+	ModeOutcome                  // paid, declined, cancelled, expired, refunded, offline or an error
+	ModeLatePaid                 // paid after the cashier cancelled: keep or refund
+	ModePIN                      // typing a PIN
+	ModeMenu                     // the supervisor's or technician's menu
+	ModeOrderNo                  // typing an order number to refund
+	ModeRefundAmount             // typing the amount to refund (empty: all)
+	ModeCode                     // typing an activation code
+	ModeBusy                     // a menu action runs
+	ModeResult                   // a menu action's result (Info or Report)
 	numModes
 )
 
@@ -79,21 +79,21 @@ type ActionKind int
 
 // The actions. ActNone: the key changed at most the screen.
 const (
-	ActNone       ActionKind = iota
-	ActSale                  // Cents
-	ActCancel                // cancel the sale on the screen
-	ActRecheck               // ask the gateway again about the sale on the screen
-	ActVerifyPIN             // Text
-	ActFindLast              // the last refundable sale
-	ActFindOrder             // Text: the typed order number
-	ActRefund                // ClientSN, Cents (0: all that is left)
-	ActReprint               // the last receipt
-	ActReport                // Report
-	ActSelfTest              // print the self-test slip
-	ActNetwork               // network and gateway status
-	ActCheckin               // check in now
-	ActActivate              // Text: activation code
-	ActQuit                  // leave (demo)
+	ActNone      ActionKind = iota
+	ActSale                 // Cents
+	ActCancel               // cancel the sale on the screen
+	ActRecheck              // ask the gateway again about the sale on the screen
+	ActVerifyPIN            // Text
+	ActFindLast             // the last refundable sale
+	ActFindOrder            // Text: the typed order number
+	ActRefund               // ClientSN, Cents (0: all that is left)
+	ActReprint              // the last receipt
+	ActReport               // Report
+	ActSelfTest             // print the self-test slip
+	ActNetwork              // network and gateway status
+	ActCheckin              // check in now
+	ActActivate             // Text: activation code
+	ActQuit                 // leave (demo)
 )
 
 var actionNames = [...]string{"none", "sale", "cancel", "recheck", "verify-pin", "find-last", "find-order", "refund",

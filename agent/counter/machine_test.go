@@ -58,7 +58,7 @@ var setups = map[string]func(t *testing.T, m *Machine){
 	},
 	"amount-error-enter": func(t *testing.T, m *Machine) { press(t, m, keypad.Digit0, keypad.Enter) },
 	"connecting":         func(t *testing.T, m *Machine) { press(t, m, keypad.Digit5, keypad.Enter) },
-	"awaiting": toAwaiting,
+	"awaiting":           toAwaiting,
 	"checking": func(t *testing.T, m *Machine) {
 		press(t, m, keypad.Digit5, keypad.Enter)
 		m.Event(agent.Event{Kind: agent.EventSubmitting, Order: order("A1", 500, agent.Submitting)}, PrintConfig{})
@@ -72,7 +72,7 @@ var setups = map[string]func(t *testing.T, m *Machine){
 		toAwaiting(t, m)
 		m.Event(agent.Event{Kind: agent.EventPaid, Order: order("A1", 500, agent.Paid, "canceling:cancelled by the cashier")}, PrintConfig{})
 	},
-	"pin": func(t *testing.T, m *Machine) { press(t, m, keypad.Menu, keypad.Digit1, keypad.Digit2) },
+	"pin":  func(t *testing.T, m *Machine) { press(t, m, keypad.Menu, keypad.Digit1, keypad.Digit2) },
 	"menu": toMenu,
 	"order-no": func(t *testing.T, m *Machine) {
 		toMenu(t, m)
@@ -186,7 +186,7 @@ var table = map[string]map[string]cell{
 		"1-9": {ActNone, display.Entering, ModeEntering}, "0": {ActNone, display.Entering, ModeEntering},
 		"00": {ActNone, display.Entering, ModeEntering}, "dot": {ActNone, display.Entering, ModeEntering},
 		"enter": {ActNone, display.Idle, ModeIdle}, "cancel": {ActNone, display.Idle, ModeIdle},
-		"clear": {ActNone, display.Idle, ModeIdle},
+		"clear":  {ActNone, display.Idle, ModeIdle},
 		"refund": {ActNone, display.PIN, ModePIN}, "menu": {ActNone, display.PIN, ModePIN},
 	},
 	"late-paid": {"enter": {ActNone, display.Idle, ModeIdle}, "refund": {ActRefund, display.Info, ModeBusy}},
@@ -199,9 +199,9 @@ var table = map[string]map[string]cell{
 	// Supervisor menu: digit n opens item n, Enter opens the highlighted
 	// one, Menu moves down.
 	"menu": {
-		"1-9":   {-2, 0, 0}, // checked item by item in TestMenuDigits
-		"enter": {ActFindLast, display.Info, ModeBusy},
-		"menu":  {ActNone, display.Menu, ModeMenu},
+		"1-9":    {-2, 0, 0}, // checked item by item in TestMenuDigits
+		"enter":  {ActFindLast, display.Info, ModeBusy},
+		"menu":   {ActNone, display.Menu, ModeMenu},
 		"cancel": {ActNone, display.Idle, ModeIdle}, "clear": {ActNone, display.Idle, ModeIdle},
 	},
 	"order-no": {
