@@ -30,7 +30,8 @@ func Example() {
 	fmt.Println(o.Status, o.AmountCents, o.QRCode == ts.URL+"/qr/"+o.SN)
 
 	srv.Pay("T1-000042") // the customer scans and pays
-	o, err = c.Query(ctx, gateway.Ref{ClientSN: "T1-000042"})
+	// Once an answer gave Yedpay's own id, the order is looked up by it.
+	o, err = c.Query(ctx, gateway.Ref{ClientSN: "T1-000042", SN: o.SN})
 	fmt.Println(o.Status, err)
 	// Output:
 	// CREATED 1250 true

@@ -66,14 +66,26 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 const token = "tok-S3cr3t-9f8e7d6c5b4a"
 
 // newRig starts the real sandbox on a loopback listener and a real client
-// pointed at it. edit, if given, changes the client config.
+// pointed at it. edit, if given, changes the client config. The sandbox
+// takes the friendlier reading of what Yedpay's documents leave open
+// (lookups by custom_id work, refund_reason makes a refund repeatable), so
+// these tests exercise the client's own paths; newStrictRig (issue13_test.go)
+// runs the sandbox's unfriendly defaults.
 func newRig(t *testing.T, edit func(*yedpay.Config)) *rig {
+	return newRigOpts(t, func(o *sandbox.Options) { o.LookupByCustomID, o.RefundReasonIdempotent = true, true }, edit)
+}
+
+func newRigOpts(t *testing.T, sbEdit func(*sandbox.Options), edit func(*yedpay.Config)) *rig {
 	t.Helper()
 	r := &rig{clock: &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
-	r.srv = sandbox.New(sandbox.Options{
+	opts := sandbox.Options{
 		AccessToken: token, StoreID: "store-42", Now: r.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if sbEdit != nil {
+		sbEdit(&opts)
+	}
+	r.srv = sandbox.New(opts)
 	r.ts = httptest.NewServer(r.srv)
 	t.Cleanup(r.ts.Close)
 	r.srv.SetBaseURL(r.ts.URL)
@@ -758,7 +770,7 @@ func TestHTTPS(t *testing.T) {
 	if err := srv.Pay("tls-1"); err != nil {
 		t.Fatal(err)
 	}
-	if q, err := c.Query(ctx, gateway.Ref{ClientSN: "tls-1"}); err != nil || q.Status != gateway.StatusPaid {
+	if q, err := c.Query(ctx, gateway.Ref{ClientSN: "tls-1", SN: o.SN}); err != nil || q.Status != gateway.StatusPaid {
 		t.Fatalf("%+v, %v", q, err)
 	}
 	// Without the sandbox's CA the handshake fails before anything is sent.
@@ -924,10 +936,11 @@ func BenchmarkPrecreateQueryLoopback(b *testing.B) {
 	for b.Loop() {
 		i++
 		sn := fmt.Sprintf("b-%d", i)
-		if _, err := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: sn, AmountCents: 100}); err != nil {
+		o, err := c.Precreate(ctx, gateway.PrecreateRequest{ClientSN: sn, AmountCents: 100})
+		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.Query(ctx, gateway.Ref{ClientSN: sn}); err != nil {
+		if _, err := c.Query(ctx, gateway.Ref{ClientSN: sn, SN: o.SN}); err != nil {
 			b.Fatal(err)
 		}
 	}

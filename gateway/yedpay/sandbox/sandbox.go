@@ -6,41 +6,68 @@
 //
 // Paths, as on api.yedpay.com:
 //
-//	POST /v1/precreate/{store_id}          create a QR transaction
-//	GET  /v1/transactions/{id}?query=...   show one (query=custom_id or transaction_id)
-//	PUT  /v1/transactions/{id}/close       close a pending transaction
-//	POST /v1/transactions/{id}/refund      refund all or part of a paid one
+//	POST /v1/precreate/{store_id}          create a QR transaction (seed 004)
+//	GET  /v1/transactions/{id}?query=...   show one (owner API "Show Transaction"; see below)
+//	PUT  /v1/transactions/{id}/close       close a pending transaction (owner API "Close Transaction")
+//	POST /v1/transactions/{id}/refund      refund all or part of a paid one (yedpay/php-library src/Client.php refund())
 //
-// and for tests and scripts:
+// and, from posagent/gateway/sandboxkit, for tests and scripts:
 //
 //	GET  /qr/{id}                          the QR payload: a page with Pay and Decline buttons
 //	POST /sandbox/orders/{id}/pay          pay (id = Yedpay's id or the custom_id)
 //	POST /sandbox/orders/{id}/decline      decline
 //	GET  /sandbox/ledger                   gateway.Ledger as JSON
-//	GET, POST /sandbox/faults              the fault injector (posagent/gateway/faults)
+//	GET, POST /sandbox/faults              the fault injector (posagent/gateway/faults) and personalities
 //
 // The /v1/ handler is wrapped in a faults.Injector, so every fault the other
-// sandboxes inject happens here too, on the real wire.
+// sandboxes inject happens here too, on the wire or in memory.
 //
-// Behaviour that Yedpay's pages do not pin down, chosen here and relied on
-// by no one but the tests (ASSUMED, NOT FROM THE DOCS):
-//   - Reusing a custom_id is refused with 422 and errors.custom_id ("The
-//     custom id has already been taken."), whatever the amount. The client
-//     resolves that by querying; Creates in the ledger counts every attempt.
-//   - A refund whose refund_reason equals an earlier refund's of the same
-//     transaction is a repeat: the same amount answers the transaction
-//     unchanged, another amount is a 422. This keeps a duplicated delivery
-//     (faults.Duplicate) from refunding twice.
-//   - Unpaid transactions are cancelled after Options.OrderTTL (Yedpay's QR
-//     lives 24 h; terminals want minutes).
-//   - The currency is HKD only, as in Yedpay's PHP library.
+// Where Yedpay's public documents are silent or disagree, the sandbox picks
+// the unfriendliest plausible behaviour by default, and an Option switches
+// to the other (issue 13, "Sandboxes that argue with us"):
+//   - Lookup by custom_id. The owner API page lists `query` as a body field
+//     of a GET, which many servers and proxies drop; yedpay/php-library looks
+//     orders up elsewhere (GET /v1/online-payment/query?custom_id=…). By
+//     default GET /v1/transactions/{custom_id}?query=custom_id answers 404:
+//     the path finds Yedpay's own id only, and a GET body is never read.
+//     Options.LookupByCustomID finds it.
+//   - Reusing a custom_id. The precreate page only says "Unique ID Send By
+//     Customer" (seed 004, line 27). By default a repeat is refused with 422
+//     errors.custom_id "The custom id has already been taken." (Laravel's
+//     unique rule; Yedpay's 401 body is Laravel's "Unauthenticated."),
+//     whatever the amount. Options.IdempotentCustomID answers a repeat with
+//     the same amount with the existing transaction.
+//   - Repeated refunds. yedpay/php-library's refund() sends refund_reason and
+//     amount and nothing that makes it idempotent. By default every refund
+//     POST refunds. Options.RefundReasonIdempotent treats a refund whose
+//     refund_reason equals an earlier one's as a repeat (same amount: the
+//     transaction unchanged; another amount: 422).
+//   - Unpaid transactions are cancelled after Options.OrderTTL (the QR
+//     "has a lifetime of 24 hours", seed 004 line 3; terminals' tests want
+//     minutes), and expired_at says when.
+//   - The currency is HKD only, as in yedpay/php-library (CURRENCY_HKD).
+//
+// Personalities (sandboxkit.Personality):
+//   - NoCancel: PUT .../close answers 404 {"success":false,"message":"Not
+//     Found"}, as this API answers any path it does not have.
+//   - CancelRefused: close of a pending transaction answers 400 "The request
+//     is failed. Please try again." (the answer it gives a non-pending one)
+//     and the transaction stays payable.
+//   - LatePayAfterCancel: after a refused or absent close the payer pays,
+//     half way between the close and the transaction's expiry.
+//   - ConfirmedThenNotFound, ConflictThenNotFound: lookups by custom_id
+//     answer 404 even with LookupByCustomID; a repeated precreate is 422
+//     even with IdempotentCustomID. Lookups by Yedpay's id work.
+//   - UnsignedErrors: nothing to do; Yedpay's answers are not signed.
+//   - Error500AfterCommit: every second call is applied, then answered HTTP
+//     500 {"success":false,"message":"Internal Error","status":500}, the
+//     precreate page's example error (seed 004, line 89).
 package sandbox
 
 import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,6 +81,7 @@ import (
 
 	"posagent/gateway"
 	"posagent/gateway/faults"
+	"posagent/gateway/sandboxkit"
 	"posagent/gateway/yedpay"
 )
 
@@ -74,13 +102,18 @@ type Options struct {
 	BaseURL string
 	// Logger gets one line per API call; never a token. Default: discard.
 	Logger *slog.Logger
+	// LookupByCustomID, IdempotentCustomID and RefundReasonIdempotent
+	// switch to the friendlier reading of what Yedpay's documents leave
+	// open (see the package documentation).
+	LookupByCustomID       bool
+	IdempotentCustomID     bool
+	RefundReasonIdempotent bool
 }
 
 // Server is the sandbox. It is an http.Handler and safe for concurrent use.
 type Server struct {
 	opts     Options
-	inj      *faults.Injector
-	mux      *http.ServeMux
+	kit      *sandboxkit.Kit
 	mu       sync.Mutex
 	baseURL  string
 	seq      int
@@ -105,6 +138,7 @@ type order struct {
 	created, updated, paidAt, refundedAt           time.Time
 	refunds                                        []refund
 	cancelRemark, failRemark                       string
+	latePayAt                                      time.Time // LatePayAfterCancel
 }
 
 // New returns a Server with opts' defaults filled in.
@@ -125,10 +159,9 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		opts: opts, inj: &faults.Injector{}, baseURL: strings.TrimRight(opts.BaseURL, "/"),
+		opts: opts, baseURL: strings.TrimRight(opts.BaseURL, "/"),
 		byID: map[string]*order{}, byCustom: map[string]*order{}, creates: map[string]int{},
 	}
-	s.inj.Skip = func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/v1/") }
 
 	api := http.NewServeMux()
 	api.HandleFunc("POST /v1/precreate/{store_id}", s.precreate)
@@ -139,23 +172,32 @@ func New(opts Options) *Server {
 		fail(w, http.StatusNotFound, "Not Found", nil)
 	})
 
-	s.mux = http.NewServeMux()
-	s.mux.Handle("/v1/", s.inj.Wrap(s.authenticated(api)))
-	s.mux.HandleFunc("GET /qr/{id}", s.qrPage)
-	s.mux.HandleFunc("POST /sandbox/orders/{id}/pay", s.control(s.Pay))
-	s.mux.HandleFunc("POST /sandbox/orders/{id}/decline", s.control(s.Decline))
-	s.mux.HandleFunc("GET /sandbox/ledger", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Ledger())
+	s.kit = sandboxkit.New(sandboxkit.Config{
+		Name:   "Yedpay",
+		API:    s.authenticated(api),
+		IsAPI:  func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") },
+		Payer:  s,
+		Page:   s.page,
+		Ledger: s.Ledger,
+		Logger: opts.Logger,
+		ServerError: func(w http.ResponseWriter, r *http.Request) {
+			fail(w, http.StatusInternalServerError, "Internal Error", nil) // seed 004, line 89
+		},
 	})
-	s.mux.Handle("/sandbox/faults", s.inj.Handler())
 	return s
 }
 
 // ServeHTTP serves the API and the sandbox's control paths.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.kit.ServeHTTP(w, r) }
 
 // Faults returns the injector wrapping the API.
-func (s *Server) Faults() *faults.Injector { return s.inj }
+func (s *Server) Faults() *faults.Injector { return s.kit.Faults() }
+
+// SetPersonalities replaces the gateway personalities in force (see the
+// package documentation); also POST /sandbox/faults {"personalities": [...]}.
+func (s *Server) SetPersonalities(ps ...sandboxkit.Personality) error {
+	return s.kit.SetPersonalities(ps...)
+}
 
 // SetBaseURL sets where the sandbox is reachable (for QR payloads), e.g.
 // an httptest.Server's URL once it listens.
@@ -268,6 +310,11 @@ func (s *Server) precreate(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if custom != "" {
 		s.creates[custom]++
+		if o := s.byCustom[custom]; o != nil && s.opts.IdempotentCustomID && !s.kit.Has(sandboxkit.ConflictThenNotFound) && o.cents == dollars(amount) {
+			s.tickLocked(o)
+			writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": s.render(o, r)})
+			return
+		}
 		if _, taken := s.byCustom[custom]; taken {
 			msg := "The custom id has already been taken."
 			fail(w, http.StatusUnprocessableEntity, msg, map[string]string{"custom_id": msg})
@@ -294,7 +341,9 @@ func (s *Server) findLocked(id, query string) *order {
 	var o *order
 	switch query {
 	case "custom_id":
-		o = s.byCustom[id]
+		if s.opts.LookupByCustomID && !s.kit.ClientLookupBlind() {
+			o = s.byCustom[id]
+		}
 	case "transaction_id":
 		for _, x := range s.byID {
 			if x.transactionID != "" && x.transactionID == id {
@@ -310,9 +359,13 @@ func (s *Server) findLocked(id, query string) *order {
 	return o
 }
 
-// tickLocked cancels o if it is unpaid and older than the TTL.
+// tickLocked cancels o if it is unpaid and older than the TTL, after the
+// late payer of LatePayAfterCancel had its turn.
 func (s *Server) tickLocked(o *order) {
 	now := s.opts.Now()
+	if o.status == "pending" && !o.latePayAt.IsZero() && !now.Before(o.latePayAt) {
+		s.payLocked(o, o.latePayAt)
+	}
 	if o.status == "pending" && !now.Before(o.created.Add(s.opts.OrderTTL)) {
 		o.status = "cancelled"
 		o.cancelRemark = "timeout"
@@ -321,7 +374,7 @@ func (s *Server) tickLocked(o *order) {
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request) {
-	q := r.FormValue("query")
+	q := r.URL.Query().Get("query") // a GET body is never read
 	if q != "" && q != "custom_id" && q != "transaction_id" {
 		fail(w, http.StatusUnprocessableEntity, "The selected query is invalid.", map[string]string{"query": "The selected query is invalid."})
 		return
@@ -340,9 +393,21 @@ func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.kit.Has(sandboxkit.NoCancel) {
+		if o := s.findLocked(r.PathValue("id"), ""); o != nil {
+			s.refusedCloseLocked(o)
+		}
+		fail(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
 	o := s.findLocked(r.PathValue("id"), "")
 	if o == nil {
 		fail(w, http.StatusNotFound, "Transaction not found.", nil)
+		return
+	}
+	if o.status == "pending" && s.kit.Has(sandboxkit.CancelRefused) {
+		s.refusedCloseLocked(o)
+		fail(w, http.StatusBadRequest, "The request is failed. Please try again.", nil)
 		return
 	}
 	if o.status != "pending" {
@@ -379,7 +444,7 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 	if amount != "" {
 		cents = dollars(amount)
 	}
-	if reason != "" {
+	if reason != "" && s.opts.RefundReasonIdempotent {
 		for _, p := range o.refunds {
 			if p.reason != reason {
 				continue
@@ -409,6 +474,15 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": s.render(o, r)})
 }
 
+// refusedCloseLocked notes a close that did not happen: with
+// LatePayAfterCancel the payer pays half way to the expiry.
+func (s *Server) refusedCloseLocked(o *order) {
+	if o.status == "pending" && o.latePayAt.IsZero() && s.kit.Has(sandboxkit.LatePayAfterCancel) {
+		now := s.opts.Now()
+		o.latePayAt = now.Add(o.created.Add(s.opts.OrderTTL).Sub(now) / 2)
+	}
+}
+
 // Pay charges the payer for an unpaid order (id = Yedpay's id or the
 // custom_id). Paying an order that is not pending fails, so Charges never
 // exceeds 1.
@@ -420,15 +494,18 @@ func (s *Server) Pay(id string) error {
 		return fmt.Errorf("sandbox: no order %q", id)
 	}
 	if o.status != "pending" {
-		return fmt.Errorf("sandbox: order %s is %s, it cannot be paid", o.id, o.status)
+		return fmt.Errorf("sandbox: order %s is %s, it cannot be paid: %w", o.id, o.status, sandboxkit.ErrNotPayable)
 	}
-	now := s.opts.Now()
+	s.payLocked(o, s.opts.Now())
+	return nil
+}
+
+func (s *Server) payLocked(o *order, now time.Time) {
 	o.status = "paid"
 	o.charges++
 	o.transactionID = fmt.Sprintf("%015d", 250000000000000+s.seqFor(o))
 	o.referenceID = fmt.Sprintf("2026%016d", s.seqFor(o))
 	o.paidAt, o.updated = now, now
-	return nil
 }
 
 // Decline makes an unpaid order fail, as when the payer's wallet refuses.
@@ -440,7 +517,7 @@ func (s *Server) Decline(id string) error {
 		return fmt.Errorf("sandbox: no order %q", id)
 	}
 	if o.status != "pending" {
-		return fmt.Errorf("sandbox: order %s is %s, it cannot be declined", o.id, o.status)
+		return fmt.Errorf("sandbox: order %s is %s, it cannot be declined: %w", o.id, o.status, sandboxkit.ErrNotPayable)
 	}
 	o.status = "failed"
 	o.failRemark = "declined by the payer"
@@ -589,59 +666,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// control serves /sandbox/orders/{id}/pay and /decline. A browser form
-// (the QR page) is sent back to the page; scripts get JSON.
-func (s *Server) control(act func(string) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		err := act(id)
-		if r.FormValue("from") == "page" {
-			http.Redirect(w, r, "/qr/"+id, http.StatusSeeOther)
-			return
-		}
-		if err != nil {
-			status := http.StatusConflict
-			if strings.Contains(err.Error(), "no order") {
-				status = http.StatusNotFound
-			}
-			writeJSON(w, status, map[string]any{"ok": false, "error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-	}
-}
-
-var page = template.Must(template.New("qr").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Yedpay sandbox {{.ID}}</title></head>
-<body style="font-family:sans-serif;max-width:26em;margin:2em auto">
-<h1>Yedpay sandbox</h1>
-<p>Order <b>{{.ID}}</b> ({{.Custom}})<br>Amount <b>{{.Currency}} {{.Amount}}</b><br>Status <b id="status">{{.Status}}</b></p>
-{{if .Open}}
-<form method="post" action="/sandbox/orders/{{.ID}}/pay"><input type="hidden" name="from" value="page"><button style="font-size:1.5em">Pay</button></form>
-<form method="post" action="/sandbox/orders/{{.ID}}/decline"><input type="hidden" name="from" value="page"><button>Decline</button></form>
-{{end}}
-</body></html>
-`))
-
-func (s *Server) qrPage(w http.ResponseWriter, r *http.Request) {
+// page is the payer's page behind a QR code (served by sandboxkit).
+func (s *Server) page(id string) (sandboxkit.Page, bool) {
 	s.mu.Lock()
-	o := s.lookupLocked(r.PathValue("id"))
-	var data struct {
-		ID, Custom, Currency, Amount, Status string
-		Open                                 bool
-	}
-	if o != nil {
-		data.ID, data.Custom, data.Currency, data.Amount, data.Status = o.id, o.customID, o.currency, money(o.cents), o.status
-		data.Open = o.status == "pending"
-	}
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	o := s.lookupLocked(id)
 	if o == nil {
-		http.Error(w, "no such order", http.StatusNotFound)
-		return
+		return sandboxkit.Page{}, false
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := page.Execute(w, data); err != nil {
-		s.opts.Logger.Error("yedpay sandbox: page", "err", err)
-	}
+	return sandboxkit.Page{
+		ID: o.id, Currency: o.currency + " ", Amount: money(o.cents),
+		Lines: []string{"order " + o.id + " (" + o.customID + ")"}, Status: o.status, Payable: o.status == "pending",
+	}, true
 }

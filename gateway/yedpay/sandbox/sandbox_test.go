@@ -30,9 +30,19 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// start runs the sandbox with the friendlier readings of what Yedpay's
+// documents leave open; strict_test.go runs the defaults.
 func start(t *testing.T) (*Server, *httptest.Server, *fakeClock) {
+	return startOpts(t, func(o *Options) { o.LookupByCustomID, o.RefundReasonIdempotent = true, true })
+}
+
+func startOpts(t *testing.T, edit func(*Options)) (*Server, *httptest.Server, *fakeClock) {
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s := New(Options{AccessToken: "T0K", StoreID: "st1", Now: clk.Now, OrderTTL: time.Minute})
+	opts := Options{AccessToken: "T0K", StoreID: "st1", Now: clk.Now, OrderTTL: time.Minute}
+	if edit != nil {
+		edit(&opts)
+	}
+	s := New(opts)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	s.SetBaseURL(ts.URL)
