@@ -18,6 +18,8 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 	"periph.io/x/devices/v3/ssd1306/image1bit"
+
+	"posagent/display/image565"
 )
 
 // qrScreen is the payment screen used by the driver tests.
@@ -941,5 +943,152 @@ toggle_com_layout = true
 	}
 	if !oled.ToggleCOMLayout || oled.Height != 32 {
 		t.Errorf("ssd1306 keys: %+v", oled)
+	}
+}
+
+// tftRAM models the 240×320 frame memory of the ST7789 and ILI9341 from
+// their datasheets (ST7789VW 9.1, ILI9341 8.2): CASET/RASET set the window,
+// RAMWR fills it row by row with RGB565 pixels (high byte first), and
+// MADCTL's MV exchanges the column and row address before MX and MY mirror
+// the memory column and row.
+type tftRAM struct {
+	t              *testing.T
+	mem            [320][240]image565.Color
+	madctl         byte
+	xs, xe, ys, ye int
+	cmd            byte
+	params         []byte
+	c, r           int
+	half           []byte
+}
+
+func (m *tftRAM) feed(tr []transfer) {
+	apply := func() {
+		p := m.params
+		switch {
+		case m.cmd == 0x36 && len(p) == 1:
+			m.madctl = p[0]
+		case m.cmd == 0x2A && len(p) == 4:
+			m.xs, m.xe = int(p[0])<<8|int(p[1]), int(p[2])<<8|int(p[3])
+		case m.cmd == 0x2B && len(p) == 4:
+			m.ys, m.ye = int(p[0])<<8|int(p[1]), int(p[2])<<8|int(p[3])
+		}
+	}
+	for _, x := range tr {
+		if !x.data {
+			apply()
+			m.cmd, m.params = x.b[0], nil
+			if m.cmd == 0x2C {
+				m.c, m.r, m.half = m.xs, m.ys, nil
+			}
+			continue
+		}
+		if m.cmd != 0x2C {
+			m.params = append(m.params, x.b...)
+			continue
+		}
+		buf := append(m.half, x.b...)
+		for ; len(buf) >= 2; buf = buf[2:] {
+			mc, mr := m.c, m.r
+			if m.madctl&0x20 != 0 { // MV
+				mc, mr = mr, mc
+			}
+			if m.madctl&0x40 != 0 { // MX
+				mc = 239 - mc
+			}
+			if m.madctl&0x80 != 0 { // MY
+				mr = 319 - mr
+			}
+			if mc < 0 || mc > 239 || mr < 0 || mr > 319 {
+				m.t.Fatalf("pixel outside the frame memory: column %d row %d", mc, mr)
+			}
+			m.mem[mr][mc] = image565.Color(uint16(buf[0])<<8 | uint16(buf[1]))
+			if m.c++; m.c > m.xe {
+				m.c = m.xs
+				m.r++
+			}
+		}
+		m.half = append([]byte(nil), buf...)
+	}
+	apply()
+}
+
+// glass is what a w×h glass (native, portrait orientation) whose top-left
+// pixel is at memory column start.X, row start.Y shows.
+func (m *tftRAM) glass(start image.Point, w, h int) *image565.Image {
+	img := image565.New(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.SetRGB565(x, y, m.mem[start.Y+y][start.X+x])
+		}
+	}
+	return img
+}
+
+// TestTFTShowsWholeScreenOnEveryModule replays the traffic of a QR screen
+// into the frame-memory model and reads the glass where it sits in the
+// memory: at TFT_eSPI's rotation-0 colstart/rowstart (TFT_Drivers/
+// ST7789_Rotation.h, Bodmer/TFT_eSPI @83d4d16, lines 6–38; rotation 0 sends
+// MADCTL 0, so they are the glass's own memory position). The glass must
+// show the rendered screen turned by the rotation, every pixel, and the QR
+// code must decode from it.
+func TestTFTShowsWholeScreenOnEveryModule(t *testing.T) {
+	for _, c := range []struct {
+		cfg    Config
+		native image.Point
+		start  image.Point
+		rot    int
+	}{
+		{Config{Driver: "st7789"}, image.Pt(240, 240), image.Pt(0, 0), 0},
+		{Config{Driver: "st7789", Rotation: 180}, image.Pt(240, 240), image.Pt(0, 0), 180},
+		{Config{Driver: "st7789", Width: 240, Height: 320, Rotation: 270}, image.Pt(240, 320), image.Pt(0, 0), 270},
+		{Config{Driver: "st7789", Width: 240, Height: 135}, image.Pt(135, 240), image.Pt(52, 40), 90},
+		{Config{Driver: "st7789", Width: 240, Height: 135, Rotation: 180}, image.Pt(135, 240), image.Pt(52, 40), 270},
+		{Config{Driver: "st7789", Width: 240, Height: 280}, image.Pt(240, 280), image.Pt(0, 20), 0},
+		{Config{Driver: "st7789", Width: 320, Height: 172}, image.Pt(172, 320), image.Pt(34, 0), 90},
+		{Config{Driver: "st7789", Width: 170, Height: 320, Rotation: 180}, image.Pt(170, 320), image.Pt(35, 0), 180},
+	} {
+		t.Run(fmt.Sprintf("%dx%d-r%d", c.cfg.Width, c.cfg.Height, c.cfg.Rotation), func(t *testing.T) {
+			b := newSPIBus()
+			d, err := NewTFT(b.port, Pins{DC: b.dc}, c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := qrScreen(time.Minute)
+			if err := d.Show(s); err != nil {
+				t.Fatal(err)
+			}
+			var r Renderer
+			img, err := r.Render(s, d.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := img.(*image565.Image)
+			m := &tftRAM{t: t}
+			m.feed(b.traffic(0))
+			g := m.glass(c.start, c.native.X, c.native.Y)
+			wl, hl := want.Rect.Dx(), want.Rect.Dy()
+			for y := 0; y < hl; y++ {
+				for x := 0; x < wl; x++ {
+					// Where (x, y) of the picture lands on the glass when
+					// the picture is turned clockwise by rot.
+					gx, gy := x, y
+					switch c.rot {
+					case 90:
+						gx, gy = hl-1-y, x
+					case 180:
+						gx, gy = wl-1-x, hl-1-y
+					case 270:
+						gx, gy = y, wl-1-x
+					}
+					if g.RGB565At(gx, gy) != want.RGB565At(x, y) {
+						t.Fatalf("picture pixel (%d,%d) is not on the glass at (%d,%d)", x, y, gx, gy)
+					}
+				}
+			}
+			if got := decodeQR(t, g); got != SampleQR {
+				t.Fatalf("decoded %q", got)
+			}
+		})
 	}
 }
