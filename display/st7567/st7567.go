@@ -97,13 +97,17 @@ type Opts struct {
 	// StartLine (0–63) is the RAM row shown on the top line. Leave it 0; try
 	// another value only if the picture is rolled vertically.
 	StartLine byte
-	// Contrast is the electronic volume, 0–63.
+	// Contrast is the electronic volume, 0–63: raise it if the picture is
+	// too light, lower it if the background turns grey or dark. u8g2 drives
+	// JLX12864 modules at 10, periph's example at 40.
 	Contrast byte
 	// ColumnOffset (0–4) is the RAM column of the picture's left edge.
 	// The controller has 132 columns and the glass 128: with
 	// SegmentDirReverse, column address 0 drives SEG131, so a glass wired to
-	// SEG0–127 shows columns 4–131 and wants 4. Try 4 (or 0) if the picture
-	// is cut off at one edge with a 4-pixel blank strip at the other.
+	// SEG0–127 shows columns 4–131 and wants 4 (u8g2's JLX12864 setup, in
+	// csrc/u8x8_d_st7567.c, uses x offset 4 with SEG reversed and 0 with
+	// SEG normal). Try 4 (or 0) if the picture is cut off at one edge with
+	// a 4-pixel blank strip at the other.
 	ColumnOffset int
 	// Clock is the SPI clock; 0 means 1 MHz, as periph's driver uses.
 	// Lower it if the picture shows noise (long wires).
