@@ -119,6 +119,9 @@ func size(cfg Config, w, h int) image.Point {
 }
 
 // NewTFT opens an ST7789 or ILI9341 colour panel (cfg.Driver) on port.
+// A picture wider than tall is the module turned by 90°. cfg.SPIMode,
+// cfg.OffsetX and cfg.OffsetY override the SPI mode and where the glass
+// sits in the controller's memory (see tft.Opts).
 func NewTFT(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if pins.DC == nil {
 		return nil, errors.New("display: " + cfg.Driver + " needs a DC pin (DCPin)")
@@ -169,7 +172,8 @@ func NewTFT(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	return NewPanel(cfg.Driver, dev, RGB565, cfg.CountdownStep, nil), nil
 }
 
-// NewSSD1306SPI opens a 128×64 SSD1306 OLED on port (4-wire SPI).
+// NewSSD1306SPI opens a 128×64 or 128×32 SSD1306 OLED on port (4-wire
+// SPI).
 func NewSSD1306SPI(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	if pins.DC == nil {
 		return nil, errors.New("display: ssd1306 on SPI needs a DC pin (DCPin); use ssd1306-i2c for I²C modules")
@@ -193,8 +197,8 @@ func NewSSD1306SPI(port spi.Port, pins Pins, cfg Config) (*Panel, error) {
 	return NewPanel("ssd1306", dev, Mono, cfg.CountdownStep, nil), nil
 }
 
-// NewSSD1306I2C opens a 128×64 SSD1306 OLED on an I²C bus at cfg.I2CAddr
-// (0x3C by default).
+// NewSSD1306I2C opens a 128×64 or 128×32 SSD1306 OLED on an I²C bus at
+// cfg.I2CAddr (0x3C by default).
 func NewSSD1306I2C(bus i2c.Bus, cfg Config) (*Panel, error) {
 	addr := cfg.I2CAddr
 	if addr == 0 {
