@@ -140,14 +140,14 @@ func BenchmarkOpenPhases(b *testing.B) {
 	defer db.Close()
 	b.Run("pages+TxCheck", func(b *testing.B) {
 		for b.Loop() {
-			if err := db.checkPages(); err != nil {
+			if err := db.checkPages(b.Context()); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("indexes", func(b *testing.B) {
 		for b.Loop() {
-			if err := db.checkIndexes(); err != nil {
+			if err := db.checkRecords(b.Context()); err != nil {
 				b.Fatal(err)
 			}
 		}

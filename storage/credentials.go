@@ -103,7 +103,7 @@ func getCreds(tx *bolt.Tx) (credRecord, error) {
 // terminal is not provisioned (a new or replaced database).
 func (db *DB) Credentials() (Credentials, error) {
 	var r credRecord
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getCreds(tx)
 		return err
@@ -214,7 +214,7 @@ func (db *DB) RecordCheckin(r CheckinRecord) error {
 // CheckinHistory returns up to n records (n ≤ 0: all), newest first.
 func (db *DB) CheckinHistory(n int) ([]CheckinRecord, error) {
 	var out []CheckinRecord
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCheckins).Cursor()
 		for k, v := c.Last(); k != nil && (n <= 0 || len(out) < n); k, v = c.Prev() {
 			var r CheckinRecord

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,6 +45,8 @@ type CorruptError struct {
 	Path    string
 	MovedTo string
 	Err     error
+
+	open bool // found on a handle still open read-write; Close moves it aside
 }
 
 func (e *CorruptError) Error() string {
@@ -50,6 +54,8 @@ func (e *CorruptError) Error() string {
 	fmt.Fprintf(&b, "storage: %s is corrupt: %v", e.Path, e.Err)
 	if e.MovedTo != "" {
 		fmt.Fprintf(&b, "; moved aside to %s", e.MovedTo)
+	} else if e.open {
+		b.WriteString("; it is moved aside when posagent closes it")
 	} else {
 		b.WriteString("; left in place")
 	}
@@ -66,23 +72,64 @@ type Options struct {
 	// wait forever.
 	LockTimeout time.Duration
 	// ReadOnly opens the file with a shared lock for reading (e.g. for a
-	// CLI). Nothing is migrated, repaired or moved aside. Note that a
-	// read-write holder (the running agent) still blocks it.
+	// CLI); see OpenReadOnly. Nothing is created, migrated, repaired or
+	// moved aside.
 	ReadOnly bool
+	// Check chooses how much of the file Open checks; see CheckMode.
+	Check CheckMode
 	// Now is the wall clock, for timestamps; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the loud reports (corruption, repairs); nil means slog.Default().
 	Logger *slog.Logger
 }
 
+// CheckMode says how much of the file Open checks.
+type CheckMode int
+
+const (
+	// CheckAuto, the default, keeps Open's cost independent of the
+	// history: the two meta pages are checked against the file size (a
+	// truncated or overwritten header is found at once), nothing else is
+	// read. Whether the previous holder closed the file cleanly is
+	// recorded (Unclean); after an unclean shutdown the service runs
+	// CheckInBackground, which reads everything without delaying sales.
+	CheckAuto CheckMode = iota
+	// CheckFull reads and checks everything in Open, as every Open did
+	// before schema v3: every page and value, bbolt's Tx.Check, every
+	// record and index. A corrupt file is moved aside before Open returns.
+	// For `posagent doctor --deep` and tests; its cost grows with the file.
+	CheckFull
+)
+
 // DB is an open posagent database. It is safe for concurrent use.
 type DB struct {
+	// mu is held shared by every read and write, exclusively by Close and
+	// by Compact while it swaps the file.
+	mu       sync.RWMutex
 	bolt     *bolt.DB
+	closed   bool
 	path     string
 	readOnly bool
-	now      func() time.Time
-	log      *slog.Logger
-	commits  atomic.Uint64
+	unclean  bool
+	// marked: the clean-close marker is in the file. The first write
+	// transaction deletes it (in the same commit), so opening a cleanly
+	// closed file writes nothing, and a crash before any write leaves a
+	// file that is still exactly as closed.
+	marked atomic.Bool
+	// owesCheck: the file was not closed cleanly and no Verify passed
+	// since; Close then leaves the marker out, so the check is not lost.
+	owesCheck atomic.Bool
+	now       func() time.Time
+	log       *slog.Logger
+	commits   atomic.Uint64
+	decoded   atomic.Int64 // records decoded by streaming reads, for tests
+
+	// corrupt is set when a check of the open file found it damaged:
+	// Close then moves the file aside instead of marking it clean.
+	corrupt   atomic.Pointer[CorruptError]
+	checking  sync.Mutex // one background check or Verify at a time
+	bgCancel  atomic.Pointer[context.CancelFunc]
+	bgRunning sync.WaitGroup
 
 	lockTimeout time.Duration
 }
@@ -94,12 +141,63 @@ func (db *DB) Path() string { return db.path }
 // handle. Each costs two fsyncs in bbolt.
 func (db *DB) Commits() uint64 { return db.commits.Load() }
 
-// Close releases the file and its lock.
+// Unclean reports whether the previous holder of the file did not close
+// it (power cut, SIGKILL, crash), or the file predates the clean-close
+// marker. The caller then runs CheckInBackground.
+func (db *DB) Unclean() bool { return db.unclean }
+
+// Close marks the file as closed cleanly (one commit) and releases it and
+// its lock. If a check found the file corrupt while it was open, Close
+// instead moves it aside (as Open would) and returns the *CorruptError.
 func (db *DB) Close() error {
+	if c := db.bgCancel.Load(); c != nil {
+		(*c)()
+	}
+	db.bgRunning.Wait()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil
+	}
+	db.closed = true
+	ce := db.corrupt.Load()
+	var markErr error
+	if !db.readOnly && ce == nil && !db.marked.Load() && !db.owesCheck.Load() {
+		markErr = db.bolt.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyCleanClose, []byte(db.now().UTC().Format(time.RFC3339)))
+		})
+		if markErr == nil {
+			db.commits.Add(1)
+		}
+	}
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("storage: close %s: %w", db.path, err)
 	}
+	if ce != nil && !db.readOnly {
+		return db.quarantine(ce.Err)
+	}
+	if markErr != nil {
+		// Not fatal: the next Open sees an unclean shutdown and checks.
+		db.log.Warn("storage: could not mark the database closed cleanly; the next start checks it", "path", db.path, "err", hint(markErr))
+	}
 	return nil
+}
+
+// OpenReadOnly opens an existing database for reading, for the CLI's
+// read-only commands. It never creates a file or a directory (an error
+// naming the path when the file does not exist), never writes, and takes
+// bbolt's shared lock: any number of readers at once. While the service
+// holds the file (its exclusive lock), OpenReadOnly waits up to
+// Options.LockTimeout and fails with ErrLocked naming the file: the CLI
+// asks the running service through its control socket instead. A file at
+// an older schema version is refused (the service migrates it at start).
+func OpenReadOnly(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.ReadOnly = true
+	return Open(path, &o)
 }
 
 // Open opens (or creates, mode 0600) the database at path, migrates it to
@@ -158,33 +256,63 @@ func Open(path string, opts *Options) (*DB, error) {
 			"path", path, "detail", warn)
 	}
 
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
 	if err := db.openBolt(o.LockTimeout); err != nil {
 		return nil, err
 	}
 
-	if err := db.checkPages(); err != nil {
-		_ = db.bolt.Close()
-		return nil, db.corrupt(err)
+	if o.Check == CheckFull {
+		if err := db.checkPages(context.Background()); err != nil {
+			_ = db.bolt.Close()
+			return nil, db.quarantine(err)
+		}
 	}
 
 	if err := db.migrate(); err != nil {
 		_ = db.bolt.Close()
 		var ce *CorruptError
 		if errors.As(err, &ce) {
-			return nil, db.corrupt(ce.Err)
+			return nil, db.quarantine(ce.Err)
 		}
 		return nil, err
 	}
 
-	if err := db.checkIndexes(); err != nil {
-		_ = db.bolt.Close()
-		var ce *CorruptError
-		if errors.As(err, &ce) {
-			return nil, db.corrupt(ce.Err)
+	if o.Check == CheckFull {
+		if err := db.checkRecords(context.Background()); err != nil {
+			_ = db.bolt.Close()
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				return nil, db.quarantine(ce.Err)
+			}
+			return nil, err
 		}
+	}
+
+	if err := db.takeCleanMark(existed); err != nil {
+		_ = db.bolt.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// takeCleanMark reads the clean-close marker. It stays in the file until
+// the first write (see update).
+func (db *DB) takeCleanMark(existed bool) error {
+	var clean bool
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		clean = tx.Bucket(bucketMeta).Get(keyCleanClose) != nil
+		return nil
+	}); err != nil {
+		return opError("open", err)
+	}
+	db.marked.Store(clean)
+	db.unclean = existed && !clean
+	db.owesCheck.Store(db.unclean)
+	if db.unclean && !db.readOnly {
+		db.log.Warn("storage: the database was not closed cleanly (power cut, crash or kill); it will be checked in the background", "path", db.path)
+	}
+	return nil
 }
 
 // prepareFile creates the directory (0700) when it is missing and checks
@@ -226,9 +354,18 @@ func prepareFile(path string, readOnly bool, log *slog.Logger) error {
 // faults on a damaged file.
 func (db *DB) openBolt(timeout time.Duration) error {
 	var f *os.File // captured so a panic inside bolt.Open does not leak the lock
+	// Map twice the file: a long read (a check, an export) then never
+	// makes a sale's commit wait for bbolt to grow the mapping, which
+	// needs every read transaction to finish. Untouched mapped pages cost
+	// no memory.
+	var mmap int
+	if fi, err := os.Stat(db.path); err == nil {
+		mmap = int(min(2*fi.Size()+32<<20, 1<<30))
+	}
 	bo := &bolt.Options{
-		Timeout:  timeout,
-		ReadOnly: db.readOnly,
+		Timeout:         timeout,
+		ReadOnly:        db.readOnly,
+		InitialMmapSize: mmap,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			var err error
 			f, err = os.OpenFile(name, flag, perm)
@@ -253,11 +390,11 @@ func (db *DB) openBolt(timeout time.Duration) error {
 			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 			_ = f.Close()
 		}
-		return db.corrupt(err)
+		return db.quarantine(err)
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("storage: %s is %w", db.path, ErrLocked)
 	case isCorruption(err):
-		return db.corrupt(err)
+		return db.quarantine(err)
 	default:
 		return fmt.Errorf("storage: open %s: %w", db.path, hint(err))
 	}
@@ -274,10 +411,10 @@ func isCorruption(err error) bool {
 		strings.Contains(err.Error(), "file size too small")
 }
 
-// corrupt moves the file aside, holding its lock so that no other process
+// quarantine moves the file aside, holding its lock so that no other process
 // is using it meanwhile, and reports it loudly. The bbolt handle must be
 // closed (or never opened).
-func (db *DB) corrupt(cause error) error {
+func (db *DB) quarantine(cause error) error {
 	if db.readOnly {
 		return db.moveAside(cause)
 	}
@@ -374,63 +511,39 @@ func protect(fn func() error) (err error) {
 	return fn()
 }
 
-// checkPages walks every bucket, key and value (touching every byte, so a
-// fault happens here, under protect, rather than in bbolt's Check
-// goroutine), then runs bbolt's Tx.Check.
-func (db *DB) checkPages() error {
-	err := protect(func() error {
-		return db.bolt.View(func(tx *bolt.Tx) error {
-			var sum byte
-			var walk func(b *bolt.Bucket) error
-			walk = func(b *bolt.Bucket) error {
-				return b.ForEach(func(k, v []byte) error {
-					for _, c := range k {
-						sum += c
-					}
-					if v == nil {
-						if child := b.Bucket(k); child != nil {
-							return walk(child)
-						}
-						return nil
-					}
-					for _, c := range v {
-						sum += c
-					}
-					return nil
-				})
-			}
-			if err := tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) }); err != nil {
-				return err
-			}
-			_ = sum
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		var errs []error
-		for err := range tx.Check() {
-			if len(errs) < 8 {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	})
-}
-
 // update runs fn in one read-write transaction (one commit, two fsyncs)
 // and counts it.
 func (db *DB) update(op string, fn func(tx *bolt.Tx) error) error {
 	if db.readOnly {
 		return fmt.Errorf("storage: %s: %s is open read-only", op, db.path)
 	}
-	if err := db.bolt.Update(fn); err != nil {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	var unmarked bool
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if unmarked = db.marked.Load(); unmarked {
+			return tx.Bucket(bucketMeta).Delete(keyCleanClose)
+		}
+		return nil
+	})
+	if err != nil {
 		return opError(op, err)
+	}
+	if unmarked {
+		db.marked.Store(false)
 	}
 	db.commits.Add(1)
 	return nil
+}
+
+// view runs fn in a read transaction.
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.bolt.View(fn)
 }
 
 // opError prefixes err with the operation, keeping our own messages as they are.

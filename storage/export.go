@@ -1,14 +1,17 @@
 package storage
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -93,29 +96,71 @@ type Export struct {
 }
 
 // ExportJSON writes the orders matching f (newest first) with totals per
-// state, for the merchant's end-of-day reconciliation.
+// state, for the merchant's end-of-day reconciliation. It streams: the
+// orders are written as they are read, and "count" and "by_state" come
+// after them, so memory stays flat whatever the range.
 func (db *DB) ExportJSON(w io.Writer, f Filter) error {
-	orders, err := db.ListOrders(f)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	fail := func(err error) error {
+		var ce *CorruptError
+		if errors.As(err, &ce) || strings.HasPrefix(err.Error(), "storage: ") {
+			return err
+		}
+		return fmt.Errorf("storage: export json: %w", err)
+	}
+	head := struct {
+		GeneratedAt string `json:"generated_at"`
+		Since       string `json:"since,omitempty"`
+		Until       string `json:"until,omitempty"`
+		State       string `json:"state,omitempty"`
+	}{rfc3339(db.now()), rfc3339(f.Since), rfc3339(f.Until), f.State}
+	raw, err := json.MarshalIndent(head, "", "  ")
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	doc := Export{
-		GeneratedAt: rfc3339(db.now()), Since: rfc3339(f.Since), Until: rfc3339(f.Until),
-		State: f.State, Count: len(orders), ByState: map[string]StateTotal{}, Orders: []ExportRow{},
-	}
-	for _, o := range orders {
-		doc.Orders = append(doc.Orders, exportRow(o))
-		t := doc.ByState[o.State]
+	bw.Write(raw[:len(raw)-2]) // without "\n}"
+	bw.WriteString(",\n  \"orders\": [")
+	count := 0
+	byState := map[string]StateTotal{}
+	for o, err := range db.Orders(f) {
+		if err != nil {
+			return fail(err)
+		}
+		row, err := json.MarshalIndent(exportRow(o), "    ", "  ")
+		if err != nil {
+			return fail(err)
+		}
+		if count > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		if _, err := bw.Write(row); err != nil {
+			return fail(err)
+		}
+		count++
+		t := byState[o.State]
 		t.Count++
 		t.AmountCents += o.AmountCents
 		t.RefundedCents += o.RefundedCents
 		t.Amount, t.Refunded = Yuan(t.AmountCents), Yuan(t.RefundedCents)
-		doc.ByState[o.State] = t
+		byState[o.State] = t
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("storage: export json: %w", err)
+	if count > 0 {
+		bw.WriteString("\n  ")
+	}
+	tail := struct {
+		Count   int                   `json:"count"`
+		ByState map[string]StateTotal `json:"by_state"`
+	}{count, byState}
+	raw, err = json.MarshalIndent(tail, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	bw.WriteString("],\n")
+	bw.Write(raw[2:]) // without "{\n"
+	bw.WriteByte('\n')
+	if err := bw.Flush(); err != nil {
+		return fail(err)
 	}
 	return nil
 }
@@ -131,17 +176,17 @@ func csvSafe(s string) string {
 }
 
 // ExportCSV writes the orders matching f (newest first) as CSV with a
-// header row; amounts as yuan ("12.50") and cents, times as RFC 3339.
+// header row; amounts as yuan ("12.50") and cents, times as RFC 3339. It
+// streams: memory stays flat whatever the range.
 func (db *DB) ExportCSV(w io.Writer, f Filter) error {
-	orders, err := db.ListOrders(f)
-	if err != nil {
-		return err
-	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return fmt.Errorf("storage: export csv: %w", err)
 	}
-	for _, o := range orders {
+	for o, err := range db.Orders(f) {
+		if err != nil {
+			return err
+		}
 		r := exportRow(o)
 		rec := []string{r.ClientSN, strconv.FormatUint(r.Seq, 10), r.CreatedAt, r.UpdatedAt,
 			r.Gateway, r.Channel, r.State, strconv.FormatBool(r.Final),
@@ -169,6 +214,15 @@ type Stats struct {
 	SchemaVersion int            `json:"schema_version"`
 	FileSize      int64          `json:"file_size"`
 	Commits       uint64         `json:"commits"`
+	// Totals are the count and sums per state (orders in the database,
+	// not the archived ones).
+	Totals map[string]StateTotal `json:"totals"`
+	// FirstOrder and LastOrder are the creation times of the oldest and
+	// newest order in the database (zero when it holds none).
+	FirstOrder time.Time `json:"first_order,omitzero"`
+	LastOrder  time.Time `json:"last_order,omitzero"`
+	// Archived counts the orders moved to archive files.
+	Archived int `json:"archived,omitempty"`
 	// CreatedAt is when this database file was created. After a corrupt
 	// file was replaced the client_sn counter starts again, so a prefix
 	// that includes it (or the new terminal_sn) keeps client_sn unique.
@@ -178,11 +232,13 @@ type Stats struct {
 	MovedAside []string `json:"moved_aside,omitempty"`
 }
 
-// Stats counts orders (total, pending, by state) and reports the schema
-// version and file size. It reads every order.
+// Stats reports the counters kept with the orders (in the same
+// transactions), the schema version and the file size. Its cost does not
+// grow with the history: it reads the counters, the pending index and the
+// two ends of the time-ordered orders.
 func (db *DB) Stats() (Stats, error) {
-	s := Stats{ByState: map[string]int{}, Commits: db.Commits()}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	s := Stats{ByState: map[string]int{}, Totals: map[string]StateTotal{}, Commits: db.Commits()}
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		if s.SchemaVersion, err = readSchemaVersion(tx); err != nil {
 			return err
@@ -196,17 +252,26 @@ func (db *DB) Stats() (Stats, error) {
 			}
 		}
 		s.Provisioned = tx.Bucket(bucketCreds).Get(keyCredsCurrent) != nil
-		s.Pending = tx.Bucket(bucketPending).Stats().KeyN
+		s.Pending = tx.Bucket(bucketOpen).Stats().KeyN
+		s.Archived = tx.Bucket(bucketArchived).Stats().KeyN
 		s.FileSize = tx.Size()
-		return tx.Bucket(bucketOrders).ForEach(func(k, v []byte) error {
-			var st struct {
-				State string `json:"state"`
+		c := tx.Bucket(bucketOrderRecs).Cursor()
+		if k, _ := c.First(); k != nil {
+			s.FirstOrder, _, _ = parseOrderKey(k)
+		}
+		if k, _ := c.Last(); k != nil {
+			s.LastOrder, _, _ = parseOrderKey(k)
+		}
+		return tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
+			state := string(k[1:])
+			t, err := parseTotals(state, v)
+			if err != nil {
+				return err
 			}
-			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("storage: order %q is unreadable: %w", k, err)
-			}
-			s.Orders++
-			s.ByState[st.State]++
+			s.Orders += int(t.count)
+			s.ByState[state] = int(t.count)
+			s.Totals[state] = StateTotal{Count: int(t.count), Amount: Yuan(t.amount), AmountCents: t.amount,
+				Refunded: Yuan(t.refunded), RefundedCents: t.refunded}
 			return nil
 		})
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -177,11 +178,15 @@ func makeHistory(t *testing.T, e *env, n int) []Order {
 	return out
 }
 
-// expectCorrupt opens e.path and checks the whole corrupt-file contract.
+// expectCorrupt opens e.path with the full check (what `doctor --deep`
+// and a start after an unclean shutdown run) and checks the whole
+// corrupt-file contract.
 func expectCorrupt(t *testing.T, e *env, wantInErr string) {
 	t.Helper()
 	before := fileHash(t, e.path)
-	db, err := Open(e.path, e.opts())
+	full := e.opts()
+	full.Check = CheckFull
+	db, err := Open(e.path, full)
 	if err == nil {
 		db.Close()
 		t.Fatal("Open succeeded on a corrupt file")
@@ -308,18 +313,20 @@ func TestCorruptGarbage(t *testing.T) {
 		expectCorrupt(t, e, "")
 	})
 	t.Run("bit rot inside a stored order", func(t *testing.T) {
-		// The page structure is intact (Tx.Check passes) but a value is
-		// no longer JSON: our record check catches it.
+		// The page structure is intact (Tx.Check passes) but one byte of
+		// a record changed: the record's checksum catches it. The
+		// record starts with its client_sn field: tag 1<<1|1, length
+		// 2×13 (record.go).
 		e := newEnv(t)
 		orders := makeHistory(t, e, 20)
 		raw, _ := os.ReadFile(e.path)
-		needle := []byte(`{"client_sn":"` + orders[7].ClientSN + `"`)
+		needle := append([]byte{3, 26}, orders[7].ClientSN...)
 		i := bytes.Index(raw, needle)
-		if i < 0 {
-			t.Fatal("order bytes not found in file")
+		if i < 0 || bytes.Index(raw[i+1:], needle) >= 0 {
+			t.Fatal("order record not found once in the file")
 		}
-		overwrite(t, e.path, int64(i), []byte{0x00, 0xff})
-		expectCorrupt(t, e, "not valid JSON")
+		overwrite(t, e.path, int64(i+len(needle)-1), []byte{'X'})
+		expectCorrupt(t, e, "fails its checksum")
 	})
 }
 
@@ -394,20 +401,24 @@ func TestIndexRepairedNotReset(t *testing.T) {
 	e := newEnv(t)
 	orders := makeHistory(t, e, 12)
 	// Damage only derived data: drop a pending entry, add a stale one,
-	// drop a time-index entry and set the counter back.
+	// drop a client_sn index entry, skew a counter and set the client_sn
+	// counter back.
 	bdb, err := bolt.Open(e.path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		p := tx.Bucket(bucketPending)
+		p := tx.Bucket(bucketOpen)
 		if err := p.Delete(seqKey(orders[0].Seq)); err != nil {
 			return err
 		}
-		if err := p.Put(seqKey(orders[1].Seq), []byte(orders[1].ClientSN)); err != nil { // orders[1] is final
+		if err := p.Put(seqKey(orders[1].Seq), orderKey(orders[1].CreatedAt, orders[1].Seq)); err != nil { // orders[1] is final
 			return err
 		}
-		if err := tx.Bucket(bucketByTime).Delete(timeKey(orders[5].CreatedAt, orders[5].Seq)); err != nil {
+		if err := tx.Bucket(bucketBySN).Delete([]byte(orders[5].ClientSN)); err != nil {
+			return err
+		}
+		if err := putTotals(tx.Bucket(bucketStats), "paid", stateTotals{1, 2, 3}); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, 3)
@@ -418,7 +429,10 @@ func TestIndexRepairedNotReset(t *testing.T) {
 	}
 	db := e.open(t)
 	defer db.Close()
-	if !strings.Contains(e.logs.String(), "rebuilt it") {
+	if err := db.Verify(t.Context()); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if !strings.Contains(e.logs.String(), "rebuilt them") {
 		t.Errorf("repair not logged:\n%s", e.logs)
 	}
 	pend, err := db.PendingOrders()
@@ -430,29 +444,36 @@ func TestIndexRepairedNotReset(t *testing.T) {
 		got = append(got, o.ClientSN)
 	}
 	var want []string
+	paid := 0
 	for i, o := range orders {
 		if i%3 == 0 {
 			want = append(want, o.ClientSN)
+		} else {
+			paid++
 		}
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("pending after repair = %v, want %v", got, want)
 	}
-	all, _ := db.ListOrders(Filter{})
-	if len(all) != len(orders) {
-		t.Errorf("listed %d orders after repair, want %d", len(all), len(orders))
+	if _, err := db.GetOrder(orders[5].ClientSN); err != nil {
+		t.Errorf("order whose index entry was lost: %v", err)
+	}
+	if st, _ := db.Stats(); st.Orders != len(orders) || st.ByState["paid"] != paid {
+		t.Errorf("stats after repair %+v, want %d orders, %d paid", st, len(orders), paid)
 	}
 	// The counter was raised: the next client_sn is new.
 	n := mustCreate(t, db, 1)
 	if n.Seq != uint64(len(orders)+1) {
 		t.Errorf("next seq %d, want %d", n.Seq, len(orders)+1)
 	}
-	// A clean reopen has nothing to repair.
-	db.Close()
+	// A second check has nothing to repair.
 	e.logs = &syncBuffer{}
-	db = e.open(t)
+	db.log = slog.New(slog.NewTextHandler(e.logs, nil))
+	if err := db.Verify(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(e.logs.String(), "rebuilt") {
-		t.Errorf("second open repaired again:\n%s", e.logs)
+		t.Errorf("second check repaired again:\n%s", e.logs)
 	}
 }
 
@@ -466,7 +487,7 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	created := e.clock.Now()
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		if err := migrations[0](tx, created); err != nil {
+		if err := migrations[0].apply(tx, created); err != nil {
 			return err
 		}
 		for i := uint64(1); i <= 3; i++ {
@@ -501,8 +522,8 @@ func TestMigrateFromV1(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "schema migrated") || !strings.Contains(e.logs.String(), "from=1") {
 		t.Errorf("migration not logged:\n%s", e.logs)
 	}
-	if strings.Contains(e.logs.String(), "rebuilt") {
-		t.Errorf("migration left indexes needing a repair:\n%s", e.logs)
+	if err := db.Verify(t.Context()); err != nil || strings.Contains(e.logs.String(), "rebuilt") {
+		t.Errorf("migration left indexes needing a repair (%v):\n%s", err, e.logs)
 	}
 }
 

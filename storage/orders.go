@@ -1,8 +1,7 @@
 package storage
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -130,8 +129,7 @@ func (db *DB) CreateOrder(o *Order, prefix string) error {
 				return err
 			}
 		}
-		orders := tx.Bucket(bucketOrders)
-		if orders.Get([]byte(n.ClientSN)) != nil {
+		if tx.Bucket(bucketBySN).Get([]byte(n.ClientSN)) != nil || tx.Bucket(bucketArchived).Get([]byte(n.ClientSN)) != nil {
 			return fmt.Errorf("storage: create order %q: %w", n.ClientSN, ErrExists)
 		}
 		if err := putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, n.Seq); err != nil {
@@ -146,32 +144,32 @@ func (db *DB) CreateOrder(o *Order, prefix string) error {
 	return nil
 }
 
-// putOrder writes o and keeps both indexes in step; old is the stored
-// version (nil for a new order).
+// putOrder writes o and keeps the indexes and counters in step; old is
+// the stored version (nil for a new order).
 func putOrder(tx *bolt.Tx, o, old *Order) error {
-	raw, err := json.Marshal(o)
-	if err != nil {
-		return err
-	}
-	orders, pending, byTime := tx.Bucket(bucketOrders), tx.Bucket(bucketPending), tx.Bucket(bucketByTime)
-	// Keys mostly arrive in ascending order (a counter, the clock): split
+	recs, bySN, open := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN), tx.Bucket(bucketOpen)
+	// Keys mostly arrive in ascending order (the clock, a counter): split
 	// pages nearly full instead of bbolt's default half, which halves the
-	// file size and the time Open spends checking it.
-	orders.FillPercent, pending.FillPercent, byTime.FillPercent = appendFill, appendFill, appendFill
-	if err := orders.Put([]byte(o.ClientSN), raw); err != nil {
-		return err
-	}
-	if o.Final {
-		if err := pending.Delete(seqKey(o.Seq)); err != nil {
-			return err
-		}
-	} else if err := pending.Put(seqKey(o.Seq), []byte(o.ClientSN)); err != nil {
+	// file size.
+	recs.FillPercent, bySN.FillPercent, open.FillPercent = appendFill, appendFill, appendFill
+	key := orderKey(o.CreatedAt, o.Seq)
+	if err := recs.Put(key, encodeOrder(nil, o)); err != nil {
 		return err
 	}
 	if old == nil {
-		return byTime.Put(timeKey(o.CreatedAt, o.Seq), []byte(o.ClientSN))
+		if err := bySN.Put([]byte(o.ClientSN), key); err != nil {
+			return err
+		}
+	} else if err := count(tx, old, -1); err != nil {
+		return err
 	}
-	return nil
+	if err := count(tx, o, +1); err != nil {
+		return err
+	}
+	if o.Final {
+		return open.Delete(seqKey(o.Seq))
+	}
+	return open.Put(seqKey(o.Seq), key)
 }
 
 // PutOrder stores a changed order in one transaction. The order must
@@ -191,6 +189,11 @@ func (db *DB) PutOrder(o *Order) error {
 	n := *o
 	n.History = append([]Transition(nil), o.History...)
 	n.UpdatedAt = db.now()
+	// An archived order changes (a refund months later): it comes back
+	// into the database first, in its own transaction.
+	if err := db.restoreIfArchived(n.ClientSN); err != nil {
+		return err
+	}
 	err := db.update("put order", func(tx *bolt.Tx) error {
 		old, err := getOrder(tx, n.ClientSN)
 		if err != nil {
@@ -213,26 +216,46 @@ func (db *DB) PutOrder(o *Order) error {
 	return nil
 }
 
+// getOrder reads an order of the database (not the archives).
 func getOrder(tx *bolt.Tx, clientSN string) (Order, error) {
-	raw := tx.Bucket(bucketOrders).Get([]byte(clientSN))
-	if raw == nil {
+	key := tx.Bucket(bucketBySN).Get([]byte(clientSN))
+	if key == nil {
 		return Order{}, fmt.Errorf("storage: order %q: %w", clientSN, ErrNotFound)
 	}
+	return orderAt(tx, key)
+}
+
+func orderAt(tx *bolt.Tx, key []byte) (Order, error) {
 	var o Order
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return Order{}, fmt.Errorf("storage: order %q is unreadable: %w", clientSN, err)
+	raw := tx.Bucket(bucketOrderRecs).Get(key)
+	if raw == nil {
+		return o, &CorruptError{Err: fmt.Errorf("index points to order %x, which is missing", key)}
+	}
+	if err := decodeOrder(key, raw, &o); err != nil {
+		return o, &CorruptError{Err: err}
 	}
 	return o, nil
 }
 
 // GetOrder returns the order with the given client_sn, or ErrNotFound.
+// It looks in the database (O(log n) through the client_sn index), then in
+// the archive files for an archived order.
 func (db *DB) GetOrder(clientSN string) (Order, error) {
 	var o Order
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	var archivedAt []byte
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		o, err = getOrder(tx, clientSN)
+		if errors.Is(err, ErrNotFound) {
+			if k := tx.Bucket(bucketArchived).Get([]byte(clientSN)); k != nil {
+				archivedAt = append([]byte(nil), k...)
+			}
+		}
 		return err
 	})
+	if archivedAt != nil {
+		return db.archivedOrder(clientSN, archivedAt)
+	}
 	if err != nil {
 		return Order{}, opError("get order", err)
 	}
@@ -240,12 +263,13 @@ func (db *DB) GetOrder(clientSN string) (Order, error) {
 }
 
 // PendingOrders returns every non-final order in Seq (creation) order: the
-// work list for start-up reconciliation and the offline queue.
+// work list for start-up reconciliation and the offline queue. It reads
+// only the non-final orders, whatever the history.
 func (db *DB) PendingOrders() ([]Order, error) {
 	var out []Order
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPending).ForEach(func(_, sn []byte) error {
-			o, err := getOrder(tx, string(sn))
+	err := db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOpen).ForEach(func(_, key []byte) error {
+			o, err := orderAt(tx, key)
 			if err != nil {
 				return err
 			}
@@ -268,63 +292,16 @@ type Filter struct {
 	Limit        int
 }
 
-// ListOrders returns the matching orders, newest first.
+// ListOrders returns the matching orders, newest first. With a Limit it
+// reads only what it returns (plus the orders of other states it skips);
+// for whole histories use Orders or the exports, which stream.
 func (db *DB) ListOrders(f Filter) ([]Order, error) {
 	var out []Order
-	err := db.scan(f, func(o Order) error {
+	for o, err := range db.Orders(f) {
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, o)
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
-}
-
-// scan calls fn for each order matching f, newest first, reading only the
-// time range asked for through the time index.
-func (db *DB) scan(f Filter, fn func(Order) error) error {
-	var lo, hi []byte
-	if !f.Since.IsZero() {
-		lo = timeKey(f.Since, 0)
-	}
-	if !f.Until.IsZero() {
-		hi = timeKey(f.Until, 0)
-	}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketByTime).Cursor()
-		var k, sn []byte
-		if hi != nil {
-			k, sn = c.Seek(hi)
-			if k == nil {
-				k, sn = c.Last()
-			}
-			for k != nil && bytes.Compare(k, hi) >= 0 {
-				k, sn = c.Prev()
-			}
-		} else {
-			k, sn = c.Last()
-		}
-		n := 0
-		for ; k != nil && (lo == nil || bytes.Compare(k, lo) >= 0); k, sn = c.Prev() {
-			o, err := getOrder(tx, string(sn))
-			if err != nil {
-				return err
-			}
-			if f.State != "" && o.State != f.State {
-				continue
-			}
-			if err := fn(o); err != nil {
-				return err
-			}
-			if n++; f.Limit > 0 && n >= f.Limit {
-				break
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return opError("list orders", err)
-	}
-	return nil
 }

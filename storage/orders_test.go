@@ -329,8 +329,9 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("stats %+v, want %d pending", st, nonFinal)
 	}
 	// The file passes the full check afterwards with nothing to repair.
-	db.Close()
-	db = e.open(t)
+	if err := db.Verify(t.Context()); err != nil {
+		t.Error(err)
+	}
 	if strings.Contains(e.logs.String(), "rebuilt") {
 		t.Errorf("indexes needed a repair after concurrent use:\n%s", e.logs)
 	}

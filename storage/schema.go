@@ -13,25 +13,49 @@ import (
 // Bucket names. Changing one needs a migration.
 var (
 	bucketMeta     = []byte("meta")
-	bucketOrders   = []byte("orders")         // client_sn → Order JSON
-	bucketPending  = []byte("pending")        // big-endian Seq → client_sn, non-final orders only
-	bucketByTime   = []byte("orders_by_time") // timeKey(CreatedAt)+Seq → client_sn, every order
-	bucketCreds    = []byte("credentials")    // "current" → credentials JSON
-	bucketCounters = []byte("counters")       // "client_sn" → last allocated Seq (JSON number)
-	bucketCheckins = []byte("checkins")       // big-endian bucket sequence → CheckinRecord JSON
+	bucketCreds    = []byte("credentials") // "current" → credentials JSON
+	bucketCounters = []byte("counters")    // "client_sn" → last allocated Seq (JSON number)
+	bucketCheckins = []byte("checkins")    // big-endian bucket sequence → CheckinRecord JSON
+
+	// Schema v3: the orders keyed by creation time (orderKey), so that the
+	// bucket is its own time index and a day is one cursor seek; an index
+	// by client_sn; the non-final orders; and counters kept in the same
+	// transactions as the orders.
+	bucketOrderRecs = []byte("o")        // orderKey → record (record.go)
+	bucketBySN      = []byte("sn")       // client_sn → orderKey
+	bucketOpen      = []byte("p")        // big-endian Seq → orderKey, non-final orders only
+	bucketStats     = []byte("stats")    // "s"+state → uvarint count, zig-zag amount, zig-zag refunded
+	bucketArchived  = []byte("archived") // client_sn → orderKey of an order moved to an archive file
+
+	// Schema v1–v2, kept for the migrations.
+	bucketOrders  = []byte("orders")         // client_sn → Order JSON
+	bucketPending = []byte("pending")        // big-endian Seq → client_sn
+	bucketByTime  = []byte("orders_by_time") // timeKey(CreatedAt)+Seq → client_sn
 
 	keySchemaVersion = []byte("schema_version")
 	keyCreatedAt     = []byte("created_at")
 	keyClientSNSeq   = []byte("client_sn")
 	keyCredsCurrent  = []byte("current")
+	keyCleanClose    = []byte("clean_close") // present only while the file is closed cleanly
+	keyArchiveDir    = []byte("archive_dir")
 )
 
-// migrations[i] moves the schema from version i to i+1. Append only: a
-// released migration is never edited, because files in the field already
+// A migration moves the schema from one version to the next. Append only:
+// a released migration is never edited, because files in the field already
 // ran it.
-var migrations = []func(tx *bolt.Tx, now time.Time) error{
+type migration struct {
+	// apply runs in one transaction with the version bump.
+	apply func(tx *bolt.Tx, now time.Time) error
+	// step, for migrations that rewrite every order (a transaction over a
+	// million orders would not fit in a Pi's memory), is called in
+	// transactions of its own until it reports done; each step leaves the
+	// file consistent, so an interrupted migration resumes.
+	step func(tx *bolt.Tx) (done bool, err error)
+}
+
+var migrations = []migration{
 	// v1: the buckets of the first release.
-	func(tx *bolt.Tx, now time.Time) error {
+	{apply: func(tx *bolt.Tx, now time.Time) error {
 		for _, name := range [][]byte{bucketMeta, bucketOrders, bucketPending, bucketCreds, bucketCounters, bucketCheckins} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -42,15 +66,17 @@ var migrations = []func(tx *bolt.Tx, now time.Time) error{
 			return putJSON(meta, keyCreatedAt, utc(now))
 		}
 		return nil
-	},
-	// v2: an index by creation time, so that listing and end-of-day export
-	// read only the orders of the asked period instead of the whole history.
-	func(tx *bolt.Tx, _ time.Time) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketByTime); err != nil {
-			return err
-		}
-		return rebuildIndexes(tx)
-	},
+	}},
+	// v2: an index by creation time. (It used to be filled here from the
+	// orders; v3 replaces it and derives everything from the orders
+	// itself, so filling it first would be wasted work.)
+	{apply: func(tx *bolt.Tx, _ time.Time) error {
+		_, err := tx.CreateBucketIfNotExists(bucketByTime)
+		return err
+	}},
+	// v3: compact records keyed by time, client_sn and pending indexes,
+	// counters (issue 14). Orders move over in batches.
+	{step: migrateV3Step},
 }
 
 // SchemaVersion is the version this build writes.
@@ -72,7 +98,8 @@ func readSchemaVersion(tx *bolt.Tx) (int, error) {
 	return v, nil
 }
 
-// migrate brings the file to SchemaVersion in one transaction.
+// migrate brings the file to SchemaVersion, one committed step per
+// version (several for a batched one).
 func (db *DB) migrate() error {
 	var have int
 	if err := db.bolt.View(func(tx *bolt.Tx) error {
@@ -92,182 +119,120 @@ func (db *DB) migrate() error {
 		return fmt.Errorf("storage: %s has schema version %d and needs migrating to %d: open it read-write once (start the agent)", db.path, have, want)
 	}
 	now := db.now()
-	err := db.update("migrate schema", func(tx *bolt.Tx) error {
-		v, err := readSchemaVersion(tx)
-		if err != nil {
-			return err
-		}
-		for ; v < want; v++ {
-			if err := migrations[v](tx, now); err != nil {
-				return fmt.Errorf("storage: migration to schema version %d: %w", v+1, err)
+	for v := have; v < want; v++ {
+		m := migrations[v]
+		for m.step != nil {
+			var done bool
+			if err := db.update("migrate schema", func(tx *bolt.Tx) error {
+				var err error
+				done, err = m.step(tx)
+				return err
+			}); err != nil {
+				return wrapMigration(v+1, err)
+			}
+			if done {
+				break
 			}
 		}
-		return putJSON(tx.Bucket(bucketMeta), keySchemaVersion, want)
-	})
-	if err != nil {
-		return err
+		err := db.update("migrate schema", func(tx *bolt.Tx) error {
+			if m.apply != nil {
+				if err := m.apply(tx, now); err != nil {
+					return err
+				}
+			}
+			return putJSON(tx.Bucket(bucketMeta), keySchemaVersion, v+1)
+		})
+		if err != nil {
+			return wrapMigration(v+1, err)
+		}
 	}
 	db.log.Info("storage: schema migrated", "path", db.path, "from", have, "to", want)
 	return nil
 }
 
-// orderHead is the part of an order the index check needs. Decoding into
-// it still validates the whole JSON value.
-type orderHead struct {
-	ClientSN  string    `json:"client_sn"`
-	Seq       uint64    `json:"seq"`
-	Final     bool      `json:"final"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// indexState is what the derived buckets should contain, computed from the orders.
-type indexState struct {
-	pending map[uint64]string
-	byTime  map[string]string
-	maxSeq  uint64
-}
-
-func expectedIndexes(tx *bolt.Tx) (*indexState, error) {
-	st := &indexState{pending: map[uint64]string{}, byTime: map[string]string{}}
-	seen := map[uint64]string{}
-	err := tx.Bucket(bucketOrders).ForEach(func(k, v []byte) error {
-		var h orderHead
-		if err := json.Unmarshal(v, &h); err != nil {
-			return &CorruptError{Err: fmt.Errorf("orders/%q is not valid JSON: %v", k, err)}
-		}
-		if h.ClientSN != string(k) {
-			return &CorruptError{Err: fmt.Errorf("orders/%q holds client_sn %q", k, h.ClientSN)}
-		}
-		if other, dup := seen[h.Seq]; dup {
-			return &CorruptError{Err: fmt.Errorf("orders %q and %q share seq %d", other, k, h.Seq)}
-		}
-		seen[h.Seq] = h.ClientSN
-		st.maxSeq = max(st.maxSeq, h.Seq)
-		if !h.Final {
-			st.pending[h.Seq] = h.ClientSN
-		}
-		st.byTime[string(timeKey(h.CreatedAt, h.Seq))] = h.ClientSN
-		return nil
-	})
-	return st, err
-}
-
-// indexProblems lists how the stored indexes differ from st.
-func indexProblems(tx *bolt.Tx, st *indexState) ([]string, error) {
-	var problems []string
-	n := 0
-	err := tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
-		n++
-		if len(k) != 8 {
-			problems = append(problems, fmt.Sprintf("pending key %x is not a seq", k))
-			return nil
-		}
-		seq := binary.BigEndian.Uint64(k)
-		if want, ok := st.pending[seq]; !ok || want != string(v) {
-			problems = append(problems, fmt.Sprintf("pending seq %d → %q points to no non-final order", seq, v))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+func wrapMigration(v int, err error) error {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return err
 	}
-	if n != len(st.pending) || len(problems) > 0 {
-		for seq, sn := range st.pending {
-			if string(tx.Bucket(bucketPending).Get(seqKey(seq))) != sn {
-				problems = append(problems, fmt.Sprintf("non-final order %q (seq %d) missing from the pending index", sn, seq))
+	return fmt.Errorf("storage: migration to schema version %d: %w", v, err)
+}
+
+// migrateBatch is how many orders one v3 migration transaction moves.
+const migrateBatch = 20_000
+
+// migrateV3Step moves up to migrateBatch JSON orders to the v3 buckets,
+// deleting them from the old one in the same transaction, and drops the
+// old buckets when none is left.
+func migrateV3Step(tx *bolt.Tx) (bool, error) {
+	if err := createV3Buckets(tx); err != nil {
+		return false, err
+	}
+	old := tx.Bucket(bucketOrders)
+	if old == nil {
+		return true, nil
+	}
+	var keys [][]byte
+	var batch []Order
+	c := old.Cursor()
+	for k, v := c.First(); k != nil && len(keys) < migrateBatch; k, v = c.Next() {
+		var o Order
+		if err := json.Unmarshal(v, &o); err != nil {
+			return false, &CorruptError{Err: fmt.Errorf("orders/%q is not valid JSON: %v", k, err)}
+		}
+		if o.ClientSN != string(k) {
+			return false, &CorruptError{Err: fmt.Errorf("orders/%q holds client_sn %q", k, o.ClientSN)}
+		}
+		o.normalise()
+		keys = append(keys, append([]byte(nil), k...))
+		batch = append(batch, o)
+	}
+	var maxSeq uint64
+	for i := range batch {
+		o := &batch[i]
+		if !o.Final && tx.Bucket(bucketOpen).Get(seqKey(o.Seq)) != nil {
+			return false, &CorruptError{Err: fmt.Errorf("two open orders share seq %d (one is %q)", o.Seq, o.ClientSN)}
+		}
+		if err := putOrder(tx, o, nil); err != nil {
+			return false, err
+		}
+		maxSeq = max(maxSeq, o.Seq)
+		if err := old.Delete(keys[i]); err != nil {
+			return false, err
+		}
+	}
+	if err := raiseCounter(tx, maxSeq); err != nil {
+		return false, err
+	}
+	if len(keys) < migrateBatch {
+		for _, name := range [][]byte{bucketOrders, bucketPending, bucketByTime} {
+			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return false, err
 			}
 		}
+		return true, nil
 	}
-	n = 0
-	err = tx.Bucket(bucketByTime).ForEach(func(k, v []byte) error {
-		n++
-		if want, ok := st.byTime[string(k)]; !ok || want != string(v) {
-			problems = append(problems, fmt.Sprintf("time index entry %x → %q matches no order", k, v))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if n != len(st.byTime) {
-		problems = append(problems, fmt.Sprintf("time index has %d entries for %d orders", n, len(st.byTime)))
-	}
-	last, err := lastSeq(tx)
-	if err != nil {
-		return nil, err
-	}
-	if last < st.maxSeq {
-		problems = append(problems, fmt.Sprintf("client_sn counter %d is behind the highest order seq %d", last, st.maxSeq))
-	}
-	return problems, nil
+	return false, nil
 }
 
-// rebuildIndexes recomputes the derived buckets from the orders and raises
-// the counter to the highest seq in use, so a client_sn is never reused.
-func rebuildIndexes(tx *bolt.Tx) error {
-	st, err := expectedIndexes(tx)
-	if err != nil {
-		return err
-	}
-	for _, name := range [][]byte{bucketPending, bucketByTime} {
-		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+func createV3Buckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketOrderRecs, bucketBySN, bucketOpen, bucketStats, bucketArchived} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucket(name); err != nil {
-			return err
-		}
-	}
-	pending := tx.Bucket(bucketPending)
-	for seq, sn := range st.pending {
-		if err := pending.Put(seqKey(seq), []byte(sn)); err != nil {
-			return err
-		}
-	}
-	byTime := tx.Bucket(bucketByTime)
-	for k, sn := range st.byTime {
-		if err := byTime.Put([]byte(k), []byte(sn)); err != nil {
-			return err
-		}
-	}
-	last, err := lastSeq(tx)
-	if err != nil {
-		return err
-	}
-	if last < st.maxSeq {
-		return putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, st.maxSeq)
 	}
 	return nil
 }
 
-// checkIndexes verifies the derived data and repairs it in one logged
-// transaction. Undecodable records are reported as corruption.
-func (db *DB) checkIndexes() error {
-	var problems []string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		st, err := expectedIndexes(tx)
-		if err != nil {
-			return err
-		}
-		problems, err = indexProblems(tx, st)
-		return err
-	})
-	if err != nil || len(problems) == 0 {
+// raiseCounter makes sure no client_sn up to seq is allocated again.
+func raiseCounter(tx *bolt.Tx, seq uint64) error {
+	last, err := lastSeq(tx)
+	if err != nil {
 		return err
 	}
-	shown := problems
-	if len(shown) > 10 {
-		shown = shown[:10]
+	if last < seq {
+		return putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, seq)
 	}
-	if db.readOnly {
-		db.log.Warn("storage: index inconsistent; not repaired because the database is open read-only",
-			"path", db.path, "problems", len(problems), "first", shown)
-		return nil
-	}
-	if err := db.update("repair indexes", rebuildIndexes); err != nil {
-		return err
-	}
-	db.log.Warn("storage: index was inconsistent with the orders; rebuilt it (derived data, no order changed)",
-		"path", db.path, "problems", len(problems), "first", shown)
 	return nil
 }
 
@@ -287,12 +252,8 @@ func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, seq)
 }
 
-// timeKey orders by creation time, then seq. The sign bit is flipped so
-// that times before 1970 (a Pi without RTC) still sort first.
-func timeKey(t time.Time, seq uint64) []byte {
-	k := binary.BigEndian.AppendUint64(nil, uint64(clampNanos(t))^(1<<63))
-	return binary.BigEndian.AppendUint64(k, seq)
-}
+// timeKey is the v2 time-index key, the same bytes as orderKey.
+func timeKey(t time.Time, seq uint64) []byte { return orderKey(t, seq) }
 
 // clampNanos is t.UnixNano() without its undefined overflow outside 1678..2262.
 func clampNanos(t time.Time) int64 {
@@ -311,4 +272,53 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, raw)
+}
+
+// stateTotals are the counters kept per state.
+type stateTotals struct {
+	count, amount, refunded int64
+}
+
+// statsKey prefixes the state: an order may have an empty state, and
+// bbolt keys cannot be empty.
+func statsKey(state string) []byte { return append([]byte{'s'}, state...) }
+
+func getTotals(b *bolt.Bucket, state string) (stateTotals, error) {
+	raw := b.Get(statsKey(state))
+	if raw == nil {
+		return stateTotals{}, nil
+	}
+	return parseTotals(state, raw)
+}
+
+func parseTotals(state string, raw []byte) (stateTotals, error) {
+	r := &reader{b: raw}
+	t := stateTotals{int64(r.uvarint()), unzigzag(r.uvarint()), unzigzag(r.uvarint())}
+	if r.err != nil {
+		return t, &CorruptError{Err: fmt.Errorf("stats/%q is unreadable: %v", state, r.err)}
+	}
+	return t, nil
+}
+
+func putTotals(b *bolt.Bucket, state string, t stateTotals) error {
+	if t.count == 0 && t.amount == 0 && t.refunded == 0 {
+		return b.Delete(statsKey(state))
+	}
+	v := appendUvarint(nil, uint64(t.count))
+	v = appendUvarint(v, zigzag(t.amount))
+	v = appendUvarint(v, zigzag(t.refunded))
+	return b.Put(statsKey(state), v)
+}
+
+// count adds (sign +1) or removes (-1) o from the counters.
+func count(tx *bolt.Tx, o *Order, sign int64) error {
+	b := tx.Bucket(bucketStats)
+	t, err := getTotals(b, o.State)
+	if err != nil {
+		return err
+	}
+	t.count += sign
+	t.amount += sign * o.AmountCents
+	t.refunded += sign * o.RefundedCents
+	return putTotals(b, o.State, t)
 }

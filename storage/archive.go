@@ -1,0 +1,633 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Archives keep the database small whatever the history. Archive moves
+// final orders into one file per UTC month, orders-YYYY-MM.jsonl.gz in the
+// archive directory: gzip'd JSON lines (one Order per line, newest first),
+// readable with zcat and jq during an incident. The database keeps, per
+// archived order, its client_sn → key (bucket "archived", ~50 bytes), so
+// that GetOrder finds the month file at once, and exports merge the files
+// in. An archived order that changes again (a refund months later) is
+// brought back into the database by PutOrder; the stale line in its month
+// file is ignored from then on (the index no longer points to it).
+
+// ArchiveResult tells what Archive did.
+type ArchiveResult struct {
+	Archived   int      // orders moved from the database to archive files
+	Kept       int      // orders before the date left in the database: not final, or a refund not confirmed
+	Files      []string // archive files written
+	SizeBefore int64    // database file size before
+	SizeAfter  int64    // and after compaction
+}
+
+// archiveName is the file holding the orders of month m.
+func archiveName(dir string, m time.Time) string {
+	return filepath.Join(dir, "orders-"+m.Format("2006-01")+".jsonl.gz")
+}
+
+// Archivable tells whether Archive may move o out of the database: it is
+// final and its last refund request, if any, has an outcome. Refund
+// requests are the engine's history notes "refund requested <no> <cents>"
+// and "refund closed <no> ..." (agent/refund.go).
+func Archivable(o Order) bool {
+	if !o.Final {
+		return false
+	}
+	open := map[string]bool{}
+	for _, t := range o.History {
+		f := strings.Fields(t.Note)
+		switch {
+		case len(f) >= 3 && f[0] == "refund" && f[1] == "requested":
+			open[f[2]] = true
+		case len(f) >= 3 && f[0] == "refund" && f[1] == "closed":
+			delete(open, f[2])
+		}
+	}
+	return len(open) == 0
+}
+
+// Archive moves the orders created before `before` that are Archivable
+// into the month files in dir (created 0700), then compacts the database.
+// A month file is written whole to a temporary file, fsynced and renamed
+// (with its directory fsynced) before any of its orders is deleted from
+// the database; a crash in between leaves the orders in both places,
+// and the database copy is the one that counts. Orders are deleted in
+// batches of short transactions, each checking that the order did not
+// change since it was written out (a sale or refund meanwhile keeps it).
+//
+// Selling goes on during Archive: reads and writes interleave with it,
+// except during the compaction at the end (see Compact). The archive
+// directory is recorded in the database; later calls must use the same.
+func (db *DB) Archive(before time.Time, dir string) (ArchiveResult, error) {
+	var res ArchiveResult
+	if db.readOnly {
+		return res, fmt.Errorf("storage: archive: %s is open read-only", db.path)
+	}
+	if dir == "" {
+		return res, fmt.Errorf("storage: archive: no archive directory given")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return res, fmt.Errorf("storage: archive: %w", err)
+	}
+	if err := db.setArchiveDir(dir); err != nil {
+		return res, err
+	}
+	if fi, err := os.Stat(db.path); err == nil {
+		res.SizeBefore = fi.Size()
+	}
+	var first []byte
+	if err := db.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketOrderRecs).Cursor().First()
+		first = append(first, k...)
+		return nil
+	}); err != nil {
+		return res, opError("archive", err)
+	}
+	if first != nil {
+		created, _, _ := parseOrderKey(first)
+		for m := monthOf(created); m.Before(before); m = m.AddDate(0, 1, 0) {
+			until := m.AddDate(0, 1, 0)
+			if before.Before(until) {
+				until = before
+			}
+			if err := db.archiveMonth(dir, m, until, &res); err != nil {
+				return res, err
+			}
+		}
+	}
+	if res.Archived > 0 {
+		if err := db.Compact(); err != nil {
+			return res, err
+		}
+	}
+	if fi, err := os.Stat(db.path); err == nil {
+		res.SizeAfter = fi.Size()
+	}
+	db.log.Info("storage: orders archived", "path", db.path, "dir", dir, "before", before.UTC().Format(time.RFC3339),
+		"archived", res.Archived, "kept", res.Kept, "size_before", res.SizeBefore, "size_after", res.SizeAfter)
+	return res, nil
+}
+
+func (db *DB) setArchiveDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("storage: archive directory %s: %w", dir, hint(err))
+	}
+	have, err := db.archiveDir()
+	if err != nil {
+		return err
+	}
+	if have == dir {
+		return nil
+	}
+	if have != "" {
+		return fmt.Errorf("storage: archive: this database's archives are in %s, not %s (move them there or use that directory)", have, dir)
+	}
+	return db.update("archive", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyArchiveDir, []byte(dir))
+	})
+}
+
+// archiveDir is where Archive wrote, or "" when it never ran.
+func (db *DB) archiveDir() (string, error) {
+	var dir string
+	err := db.view(func(tx *bolt.Tx) error {
+		dir = string(tx.Bucket(bucketMeta).Get(keyArchiveDir))
+		return nil
+	})
+	if err != nil {
+		return "", opError("archive", err)
+	}
+	return dir, nil
+}
+
+// recordCRC identifies one version of a stored record (its checksum).
+func recordCRC(v []byte) uint32 {
+	if len(v) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(v)
+}
+
+func (db *DB) archiveMonth(dir string, m, until time.Time, res *ArchiveResult) error {
+	// Which orders go: their keys and record checksums.
+	pick := map[string]uint32{}
+	f := Filter{Since: m, Until: until}
+	src := db.liveSource(f)
+	for {
+		k, err := src.peek()
+		if err != nil {
+			return opError("archive", err)
+		}
+		if k == nil {
+			break
+		}
+		o := src.pop()
+		if !Archivable(o) {
+			res.Kept++
+			continue
+		}
+		pick[string(k)] = 0
+	}
+	if len(pick) == 0 {
+		return nil
+	}
+	if err := db.view(func(tx *bolt.Tx) error {
+		recs := tx.Bucket(bucketOrderRecs)
+		for k := range pick {
+			pick[k] = recordCRC(recs.Get([]byte(k)))
+		}
+		return nil
+	}); err != nil {
+		return opError("archive", err)
+	}
+	name := archiveName(dir, m)
+	if err := db.writeMonth(name, f, pick); err != nil {
+		return err
+	}
+	res.Files = append(res.Files, name)
+
+	// Delete what was written, in short transactions.
+	keys := make([]string, 0, len(pick))
+	for k := range pick {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for len(keys) > 0 {
+		n := min(len(keys), 2000)
+		batch := keys[:n]
+		keys = keys[n:]
+		err := db.update("archive", func(tx *bolt.Tx) error {
+			recs, bySN, arch := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN), tx.Bucket(bucketArchived)
+			arch.FillPercent = appendFill
+			for _, k := range batch {
+				v := recs.Get([]byte(k))
+				if v == nil || recordCRC(v) != pick[k] {
+					continue // changed since it was written out: stays here
+				}
+				var o Order
+				if err := decodeOrder([]byte(k), v, &o); err != nil {
+					return &CorruptError{Err: err}
+				}
+				if !Archivable(o) {
+					continue
+				}
+				if err := recs.Delete([]byte(k)); err != nil {
+					return err
+				}
+				if err := bySN.Delete([]byte(o.ClientSN)); err != nil {
+					return err
+				}
+				if err := count(tx, &o, -1); err != nil {
+					return err
+				}
+				if err := arch.Put([]byte(o.ClientSN), []byte(k)); err != nil {
+					return err
+				}
+				res.Archived++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeMonth writes the month file anew: the orders already in it (except
+// those being written again) merged with the picked ones, newest first.
+func (db *DB) writeMonth(name string, f Filter, pick map[string]uint32) (err error) {
+	tmp := name + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("storage: archive: %w", hint(err))
+	}
+	defer func() {
+		if err != nil {
+			_ = out.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(out, 64<<10)
+	zw := gzip.NewWriter(bw)
+	enc := json.NewEncoder(zw)
+
+	var old *fileSource
+	if _, err := os.Stat(name); err == nil {
+		old, err = openFileSource(name, Filter{})
+		if err != nil {
+			return err
+		}
+		defer old.close()
+	}
+	live := db.liveSource(f)
+	for {
+		lk, err := live.peek()
+		if err != nil {
+			return opError("archive", err)
+		}
+		if lk != nil {
+			if _, ok := pick[string(lk)]; !ok {
+				live.pop()
+				continue
+			}
+		}
+		var ok []byte
+		if old != nil {
+			if ok, err = old.peek(); err != nil {
+				return err
+			}
+			if ok != nil {
+				if _, again := pick[string(ok)]; again {
+					old.pop()
+					continue
+				}
+			}
+		}
+		var o Order
+		switch {
+		case lk == nil && ok == nil:
+			if err := zw.Close(); err != nil {
+				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+			}
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+			}
+			if err := out.Sync(); err != nil {
+				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+			}
+			if err := out.Close(); err != nil {
+				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+			}
+			if err := os.Rename(tmp, name); err != nil {
+				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+			}
+			syncDir(filepath.Dir(name))
+			return nil
+		case ok == nil || lk != nil && bytes.Compare(lk, ok) > 0:
+			o = live.pop()
+		default:
+			o = old.pop()
+		}
+		if err := enc.Encode(o); err != nil {
+			return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+		}
+	}
+}
+
+// fileSource reads one month file, newest first, keeping the orders in
+// the filter's range.
+type fileSource struct {
+	name   string
+	f      *os.File
+	zr     *gzip.Reader
+	dec    *json.Decoder
+	lo, hi []byte
+	state  string
+	next   *Order
+	key    []byte
+	done   bool
+}
+
+func openFileSource(name string, flt Filter) (*fileSource, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("storage: archive %s: %w", name, hint(err))
+	}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
+	}
+	lo, hi := rangeKeys(flt)
+	return &fileSource{name: name, f: f, zr: zr, dec: json.NewDecoder(zr), lo: lo, hi: hi, state: flt.State}, nil
+}
+
+func (s *fileSource) close() { s.f.Close() }
+
+func (s *fileSource) peek() ([]byte, error) {
+	for s.next == nil && !s.done {
+		var o Order
+		err := s.dec.Decode(&o)
+		if errors.Is(err, io.EOF) {
+			s.done = true
+			s.close()
+			break
+		}
+		if err != nil {
+			s.done = true
+			s.close()
+			return nil, fmt.Errorf("storage: archive %s is damaged: %w", s.name, err)
+		}
+		o.normalise()
+		k := orderKey(o.CreatedAt, o.Seq)
+		if s.hi != nil && bytes.Compare(k, s.hi) >= 0 {
+			continue
+		}
+		if s.lo != nil && bytes.Compare(k, s.lo) < 0 {
+			s.done = true // newest first: the rest is older still
+			s.close()
+			break
+		}
+		s.next, s.key = &o, k
+	}
+	if s.next == nil {
+		return nil, nil
+	}
+	return s.key, nil
+}
+
+func (s *fileSource) pop() Order {
+	o := *s.next
+	s.next = nil
+	return o
+}
+
+// archiveSource streams the archive files overlapping f, newest month
+// first, keeping only the lines the database's archived index points to
+// (not those of orders brought back). nil when nothing was ever archived.
+func (db *DB) archiveSource(f Filter) source {
+	dir, err := db.archiveDir()
+	if err != nil || dir == "" {
+		return nil
+	}
+	names, _ := filepath.Glob(filepath.Join(globEscape(dir), "orders-*.jsonl.gz"))
+	slices.Sort(names)
+	slices.Reverse(names)
+	var keep []string
+	for _, n := range names {
+		m, err := time.Parse("2006-01", strings.TrimSuffix(strings.TrimPrefix(filepath.Base(n), "orders-"), ".jsonl.gz"))
+		if err != nil {
+			continue
+		}
+		if !f.Until.IsZero() && !m.Before(f.Until) || !f.Since.IsZero() && !m.AddDate(0, 1, 0).After(f.Since) {
+			continue
+		}
+		keep = append(keep, n)
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return &archiveSource{db: db, names: keep, flt: f}
+}
+
+type archiveSource struct {
+	db    *DB
+	names []string
+	flt   Filter
+	cur   *fileSource
+	buf   []Order
+	keys  [][]byte
+	i     int
+}
+
+func (s *archiveSource) peek() ([]byte, error) {
+	for s.i >= len(s.buf) {
+		if err := s.fill(); err != nil {
+			return nil, err
+		}
+		if len(s.buf) == 0 {
+			return nil, nil
+		}
+	}
+	return s.keys[s.i], nil
+}
+
+func (s *archiveSource) pop() Order {
+	o := s.buf[s.i]
+	s.buf[s.i] = Order{}
+	s.i++
+	return o
+}
+
+// fill reads up to chunkSize lines and keeps those still archived, checked
+// in one read transaction.
+func (s *archiveSource) fill() error {
+	s.buf, s.keys, s.i = s.buf[:0], s.keys[:0], 0
+	for len(s.buf) < chunkSize {
+		if s.cur == nil {
+			if len(s.names) == 0 {
+				break
+			}
+			fs, err := openFileSource(s.names[0], s.flt)
+			if err != nil {
+				return err
+			}
+			s.cur, s.names = fs, s.names[1:]
+		}
+		k, err := s.cur.peek()
+		if err != nil {
+			return err
+		}
+		if k == nil {
+			s.cur = nil
+			continue
+		}
+		s.keys = append(s.keys, k)
+		s.buf = append(s.buf, s.cur.pop())
+	}
+	if len(s.buf) == 0 {
+		return nil
+	}
+	var keep []bool
+	err := s.db.view(func(tx *bolt.Tx) error {
+		arch, bySN := tx.Bucket(bucketArchived), tx.Bucket(bucketBySN)
+		for i, o := range s.buf {
+			sn := []byte(o.ClientSN)
+			keep = append(keep, bytes.Equal(arch.Get(sn), s.keys[i]) && bySN.Get(sn) == nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	j := 0
+	for i := range s.buf {
+		if keep[i] {
+			s.buf[j], s.keys[j] = s.buf[i], s.keys[i]
+			j++
+		}
+	}
+	s.buf, s.keys = s.buf[:j], s.keys[:j]
+	if j == 0 {
+		return s.fill()
+	}
+	return nil
+}
+
+// archivedOrder reads an archived order from its month file.
+func (db *DB) archivedOrder(clientSN string, key []byte) (Order, error) {
+	dir, err := db.archiveDir()
+	if err != nil {
+		return Order{}, err
+	}
+	created, _, ok := parseOrderKey(key)
+	if !ok || dir == "" {
+		return Order{}, &CorruptError{Path: db.path, Err: fmt.Errorf("archived index entry %q → %x is unusable", clientSN, key)}
+	}
+	name := archiveName(dir, monthOf(created))
+	src, err := openFileSource(name, Filter{})
+	if errors.Is(err, fs.ErrNotExist) {
+		return Order{}, fmt.Errorf("storage: order %q was archived to %s, which is missing: restore the archive files", clientSN, name)
+	}
+	if err != nil {
+		return Order{}, err
+	}
+	defer src.close()
+	for {
+		k, err := src.peek()
+		if err != nil {
+			return Order{}, err
+		}
+		if k == nil {
+			return Order{}, fmt.Errorf("storage: order %q was archived to %s but is not in it", clientSN, name)
+		}
+		o := src.pop()
+		if o.ClientSN == clientSN && bytes.Equal(k, key) {
+			return o, nil
+		}
+		if bytes.Compare(k, key) < 0 {
+			return Order{}, fmt.Errorf("storage: order %q was archived to %s but is not in it", clientSN, name)
+		}
+	}
+}
+
+// restoreIfArchived brings an archived order back into the database, so
+// that it can change again (a refund).
+func (db *DB) restoreIfArchived(clientSN string) error {
+	var key []byte
+	err := db.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketBySN).Get([]byte(clientSN)) == nil {
+			key = append(key, tx.Bucket(bucketArchived).Get([]byte(clientSN))...)
+		}
+		return nil
+	})
+	if err != nil {
+		return opError("put order", err)
+	}
+	if len(key) == 0 {
+		return nil
+	}
+	o, err := db.archivedOrder(clientSN, key)
+	if err != nil {
+		return err
+	}
+	err = db.update("restore archived order", func(tx *bolt.Tx) error {
+		arch := tx.Bucket(bucketArchived)
+		if !bytes.Equal(arch.Get([]byte(clientSN)), key) || tx.Bucket(bucketBySN).Get([]byte(clientSN)) != nil {
+			return nil // restored meanwhile
+		}
+		if err := putOrder(tx, &o, nil); err != nil {
+			return err
+		}
+		return arch.Delete([]byte(clientSN))
+	})
+	if err == nil {
+		db.log.Info("storage: archived order brought back into the database", "client_sn", clientSN)
+	}
+	return err
+}
+
+// Compact rewrites the database into a new file with bbolt's Compact
+// (full pages, no free space), renames it over the old one and reopens
+// it. It needs the file to itself: every read and write of this handle
+// waits meanwhile (a sale's commit waits, it is not lost), which takes in
+// proportion to what the database still holds — after Archive, the
+// recent orders only. Other processes keep out through the file lock.
+func (db *DB) Compact() error {
+	if db.readOnly {
+		return fmt.Errorf("storage: compact: %s is open read-only", db.path)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return fmt.Errorf("storage: compact: %s is closed", db.path)
+	}
+	tmp := db.path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: db.lockTimeout})
+	if err != nil {
+		return fmt.Errorf("storage: compact: %w", hint(err))
+	}
+	if err := bolt.Compact(dst, db.bolt, 16<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compact: %w", hint(err))
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compact: %w", hint(err))
+	}
+	if err := os.Rename(tmp, db.path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compact: %w", hint(err))
+	}
+	syncDir(filepath.Dir(db.path))
+	if err := db.bolt.Close(); err != nil {
+		db.log.Warn("storage: compact: closing the old file", "err", err)
+	}
+	if err := db.openBolt(db.lockTimeout); err != nil {
+		db.closed = true
+		return fmt.Errorf("storage: compact: reopening %s: %w", db.path, err)
+	}
+	return nil
+}

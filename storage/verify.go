@@ -1,0 +1,285 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Checking a whole file costs time in proportion to its size (seconds at
+// a million orders on a Pi), so Open does not do it by default (see
+// CheckMode). It is done where it pays:
+//
+//   - after an unclean shutdown, by CheckInBackground, while the terminal
+//     sells: it reads in one read transaction, which never blocks a
+//     commit (the file is mapped with room to grow, see openBolt), and it
+//     can be cancelled;
+//   - on demand, by Verify (`posagent doctor --deep`);
+//   - in Open with CheckFull.
+//
+// A damaged file found on an open handle cannot be moved aside under the
+// running service: it is logged loudly, reported, and moved aside by Close
+// (so the next start begins with an empty database, as after Open found it
+// corrupt). It is never silently reset.
+
+// Verify checks the whole file now: every page and value is read (a
+// damaged page faults here, under protection, not in a sale), bbolt's
+// Tx.Check, every record's checksum and fields, the client_sn and open
+// order indexes and the counters. Wrong derived data (indexes, counters)
+// is rebuilt in one logged transaction; damage is returned as
+// *CorruptError. ctx cancels it between records.
+func (db *DB) Verify(ctx context.Context) error {
+	db.checking.Lock()
+	defer db.checking.Unlock()
+	err := db.checkPages(ctx)
+	if err == nil {
+		err = db.checkRecords(ctx)
+	}
+	if err == nil {
+		db.owesCheck.Store(false)
+		return nil
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return err
+	}
+	var ce *CorruptError
+	var fe *faultError
+	if !errors.As(err, &ce) && !errors.As(err, &fe) && !isCheckError(err) {
+		return err
+	}
+	if ce == nil {
+		ce = &CorruptError{Err: err}
+	}
+	ce = &CorruptError{Path: db.path, Err: ce.Err, open: !db.readOnly}
+	db.corrupt.CompareAndSwap(nil, ce)
+	db.log.Error("storage: DATABASE FILE IS CORRUPT; it is moved aside when posagent stops, and a new empty database will need provisioning",
+		"path", db.path, "err", ce.Err)
+	return ce
+}
+
+// checkError marks the findings of bbolt's Tx.Check.
+type checkError struct{ error }
+
+func isCheckError(err error) bool {
+	var c checkError
+	return errors.As(err, &c)
+}
+
+// CheckInBackground runs Verify in its own goroutine when the previous
+// shutdown was unclean (Unclean), and does nothing otherwise. The channel
+// yields the result (nil when there was nothing to check or the file is
+// sound) and is closed. Close cancels a check still running.
+func (db *DB) CheckInBackground(ctx context.Context) <-chan error {
+	ch := make(chan error, 1)
+	if !db.unclean {
+		ch <- nil
+		close(ch)
+		return ch
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	db.bgCancel.Store(&cancel)
+	db.bgRunning.Add(1)
+	go func() {
+		defer db.bgRunning.Done()
+		defer cancel()
+		defer close(ch)
+		err := db.Verify(ctx)
+		if err == nil {
+			db.log.Info("storage: background check after an unclean shutdown found the database sound", "path", db.path)
+		}
+		ch <- err
+	}()
+	return ch
+}
+
+// checkPages walks every bucket, key and value (touching every byte, so a
+// fault happens here, under protect, rather than in bbolt's Check
+// goroutine), then runs bbolt's Tx.Check.
+func (db *DB) checkPages(ctx context.Context) error {
+	err := protect(func() error {
+		return db.view(func(tx *bolt.Tx) error {
+			var sum byte
+			n := 0
+			var walk func(b *bolt.Bucket) error
+			walk = func(b *bolt.Bucket) error {
+				return b.ForEach(func(k, v []byte) error {
+					if n++; n%4096 == 0 && ctx.Err() != nil {
+						return ctx.Err()
+					}
+					for _, c := range k {
+						sum += c
+					}
+					if v == nil {
+						if child := b.Bucket(k); child != nil {
+							return walk(child)
+						}
+						return nil
+					}
+					for _, c := range v {
+						sum += c
+					}
+					return nil
+				})
+			}
+			if err := tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) }); err != nil {
+				return err
+			}
+			_ = sum
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return db.view(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() { // drained to the end: the checker cannot be stopped
+			if len(errs) < 8 {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return checkError{errors.Join(errs...)}
+		}
+		return nil
+	})
+}
+
+// derived is what the indexes and counters should hold, computed from the records.
+type derived struct {
+	orders, open int
+	totals       map[string]stateTotals
+	maxSeq       uint64
+}
+
+// checkRecords decodes every record and compares the indexes and
+// counters with them, in one read transaction; problems in derived data
+// are repaired (read-write) or logged (read-only).
+func (db *DB) checkRecords(ctx context.Context) error {
+	var problems []string
+	err := protect(func() error {
+		return db.view(func(tx *bolt.Tx) error {
+			var err error
+			problems, err = recordProblems(ctx, tx)
+			return err
+		})
+	})
+	if err != nil || len(problems) == 0 {
+		return err
+	}
+	shown := problems[:min(len(problems), 10)]
+	if db.readOnly {
+		db.log.Warn("storage: indexes or counters inconsistent with the orders; not repaired because the database is open read-only",
+			"path", db.path, "problems", len(problems), "first", shown)
+		return nil
+	}
+	if err := db.update("repair indexes", rebuildDerived); err != nil {
+		return err
+	}
+	db.log.Warn("storage: indexes or counters were inconsistent with the orders; rebuilt them (derived data, no order changed)",
+		"path", db.path, "problems", len(problems), "first", shown)
+	return nil
+}
+
+func recordProblems(ctx context.Context, tx *bolt.Tx) ([]string, error) {
+	recs, bySN, open := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN), tx.Bucket(bucketOpen)
+	d := derived{totals: map[string]stateTotals{}}
+	var problems []string
+	note := func(format string, args ...any) {
+		if len(problems) < 100 {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
+	}
+	var o Order
+	c := recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if d.orders++; d.orders%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err := decodeOrder(k, v, &o); err != nil {
+			return nil, &CorruptError{Err: err}
+		}
+		if got := bySN.Get([]byte(o.ClientSN)); string(got) != string(k) {
+			note("client_sn index: %q → %x, want %x", o.ClientSN, got, k)
+		}
+		if !o.Final {
+			d.open++
+			if got := open.Get(seqKey(o.Seq)); string(got) != string(k) {
+				note("open order %q (seq %d) missing from the pending index", o.ClientSN, o.Seq)
+			}
+		}
+		t := d.totals[o.State]
+		t.count++
+		t.amount += o.AmountCents
+		t.refunded += o.RefundedCents
+		d.totals[o.State] = t
+		d.maxSeq = max(d.maxSeq, o.Seq)
+	}
+	if n := bySN.Stats().KeyN; n != d.orders {
+		note("client_sn index has %d entries for %d orders", n, d.orders)
+	}
+	if n := open.Stats().KeyN; n != d.open {
+		note("pending index has %d entries for %d open orders", n, d.open)
+	}
+	stored := map[string]stateTotals{}
+	err := tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
+		t, err := parseTotals(string(k), v)
+		stored[string(k[1:])] = t
+		return err
+	})
+	if err != nil {
+		note("counters unreadable: %v", err)
+	} else if !maps.Equal(stored, d.totals) {
+		states := slices.Sorted(maps.Keys(d.totals))
+		note("counters %v differ from the orders %v (states %v)", stored, d.totals, states)
+	}
+	last, err := lastSeq(tx)
+	if err != nil {
+		return nil, err
+	}
+	if last < d.maxSeq {
+		note("client_sn counter %d is behind the highest order seq %d", last, d.maxSeq)
+	}
+	return problems, nil
+}
+
+// rebuildDerived recomputes the client_sn and pending indexes and the
+// counters from the records, and raises the client_sn counter to the
+// highest seq in use so that a client_sn is never reused.
+func rebuildDerived(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketBySN, bucketOpen, bucketStats} {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	var o Order
+	var maxSeq uint64
+	c := tx.Bucket(bucketOrderRecs).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := decodeOrder(k, v, &o); err != nil {
+			return &CorruptError{Err: err}
+		}
+		bySN := tx.Bucket(bucketBySN)
+		bySN.FillPercent = appendFill
+		if err := bySN.Put([]byte(o.ClientSN), k); err != nil {
+			return err
+		}
+		if !o.Final {
+			if err := tx.Bucket(bucketOpen).Put(seqKey(o.Seq), k); err != nil {
+				return err
+			}
+		}
+		if err := count(tx, &o, +1); err != nil {
+			return err
+		}
+		maxSeq = max(maxSeq, o.Seq)
+	}
+	return raiseCounter(tx, maxSeq)
+}
