@@ -2,17 +2,21 @@
 // nfpm as a Go library (pinned in go.mod: nothing is downloaded at build
 // time). `make deb` runs it after `make build-arm`:
 //
-//	go run ./cmd/mkdeb -dist dist -out dist -version 1.2.0
+//	go run ./cmd/mkdeb -dist dist -out dist -version 1.2.0 \
+//		-man dist/man -completions dist/completions
 //
 // It writes one package per build:
 //
-//	posagent_<version>_armhf_armv6.deb  Pi Zero/1 (and every 32-bit Raspberry Pi OS)
-//	posagent_<version>_armhf_armv7.deb  Pi 2/3 on Debian-proper armhf (armv7 baseline)
-//	posagent_<version>_arm64.deb        Pi 3/4/5 on 64-bit OS
+//	posagent_<version>_armhf.deb        Pi Zero/1 and every 32-bit Pi (armv6 build)
+//	posagent-armv7_<version>_armhf.deb  Pi 2/3 on Debian-proper armhf (armv7 build)
+//	posagent_<version>_arm64.deb        Pi 3/4/5 on a 64-bit OS
 //
 // Both armhf packages are Architecture: armhf because that is what dpkg on
-// the Pi calls it; Raspberry Pi OS's armhf is ARMv6, Debian's is ARMv7, so
-// the armv6 one is the safe choice for any 32-bit Pi.
+// the Pi calls it; Raspberry Pi OS's armhf is ARMv6, Debian's is ARMv7. They
+// differ by name so that a repository can hold both and apt never offers
+// the armv7 build as an "upgrade" of the armv6 one; posagent-armv7
+// Provides, Conflicts with and Replaces posagent, and its preinst refuses
+// to install on an ARMv6 CPU (where it would die with SIGILL).
 //
 // Each package holds:
 //
@@ -21,6 +25,11 @@
 //	/usr/lib/systemd/system/posagent.service  0644 (embedded from posagent.service)
 //	/var/lib/posagent/                        0700 posagent:posagent (bbolt ledger, terminal key)
 //	/usr/share/doc/posagent/install.md        0644 (wiring, provisioning, troubleshooting)
+//	/usr/share/doc/<package>/copyright        DEP-5, with every Go module linked in
+//	/usr/share/doc/<package>/changelog.gz     gzip -9n
+//	/usr/share/man/man1/posagent*.1.gz        from -man (posagent gen-docs --man)
+//	/usr/share/{bash-completion,zsh,fish}/…   from -completions (posagent gen-docs --completions)
+//	/usr/share/lintian/overrides/<package>    the two deliberate deviations, with reasons
 //
 // and maintainer scripts that create the posagent system user before unpack
 // (so the owners above resolve), put it in the device groups that exist
@@ -40,9 +49,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/goreleaser/nfpm/v2"
@@ -66,6 +79,7 @@ const (
 // target is one ARM build and the package made from it.
 type target struct {
 	Name    string // armv6, armv7, arm64: the suffix of dist/posagent-linux-<Name>
+	Package string // Debian package name
 	GOARCH  string
 	GOARM   string // "" for arm64
 	DebArch string
@@ -73,9 +87,9 @@ type target struct {
 }
 
 var targets = []target{
-	{Name: "armv6", GOARCH: "arm", GOARM: "6", DebArch: "armhf", Machine: elf.EM_ARM},
-	{Name: "armv7", GOARCH: "arm", GOARM: "7", DebArch: "armhf", Machine: elf.EM_ARM},
-	{Name: "arm64", GOARCH: "arm64", DebArch: "arm64", Machine: elf.EM_AARCH64},
+	{Name: "armv6", Package: pkgName, GOARCH: "arm", GOARM: "6", DebArch: "armhf", Machine: elf.EM_ARM},
+	{Name: "armv7", Package: pkgName + "-armv7", GOARCH: "arm", GOARM: "7", DebArch: "armhf", Machine: elf.EM_ARM},
+	{Name: "arm64", Package: pkgName, GOARCH: "arm64", DebArch: "arm64", Machine: elf.EM_AARCH64},
 }
 
 func lookupTarget(name string) (target, error) {
@@ -87,13 +101,10 @@ func lookupTarget(name string) (target, error) {
 	return target{}, fmt.Errorf("mkdeb: unknown target %q (have armv6, armv7, arm64)", name)
 }
 
-// FileName is the package's file name: Debian's name_version_arch.deb, with
-// the GOARM variant added for armhf so the two armhf packages do not collide.
+// FileName is the package's file name: Debian's name_version_arch.deb. The
+// two armhf packages differ by name.
 func (t target) FileName(version string) string {
-	if t.DebArch == "armhf" {
-		return fmt.Sprintf("%s_%s_%s_%s.deb", pkgName, version, t.DebArch, t.Name)
-	}
-	return fmt.Sprintf("%s_%s_%s.deb", pkgName, version, t.DebArch)
+	return fmt.Sprintf("%s_%s_%s.deb", t.Package, version, t.DebArch)
 }
 
 // Build describes the platform a Go binary was built for, as
@@ -107,11 +118,17 @@ func (t target) Build() string {
 
 // options is what one package is made of.
 type options struct {
-	Binary  string // the ARM posagent binary
-	Config  string // example config, shipped as the conffile
-	Doc     string // docs/install.md; "" leaves it out
-	Version string // Debian version, see debVersion
-	OutDir  string
+	Binary      string // the ARM posagent binary
+	Config      string // example config, shipped as the conffile
+	Doc         string // docs/install.md; "" leaves it out
+	Version     string // Debian version, see debVersion
+	OutDir      string
+	Maintainer  string    // "Name <mail>"
+	Date        time.Time // of the changelog entry
+	ManDir      string    // man pages from posagent gen-docs; "" for none
+	Completions string    // completion scripts from posagent gen-docs; "" for none
+	GoRoot      string    // GOROOT and GOMODCACHE: where the licences of what
+	ModCache    string    // the binary links in are read from
 }
 
 func main() {
@@ -122,17 +139,81 @@ func main() {
 		config   = flag.String("config", "cmd/posagent/posagent.example.toml", "example config shipped as "+configPath)
 		doc      = flag.String("doc", "docs/install.md", "installation guide shipped as "+docPath+` ("" to leave out)`)
 		selected = flag.String("targets", "armv6,armv7,arm64", "comma-separated builds to package")
+		maint    = flag.String("maintainer", defaultMaintainer, "Maintainer field and changelog signature, \"Name <mail>\"")
+		date     = flag.String("date", "", "changelog date, RFC 3339 (default: $SOURCE_DATE_EPOCH, else now)")
 	)
+	var x extras
+	flag.StringVar(&x.ManDir, "man", "", "directory of man pages from `posagent gen-docs --man DIR` (\"\" ships none)")
+	flag.StringVar(&x.Completions, "completions", "", "directory of completion scripts from `posagent gen-docs --completions DIR` (\"\" ships none)")
 	flag.Parse()
-	if err := run(*dist, *out, *version, *config, *doc, *selected, os.Stdout); err != nil {
+	x.Maintainer = *maint
+	var err error
+	if x.Date, err = changelogDate(*date, os.Getenv("SOURCE_DATE_EPOCH"), time.Now()); err == nil {
+		x.GoRoot, x.ModCache, err = goEnv()
+	}
+	if err == nil {
+		err = run(*dist, *out, *version, *config, *doc, *selected, os.Stdout, x)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(dist, out, version, config, doc, selected string, stdout io.Writer) error {
+// defaultMaintainer has a mail host lintian accepts (a domain with a dot;
+// .example is reserved by RFC 2606 and never delivers): pass the operator's
+// real address with -maintainer.
+const defaultMaintainer = "posagent maintainers <maintainers@posagent.example>"
+
+// extras are the inputs of a package beyond the build itself.
+type extras struct {
+	Maintainer       string
+	Date             time.Time
+	ManDir           string
+	Completions      string
+	GoRoot, ModCache string
+}
+
+// changelogDate picks the changelog's date: the flag, else
+// SOURCE_DATE_EPOCH (reproducible-builds.org/specs/source-date-epoch), else now.
+func changelogDate(flagValue, epoch string, now time.Time) (time.Time, error) {
+	switch {
+	case flagValue != "":
+		t, err := time.Parse(time.RFC3339, flagValue)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("mkdeb: -date %q: want RFC 3339, e.g. 2026-12-01T10:00:00Z", flagValue)
+		}
+		return t, nil
+	case epoch != "":
+		n, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("mkdeb: SOURCE_DATE_EPOCH %q is not a number of seconds", epoch)
+		}
+		return time.Unix(n, 0), nil
+	}
+	return now, nil
+}
+
+// goEnv asks the go command where the standard library and the module
+// cache are: the copyright file quotes their licences.
+func goEnv() (goroot, modcache string, err error) {
+	out, err := exec.Command("go", "env", "GOROOT", "GOMODCACHE").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("mkdeb: go env GOROOT GOMODCACHE: %w", err)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(f) != 2 {
+		return "", "", fmt.Errorf("mkdeb: go env printed %q", out)
+	}
+	return f[0], f[1], nil
+}
+
+func run(dist, out, version, config, doc, selected string, stdout io.Writer, x extras) error {
 	if version == "" {
 		return errors.New("mkdeb: -version is required (make deb passes $(VERSION))")
+	}
+	if x.Maintainer == "" {
+		x.Maintainer = defaultMaintainer
 	}
 	v, err := debVersion(version)
 	if err != nil {
@@ -144,11 +225,17 @@ func run(dist, out, version, config, doc, selected string, stdout io.Writer) err
 			return err
 		}
 		path, err := buildDeb(t, options{
-			Binary:  filepath.Join(dist, "posagent-linux-"+t.Name),
-			Config:  config,
-			Doc:     doc,
-			Version: v,
-			OutDir:  out,
+			Binary:      filepath.Join(dist, "posagent-linux-"+t.Name),
+			Config:      config,
+			Doc:         doc,
+			Version:     v,
+			OutDir:      out,
+			Maintainer:  x.Maintainer,
+			Date:        x.Date,
+			ManDir:      x.ManDir,
+			Completions: x.Completions,
+			GoRoot:      x.GoRoot,
+			ModCache:    x.ModCache,
 		})
 		if err != nil {
 			return err
@@ -157,7 +244,7 @@ func run(dist, out, version, config, doc, selected string, stdout io.Writer) err
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s  %d bytes  (%s, Architecture: %s)\n", path, st.Size(), t.Build(), t.DebArch)
+		fmt.Fprintf(stdout, "%s  %d bytes  (Package: %s, Architecture: %s, %s)\n", path, st.Size(), t.Package, t.DebArch, t.Build())
 	}
 	return nil
 }
@@ -236,15 +323,33 @@ func buildDeb(t target, o options) (string, error) {
 		return "", fmt.Errorf("mkdeb: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	write := func(name, body string) (string, error) {
-		p := filepath.Join(scratch, name)
-		return p, os.WriteFile(p, []byte(body), 0o644)
+	copyrightText, err := copyright(copyrightInputs{Binary: o.Binary, Maintainer: o.Maintainer, GoRoot: o.GoRoot, ModCache: o.ModCache})
+	if err != nil {
+		return "", err
 	}
-	scripts := map[string]string{"preinst": preinst, "postinst": postinst, "prerm": prerm, "postrm": postrm, "posagent.service": unitFile}
+	man, err := manPages(o.ManDir)
+	if err != nil {
+		return "", err
+	}
+	comps, err := completions(o.Completions)
+	if err != nil {
+		return "", err
+	}
+	docDir := "/usr/share/doc/" + t.Package
+	generated := map[string][]byte{
+		"preinst":          []byte(preinstFor(t)),
+		"postinst":         []byte(postinst),
+		"prerm":            []byte(prerm),
+		"postrm":           []byte(postrm),
+		"posagent.service": []byte(unitFile),
+		"copyright":        []byte(copyrightText),
+		"changelog.gz":     gzip9n([]byte(changelog(t.Package, o.Version, t.Build(), o.Maintainer, o.Date))),
+		"overrides":        []byte(lintianOverrides(t.Package)),
+	}
 	paths := map[string]string{}
-	for name, body := range scripts {
-		p, err := write(name, body)
-		if err != nil {
+	for name, body := range generated {
+		p := filepath.Join(scratch, name)
+		if err := os.WriteFile(p, body, 0o644); err != nil {
 			return "", fmt.Errorf("mkdeb: %w", err)
 		}
 		paths[name] = p
@@ -264,29 +369,63 @@ func buildDeb(t target, o options) (string, error) {
 	if o.Doc != "" {
 		contents = append(contents, &files.Content{Source: o.Doc, Destination: docPath, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 	}
+	for name, dst := range map[string]string{
+		"copyright":    docDir + "/copyright",
+		"changelog.gz": docDir + "/changelog.gz",
+		"overrides":    "/usr/share/lintian/overrides/" + t.Package,
+	} {
+		contents = append(contents, &files.Content{Source: paths[name], Destination: dst, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+	}
+	for dst, body := range man {
+		p := filepath.Join(scratch, filepath.Base(dst))
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			return "", fmt.Errorf("mkdeb: %w", err)
+		}
+		contents = append(contents, &files.Content{Source: p, Destination: dst, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+	}
+	for src, dst := range comps {
+		contents = append(contents, &files.Content{Source: src, Destination: dst, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+	}
+	// Map order is random; nfpm writes in slice order.
+	sort.Slice(contents, func(i, j int) bool { return contents[i].Destination < contents[j].Destination })
+
+	// The armv7 build replaces the armv6 one on a Pi 2/3 and back; both
+	// are "posagent" to anything that depends on the agent.
+	var conflicts, replaces, provides []string
+	switch {
+	case t.Package != pkgName:
+		conflicts, replaces, provides = []string{pkgName}, []string{pkgName}, []string{pkgName + " (= " + o.Version + ")"}
+	case t.DebArch == "armhf":
+		conflicts, replaces = []string{pkgName + "-armv7"}, []string{pkgName + "-armv7"}
+	}
 
 	info := nfpm.WithDefaults(&nfpm.Info{
-		Name:          pkgName,
+		Name:          t.Package,
 		Arch:          t.DebArch,
 		Platform:      "linux",
 		Version:       o.Version,
 		VersionSchema: "none", // debVersion already made it a Debian version
 		Section:       "misc",
 		Priority:      "optional",
-		Maintainer:    "posagent maintainers <posagent@localhost>",
+		Maintainer:    o.Maintainer,
 		Description: "payment terminal agent for Raspberry Pi counters (" + t.Build() + ")\n" +
 			"Turns a typed amount into a payment QR code on an SPI display or\n" +
 			"receipt printer and never loses or double-charges an order.\n" +
 			"Runs as the posagent systemd service; see " + docPath + ".",
-		License: "Proprietary",
+		License: "proprietary",
 		Overridables: nfpm.Overridables{
 			Contents: contents,
 			// preinst runs adduser before unpack, hence Pre-Depends.
 			// The binary is static: no shared-library dependencies.
-			Depends: []string{"systemd"},
+			// The scripts also use deb-systemd-helper/-invoke, as
+			// debhelper's do: init-system-helpers is Essential, so it is not
+			// listed (lintian: depends-on-essential-package-without-using-version).
+			Depends:   []string{"systemd"},
+			Conflicts: conflicts,
+			Replaces:  replaces,
+			Provides:  provides,
 			Deb: nfpm.Deb{
 				Predepends: []string{"adduser"},
-				Fields:     map[string]string{"X-Posagent-Build": t.Build()},
 			},
 			Scripts: nfpm.Scripts{
 				PreInstall:  paths["preinst"],

@@ -1,0 +1,310 @@
+package main
+
+// The files Debian policy wants next to a program: the copyright file
+// (policy §12.5, in the machine-readable DEP-5 format), the changelog
+// (policy §12.7: changelog.gz for a native package, gzip -9n), man pages
+// (policy §12.1) and shell completions. lintian checks all of them.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+)
+
+// gzip9n compresses b as `gzip -9n` does: best compression, and no file
+// name or timestamp in the header, so equal input gives equal bytes
+// (lintian: changelog-file-not-compressed-with-max-compression reads the
+// XFL byte, which compress/gzip sets to 2 at BestCompression).
+func gzip9n(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // only fails on a bad level
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// changelog is a one-entry Debian changelog (deb-changelog(5)) for the
+// build being packaged. The package is native (no Debian revision), so the
+// file is changelog.gz, not changelog.Debian.gz.
+func changelog(pkg, version, build, maintainer string, date time.Time) string {
+	return fmt.Sprintf("%s (%s) unstable; urgency=medium\n\n"+
+		"  * posagent %s built for %s.\n\n"+
+		" -- %s  %s\n",
+		pkg, version, version, build, maintainer, date.UTC().Format(time.RFC1123Z))
+}
+
+// License texts lintian wants referenced, not copied, because Debian ships
+// them in /usr/share/common-licenses (lintian:
+// copyright-file-contains-full-apache-2-license and friends).
+var commonLicenses = map[string]string{
+	"Apache-2.0": "/usr/share/common-licenses/Apache-2.0",
+	"MPL-2.0":    "/usr/share/common-licenses/MPL-2.0",
+}
+
+// classify names a license text by SPDX identifier, from the phrases
+// that define each licence. "" means not recognised.
+func classify(text string) string {
+	t := strings.Join(strings.Fields(text), " ")
+	switch {
+	case strings.Contains(t, "Apache License") && strings.Contains(t, "Version 2.0"):
+		return "Apache-2.0"
+	case strings.Contains(t, "Mozilla Public License") && strings.Contains(t, "2.0"):
+		return "MPL-2.0"
+	case strings.Contains(t, "Permission is hereby granted, free of charge"):
+		return "Expat"
+	case strings.Contains(t, "Permission to use, copy, modify, and/or distribute") ||
+		strings.Contains(t, "Permission to use, copy, modify, and distribute"):
+		return "ISC"
+	case strings.Contains(t, "Redistribution and use in source and binary forms"):
+		if strings.Contains(t, "Neither the name") || strings.Contains(t, "names of its contributors") {
+			return "BSD-3-Clause"
+		}
+		return "BSD-2-Clause"
+	}
+	return ""
+}
+
+var copyrightLine = regexp.MustCompile(`(?m)^\s*Copyright\s*(?:\([cC]\)|©)?\s*(.+?)\s*$`)
+
+// holders returns the copyright statements of a license text, or
+// fallback when it names none (Apache-2.0 files usually do not).
+func holders(text, fallback string) []string {
+	var out []string
+	for _, m := range copyrightLine.FindAllStringSubmatch(text, -1) {
+		h := strings.TrimSuffix(strings.TrimSpace(m[1]), ".")
+		h = strings.TrimSuffix(h, " All rights reserved")
+		h = strings.TrimSuffix(h, ".")
+		// Skip the Apache licence's own "Copyright [yyyy] [name of
+		// copyright owner]" template and "copyright notice" prose.
+		if h == "" || strings.Contains(h, "[") || strings.HasPrefix(strings.ToLower(h), "notice") ||
+			strings.HasPrefix(strings.ToLower(h), "owner") || strings.HasPrefix(strings.ToLower(h), "holders") {
+			continue
+		}
+		out = append(out, h)
+	}
+	if len(out) == 0 {
+		return []string{fallback}
+	}
+	return out
+}
+
+// escapeModPath is the module cache's case encoding (go.dev/ref/mod#module-cache):
+// each upper-case letter becomes '!' and its lower-case form.
+func escapeModPath(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte('!')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying)(\.(md|txt))?$`)
+
+// moduleLicense reads the licence file at the root of a module in the module cache.
+func moduleLicense(modCache, path, version string) (string, error) {
+	dir := filepath.Join(modCache, escapeModPath(path)+"@"+version)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: licence of %s@%s: %w (the binary was built from the module cache; run mkdeb on the machine that built it)", path, version, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && licenseFile.MatchString(e.Name()) {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			return string(b), err
+		}
+	}
+	return "", fmt.Errorf("mkdeb: %s@%s has no LICENSE or COPYING file", path, version)
+}
+
+// paragraph writes one DEP-5 paragraph's License field: the short name,
+// then the text (one leading space per line, "." for blank lines).
+func licenseField(name, text string) string {
+	var b strings.Builder
+	b.WriteString("License: " + name + "\n")
+	for _, line := range strings.Split(strings.TrimRight(text, "\n \t"), "\n") {
+		line = strings.TrimRight(line, " \t\r")
+		if line == "" {
+			line = "."
+		}
+		b.WriteString(" " + line + "\n")
+	}
+	return b.String()
+}
+
+// copyrightInputs is what the copyright file is made from.
+type copyrightInputs struct {
+	Binary     string // the Go binary: its build info lists the modules linked in
+	Maintainer string // "Name <mail>", the upstream contact
+	GoRoot     string // for the Go distribution's LICENSE (the runtime and standard library)
+	ModCache   string // GOMODCACHE, for each module's licence
+}
+
+// copyright writes the DEP-5 copyright file (copyright-format 1.0). A Go
+// binary is statically linked, so it carries the standard library and every
+// module in its build info: each gets a paragraph with its licence, read
+// from the very module version that was compiled in. Fonts compiled into
+// the binary (golang.org/x/image) get their own paragraphs.
+func copyright(in copyrightInputs) (string, error) {
+	bi, err := buildinfo.ReadFile(in.Binary)
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: %s: %w", in.Binary, err)
+	}
+	var b strings.Builder
+	b.WriteString("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n")
+	b.WriteString("Upstream-Name: posagent\n")
+	b.WriteString("Upstream-Contact: " + in.Maintainer + "\n")
+	b.WriteString("Comment: /usr/bin/posagent is a statically linked Go program (" + bi.GoVersion + ").\n" +
+		" Besides posagent's own code it contains the Go runtime and standard library\n" +
+		" and the Go modules listed below, at the versions named, as recorded in the\n" +
+		" binary's build information (go version -m /usr/bin/posagent).\n")
+
+	b.WriteString("\nFiles: *\nCopyright: " + in.Maintainer + "\n")
+	b.WriteString(licenseField("proprietary", "All rights reserved. posagent is distributed to the terminals of its\n"+
+		"operator only; no licence to copy, modify or redistribute it is granted."))
+
+	goLicense, err := os.ReadFile(filepath.Join(in.GoRoot, "LICENSE"))
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: the Go distribution's licence: %w", err)
+	}
+	b.WriteString("\nFiles: go/*\nCopyright: " + strings.Join(holders(string(goLicense), "The Go Authors"), "\n ") + "\n")
+	b.WriteString("Comment: the Go runtime and standard library, " + bi.GoVersion + "\n")
+	b.WriteString(licenseField(classify(string(goLicense)), string(goLicense)))
+
+	deps := append([]*debug.Module(nil), bi.Deps...)
+	sort.Slice(deps, func(i, j int) bool { return deps[i].Path < deps[j].Path })
+	used := map[string]bool{}
+	for _, d := range deps {
+		m := d
+		if d.Replace != nil {
+			m = d.Replace
+		}
+		text, err := moduleLicense(in.ModCache, m.Path, m.Version)
+		if err != nil {
+			return "", err
+		}
+		name := classify(text)
+		if name == "" {
+			return "", fmt.Errorf("mkdeb: %s@%s: licence not recognised; add it to mkdeb's classify", m.Path, m.Version)
+		}
+		fmt.Fprintf(&b, "\nFiles: %s/*\nCopyright: %s\nComment: Go module %s %s\n",
+			d.Path, strings.Join(holders(text, "the "+d.Path+" authors"), "\n "), m.Path, m.Version)
+		if _, ok := commonLicenses[name]; ok {
+			used[name] = true
+			b.WriteString("License: " + name + "\n")
+		} else {
+			b.WriteString(licenseField(name, text))
+		}
+		if d.Path == "golang.org/x/image" {
+			fonts, err := fontParagraphs(in.ModCache, m.Version, string(goLicense))
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(fonts)
+		}
+	}
+	// Stand-alone paragraphs for the licences referenced by name.
+	names := make([]string, 0, len(used))
+	for n := range used {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "\nLicense: %s\n On Debian systems the full text of the %s licence is in\n %s.\n", n, n, commonLicenses[n])
+	}
+	return b.String(), nil
+}
+
+// fontParagraphs describes the fonts of golang.org/x/image that posagent
+// draws with: Inconsolata bitmaps on the display (display/font.go) and Go
+// Mono in receipt previews (printer/preview). Their terms are stated in
+// the module: font/inconsolata/inconsolata.go and font/gofont/ttfs/README.
+func fontParagraphs(modCache, version, goLicense string) (string, error) {
+	readme, err := os.ReadFile(filepath.Join(modCache, "golang.org/x/image@"+version, "font/gofont/ttfs/README"))
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: the Go fonts' licence: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString("\nFiles: golang.org/x/image/font/gofont/*\nCopyright: " +
+		strings.Join(holders(string(readme), "Bigelow & Holmes Inc."), "\n ") + "\n" +
+		"Comment: the Go Mono font, drawn into receipt previews\n")
+	b.WriteString(licenseField("BSD-3-Clause", string(readme)))
+	b.WriteString("\nFiles: golang.org/x/image/font/inconsolata/*\nCopyright: Raph Levien\n Cyreal\n" +
+		"Comment: bitmaps of the Inconsolata font, drawn on the display. The module\n" +
+		" states: \"Inconsolata is copyright Raph Levien and Cyreal. This package is\n" +
+		" licensed under Go's BSD-style license (https://golang.org/LICENSE) with\n" +
+		" their permission.\"\n")
+	b.WriteString(licenseField("BSD-3-Clause", goLicense))
+	return b.String(), nil
+}
+
+var manName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*\.([1-8])$`)
+
+// manPages maps each page in dir (posagent.1, posagent-run.1, … as
+// `posagent gen-docs --man DIR` writes them) to its place under
+// /usr/share/man, gzipped -9n as policy §12.1 asks. "" gives none.
+func manPages(dir string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if dir == "" {
+		return out, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mkdeb: man pages: %w", err)
+	}
+	for _, e := range entries {
+		m := manName.FindStringSubmatch(e.Name())
+		if e.IsDir() || m == nil {
+			return nil, fmt.Errorf("mkdeb: man pages: %s is not a page (want NAME.SECTION, e.g. posagent.1)", filepath.Join(dir, e.Name()))
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("mkdeb: %w", err)
+		}
+		out["/usr/share/man/man"+m[1]+"/"+e.Name()+".gz"] = gzip9n(b)
+	}
+	return out, nil
+}
+
+// completionPaths is where each shell looks for completions of an
+// installed command (bash-completion's completionsdir, zsh's
+// vendor-completions as Debian's zsh package sets fpath, fish's
+// vendor_completions.d), keyed by the file name gen-docs writes.
+var completionPaths = map[string]string{
+	"posagent.bash": "/usr/share/bash-completion/completions/posagent",
+	"posagent.zsh":  "/usr/share/zsh/vendor-completions/_posagent",
+	"_posagent":     "/usr/share/zsh/vendor-completions/_posagent",
+	"posagent.fish": "/usr/share/fish/vendor_completions.d/posagent.fish",
+}
+
+// completions maps the scripts in dir to their places. "" gives none; a
+// file mkdeb does not know is an error rather than silently left out.
+func completions(dir string) (map[string]string, error) {
+	out := map[string]string{}
+	if dir == "" {
+		return out, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mkdeb: completions: %w", err)
+	}
+	for _, e := range entries {
+		dst, ok := completionPaths[e.Name()]
+		if e.IsDir() || !ok {
+			return nil, fmt.Errorf("mkdeb: completions: do not know where %s goes (have posagent.bash, posagent.zsh or _posagent, posagent.fish)", filepath.Join(dir, e.Name()))
+		}
+		out[filepath.Join(dir, e.Name())] = dst
+	}
+	return out, nil
+}
