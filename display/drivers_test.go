@@ -710,12 +710,32 @@ func TestSSD1306x32RowsInSequence(t *testing.T) {
 			})
 		}
 	}
-	// toggle_com_layout goes back to periph's default for odd glasses.
+	// Rotation 180 (SEG and COM both reversed) turns the picture round on
+	// the 32-row glass too, rows still in sequence.
 	bus := &i2ctest.Record{}
-	if _, err := NewSSD1306I2C(bus, Config{Width: 128, Height: 32, ToggleCOMLayout: true}); err != nil {
+	d, err := NewSSD1306I2C(bus, Config{Width: 128, Height: 32, Rotation: 180})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pic := smallQR(t, 128, 32, "T1-00000042")
+	if err := d.dev.Draw(d.dev.Bounds(), pic, image.Point{}); err != nil {
 		t.Fatal(err)
 	}
 	ram := newPageRAM(t, ssd1306Params)
+	ram.feed(i2cTraffic(t, bus, 0, 0x3C))
+	turned := image.NewGray(image.Rect(0, 0, 128, 32))
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 128; x++ {
+			turned.Set(127-x, 31-y, pic.At(x, y))
+		}
+	}
+	sameGlass(t, ram.ssd1306Glass(128, 32), turned)
+	// toggle_com_layout goes back to periph's default for odd glasses.
+	bus = &i2ctest.Record{}
+	if _, err := NewSSD1306I2C(bus, Config{Width: 128, Height: 32, ToggleCOMLayout: true}); err != nil {
+		t.Fatal(err)
+	}
+	ram = newPageRAM(t, ssd1306Params)
 	ram.feed(i2cTraffic(t, bus, 0, 0x3C))
 	if ram.comPins&0x10 == 0 {
 		t.Errorf("toggle_com_layout: COM pins %#02x, want the alternative layout", ram.comPins)
