@@ -95,52 +95,74 @@ func (db *DB) CreateOrder(o *Order, prefix string) error {
 	if o == nil {
 		return fmt.Errorf("storage: create order: nil order")
 	}
-	if o.AmountCents < 0 || o.RefundedCents < 0 {
-		return fmt.Errorf("storage: create order: negative amount (%d cents, refunded %d)", o.AmountCents, o.RefundedCents)
-	}
-	if o.ClientSN != "" {
-		if err := validClientSN(o.ClientSN); err != nil {
-			return err
-		}
-	} else if prefix != "" {
+	return db.CreateOrders([]Order{*o}, prefix, func(i int, n Order) { *o = n })
+}
+
+// CreateOrders stores many new orders in one transaction (one commit), as
+// CreateOrder does for one: for imports and for filling test and benchmark
+// databases with a history. done, when not nil, is called with each
+// stored order after the commit succeeded. Either all are stored or none.
+func (db *DB) CreateOrders(orders []Order, prefix string, done func(i int, o Order)) error {
+	if prefix != "" {
 		if err := validClientSN(prefix); err != nil {
 			return fmt.Errorf("storage: client_sn prefix: %w", err)
 		}
 	}
-	n := *o
-	n.History = append([]Transition(nil), o.History...)
 	now := db.now()
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = now
+	batch := make([]Order, len(orders))
+	for i := range orders {
+		o := &orders[i]
+		if o.AmountCents < 0 || o.RefundedCents < 0 {
+			return fmt.Errorf("storage: create order: negative amount (%d cents, refunded %d)", o.AmountCents, o.RefundedCents)
+		}
+		if o.ClientSN != "" {
+			if err := validClientSN(o.ClientSN); err != nil {
+				return err
+			}
+		}
+		n := *o
+		n.History = append([]Transition(nil), o.History...)
+		if n.CreatedAt.IsZero() {
+			n.CreatedAt = now
+		}
+		if n.UpdatedAt.IsZero() {
+			n.UpdatedAt = n.CreatedAt
+		}
+		n.normalise()
+		batch[i] = n
 	}
-	if n.UpdatedAt.IsZero() {
-		n.UpdatedAt = n.CreatedAt
-	}
-	n.normalise()
 	err := db.update("create order", func(tx *bolt.Tx) error {
 		last, err := lastSeq(tx)
 		if err != nil {
 			return err
 		}
-		n.Seq = last + 1
-		if n.ClientSN == "" {
-			n.ClientSN = fmt.Sprintf("%s%0*d", prefix, SeqWidth, n.Seq)
-			if err := validClientSN(n.ClientSN); err != nil {
+		for i := range batch {
+			n := &batch[i]
+			last++
+			n.Seq = last
+			if orders[i].ClientSN == "" {
+				n.ClientSN = fmt.Sprintf("%s%0*d", prefix, SeqWidth, n.Seq)
+				if err := validClientSN(n.ClientSN); err != nil {
+					return err
+				}
+			}
+			if tx.Bucket(bucketBySN).Get([]byte(n.ClientSN)) != nil || tx.Bucket(bucketArchived).Get([]byte(n.ClientSN)) != nil {
+				return fmt.Errorf("storage: create order %q: %w", n.ClientSN, ErrExists)
+			}
+			if err := putOrder(tx, n, nil); err != nil {
 				return err
 			}
 		}
-		if tx.Bucket(bucketBySN).Get([]byte(n.ClientSN)) != nil || tx.Bucket(bucketArchived).Get([]byte(n.ClientSN)) != nil {
-			return fmt.Errorf("storage: create order %q: %w", n.ClientSN, ErrExists)
-		}
-		if err := putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, n.Seq); err != nil {
-			return err
-		}
-		return putOrder(tx, &n, nil)
+		return putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, last)
 	})
 	if err != nil {
 		return err
 	}
-	*o = n
+	if done != nil {
+		for i, n := range batch {
+			done(i, n)
+		}
+	}
 	return nil
 }
 

@@ -231,6 +231,7 @@ func decodeOrder(key, val []byte, o *Order) error {
 		return fmt.Errorf("order record %x fails its checksum (damaged on disk)", key)
 	}
 	r := &reader{b: val[4:]}
+	prev := created // the last history time, as encodeFields keeps it
 	for len(r.b) > 0 && r.err == nil {
 		tag := r.uvarint()
 		f, kind := tag>>1, tag&1
@@ -257,16 +258,15 @@ func decodeOrder(key, val []byte, o *Order) error {
 		if f == fHistory {
 			lit, _ := r.textBytes()
 			hr := &reader{b: lit}
-			prev := created
-			if n := len(o.History); n > 0 && !o.History[n-1].At.IsZero() {
-				prev = o.History[n-1].At
-			}
 			t := Transition{At: fromRel(hr.uvarint(), prev), From: hr.text(), To: hr.text(), Note: hr.text()}
 			if hr.err != nil {
 				r.err = fmt.Errorf("history entry %d: %w", len(o.History), hr.err)
 				break
 			}
 			o.History = append(o.History, t)
+			if !t.At.IsZero() {
+				prev = t.At
+			}
 			continue
 		}
 		s := r.text()
