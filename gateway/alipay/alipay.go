@@ -33,8 +33,33 @@
 //     Alipay locks the code ("本笔交易已关闭" when scanned later). Cancel
 //     reports that as CANCELED. A later Query still says not found: after
 //     a successful Cancel, not found means CANCELED.
-//   - Precreate sends timeout_express (Config.OrderTimeout, default 5m), so
-//     Alipay closes the trade by itself if the terminal dies mid-sale.
+//   - Precreate sends timeout_express: the request's PayWindow (the
+//     terminal's payment window) in whole minutes, rounded up, else
+//     Config.OrderTimeout (default 5m), so Alipay closes the trade by itself
+//     when the QR leaves the screen, not before (seed 002, lines 58-61:
+//     "1m" to "15d", "The value of the number must be integer. We can set
+//     the value to 90m instead of 1.5 hour"). Order.ExpiresAt says when.
+//   - Each parameter is sent once, laid out as the official Java SDK does
+//     (alipay/alipay-sdk-java-all v2/src/main/java/com/alipay/api/
+//     AbstractAlipayClient.java: getRequestHolderWithSign puts method,
+//     version, app_id, sign_type, charset, timestamp, sign and format in the
+//     protocol parameters, getRequestUrl writes those into the URL's query
+//     string, and doPost sends the application parameters, biz_content and
+//     app_auth_token, as the form body). A gateway that sees a parameter
+//     twice may refuse the call (issue 13: charset in both places got
+//     40002 isv.invalid-parameter).
+//   - Refusals that arrive without a signature (field-notes.md: e.g.
+//     isv.invalid-app-id; the Java SDK checks the sign of a failed answer
+//     only when there is one, AbstractAlipayClient.checkResponseSign) are
+//     read per call. A gateway-level refusal (40001, 40002, 40006, 20001) of
+//     precreate or query ran nothing: Rejected, wrapping gateway.ErrConfig
+//     when the configuration is at fault, with the setting named. The same
+//     refusal of close (isv.invalid-method: no alipay.trade.close at this
+//     gateway, or no permission for it) is Rejected wrapping
+//     gateway.ErrCancelUnsupported. Everything else unsigned, and any
+//     unsigned answer to refund, stays Unknown: it could hide a change.
+//   - Query, close and refund name the trade by trade_no once the engine
+//     has it (gateway.Ref.SN, from an earlier query), else by out_trade_no.
 //   - alipay.trade.query carries no refund total. Refund learns the total
 //     refunded from refund_fee and the order total from a follow-up Query.
 package alipay
@@ -52,6 +77,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -142,7 +168,7 @@ func (cfg Config) GoString() string { return cfg.String() }
 // Client talks to one Alipay gateway. It is safe for concurrent use.
 type Client struct {
 	url      string
-	postURL  string
+	base     *url.URL
 	appID    string
 	signType string
 	key      *rsa.PrivateKey
@@ -151,7 +177,7 @@ type Client struct {
 	seller   string
 	store    string
 	terminal string
-	timeout  string // timeout_express
+	timeout  time.Duration // default timeout_express
 	hc       *http.Client
 	callTime time.Duration
 	maxBody  int64
@@ -183,12 +209,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("alipay: BaseURL %q is not an http(s) URL such as %s", c.url, ProductionURL)
 	}
-	// charset also goes in the query string, as the official SDKs send
-	// it, so the gateway decodes the body with it.
-	q := u.Query()
-	q.Set("charset", "utf-8")
-	u.RawQuery = q.Encode()
-	c.postURL = u.String()
+	c.base = u
 	if c.signType == "" {
 		c.signType = SignRSA2
 	}
@@ -223,11 +244,10 @@ func New(cfg Config) (*Client, error) {
 	if ot == 0 {
 		ot = 5 * time.Minute
 	}
-	mins := int64((ot + time.Minute - 1) / time.Minute)
-	if ot < 0 || mins > maxTimeoutMin {
+	if _, err := timeoutExpress(ot); err != nil {
 		return nil, fmt.Errorf("alipay: OrderTimeout %v is outside 1m..15d (timeout_express)", ot)
 	}
-	c.timeout = fmt.Sprintf("%dm", mins)
+	c.timeout = ot
 	if c.callTime <= 0 {
 		c.callTime = 15 * time.Second
 	}
@@ -298,6 +318,16 @@ func checkAmount(name string, cents int64) error {
 	return nil
 }
 
+// timeoutExpress writes d as timeout_express: whole minutes, rounded up,
+// within 1m..15d (seed 002, lines 58-61).
+func timeoutExpress(d time.Duration) (string, error) {
+	mins := int64((d + time.Minute - 1) / time.Minute)
+	if d <= 0 || mins > maxTimeoutMin {
+		return "", fmt.Errorf("%v is outside 1m..15d", d)
+	}
+	return fmt.Sprintf("%dm", mins), nil
+}
+
 func invalid(op string, err error) *gateway.Error {
 	return &gateway.Error{Class: gateway.NotSent, Op: op, Err: fmt.Errorf("%w: %v", gateway.ErrInvalid, err)}
 }
@@ -321,6 +351,14 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 	if err := checkField("operator (operator_id)", req.Operator, maxOperatorID, false); err != nil {
 		return gateway.Order{}, invalid(op, err)
 	}
+	window := req.PayWindow
+	if window == 0 {
+		window = c.timeout
+	}
+	te, err := timeoutExpress(window)
+	if err != nil {
+		return gateway.Order{}, invalid(op, fmt.Errorf("pay window (timeout_express): %v", err))
+	}
 	biz := map[string]string{
 		"out_trade_no":    req.ClientSN,
 		"total_amount":    FormatYuan(req.AmountCents),
@@ -330,12 +368,13 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 		"seller_id":       c.seller,
 		"store_id":        c.store,
 		"terminal_id":     c.terminal,
-		"timeout_express": c.timeout,
+		"timeout_express": te,
 	}
+	sent := c.now()
 	var r precreateReply
 	cm, err := c.call(ctx, op, MethodPrecreate, biz, &r)
 	if err != nil {
-		return gateway.Order{}, err
+		return gateway.Order{}, refusedUnsigned(op, err, configRefusal)
 	}
 	if cm.Code != codeSuccess {
 		e := classify(op, cm)
@@ -351,6 +390,7 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 	if r.QRCode == "" {
 		return gateway.Order{}, unknown(op, "", errors.New("alipay: success answer without qr_code"))
 	}
+	mins, _ := strconv.Atoi(strings.TrimSuffix(te, "m"))
 	return gateway.Order{
 		ClientSN:       req.ClientSN,
 		Status:         gateway.StatusCreated,
@@ -359,45 +399,80 @@ func (c *Client) Precreate(ctx context.Context, req gateway.PrecreateRequest) (g
 		QRCode:         r.QRCode,
 		Subject:        req.Subject,
 		Channel:        Channel,
+		// Alipay closes the trade timeout_express after it was created;
+		// from before the request left, the terminal never waits less.
+		ExpiresAt: sent.Add(time.Duration(mins) * time.Minute),
 	}, nil
 }
 
 // Query asks alipay.trade.query about the trade. Until the payer scans the
 // code the answer is a Rejected error wrapping gateway.ErrOrderNotFound.
 func (c *Client) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	clientSN := ref.ClientSN
-	return c.query(ctx, "query", clientSN)
+	return c.query(ctx, "query", ref)
 }
 
-func (c *Client) query(ctx context.Context, op, clientSN string) (gateway.Order, error) {
-	if err := checkOutTradeNo("client_sn (out_trade_no)", clientSN); err != nil {
+// tradeRef names the trade: trade_no once known (it wins at Alipay when
+// both are sent), out_trade_no otherwise.
+func tradeRef(ref gateway.Ref) (map[string]string, error) {
+	if err := checkOutTradeNo("client_sn (out_trade_no)", ref.ClientSN); err != nil {
+		return nil, err
+	}
+	if ref.SN != "" {
+		if err := checkField("sn (trade_no)", ref.SN, maxOutTradeNo, false); err != nil {
+			return nil, err
+		}
+		return map[string]string{"trade_no": ref.SN, "out_trade_no": ref.ClientSN}, nil
+	}
+	return map[string]string{"out_trade_no": ref.ClientSN}, nil
+}
+
+func (c *Client) query(ctx context.Context, op string, ref gateway.Ref) (gateway.Order, error) {
+	biz, err := tradeRef(ref)
+	if err != nil {
 		return gateway.Order{}, invalid(op, err)
 	}
 	var r queryReply
-	cm, err := c.call(ctx, op, MethodQuery, map[string]string{"out_trade_no": clientSN}, &r)
+	cm, err := c.call(ctx, op, MethodQuery, biz, &r)
 	if err != nil {
-		return gateway.Order{}, err
+		return gateway.Order{}, refusedUnsigned(op, err, configRefusal)
 	}
 	if cm.Code != codeSuccess {
-		return gateway.Order{}, classify(op, cm)
+		e := classify(op, cm)
+		if errors.Is(e, gateway.ErrOrderNotFound) {
+			if ref.SN != "" {
+				e.Message += " (asked by trade_no " + ref.SN + ")"
+			} else {
+				e.Message += " (asked by out_trade_no " + ref.ClientSN + ")"
+			}
+		}
+		return gateway.Order{}, e
 	}
-	return parseQueryReply(op, clientSN, r)
+	return parseQueryReply(op, ref.ClientSN, r)
 }
 
 // Cancel closes an unpaid trade with alipay.trade.close. If the trade was
 // paid meanwhile, close fails and Cancel returns the PAID order from a
 // Query instead (never a refund). A trade nobody scanned is reported
 // CANCELED: Alipay answers ACQ.TRADE_NOT_EXIST but locks the code.
+//
+// A close that this gateway does not have or refuses for good
+// (isv.invalid-method, no permission), or a refusal after which the trade
+// is still open, is Rejected wrapping gateway.ErrCancelUnsupported: the
+// trade stays payable until timeout_express.
 func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
 	clientSN := ref.ClientSN
 	const op = "cancel"
-	if err := checkOutTradeNo("client_sn (out_trade_no)", clientSN); err != nil {
+	biz, err := tradeRef(ref)
+	if err != nil {
 		return gateway.Order{}, invalid(op, err)
 	}
 	var r closeReply
-	cm, err := c.call(ctx, op, MethodClose, map[string]string{"out_trade_no": clientSN}, &r)
+	cm, err := c.call(ctx, op, MethodClose, biz, &r)
 	if err != nil {
-		return gateway.Order{}, err
+		return gateway.Order{}, refusedUnsigned(op, err, closeRefusal)
+	}
+	if e := closeRefusal(op, cm); e != nil {
+		return gateway.Order{}, e
 	}
 	switch {
 	case cm.Code == codeSuccess:
@@ -407,15 +482,66 @@ func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, er
 		return gateway.Order{ClientSN: clientSN, SN: r.TradeNo, Status: gateway.StatusCanceled, Channel: Channel}, nil
 	case cm.SubCode == "ACQ.TRADE_NOT_EXIST":
 		return gateway.Order{ClientSN: clientSN, Status: gateway.StatusCanceled, Channel: Channel}, nil
-	case cm.SubCode == "ACQ.TRADE_STATUS_ERROR" || cm.SubCode == "ACQ.TRADE_HAS_SUCCESS" || cm.SubCode == "ACQ.TRADE_HAS_FINISHED":
-		// Lost the race against the payer (or closed already): the
-		// trade's own state is the answer.
-		if o, qerr := c.query(ctx, op, clientSN); qerr == nil {
-			return o, nil
-		}
-		return gateway.Order{}, classify(op, cm)
 	}
-	return gateway.Order{}, classify(op, cm)
+	e := classify(op, cm)
+	if e.Class != gateway.Rejected || e.Err != nil {
+		return gateway.Order{}, e
+	}
+	// Refused (ACQ.TRADE_STATUS_ERROR and the like): lost the race
+	// against the payer, closed already, or a close this gateway will not
+	// do. The trade's own state is the answer.
+	o, qerr := c.query(ctx, op, ref)
+	switch {
+	case qerr == nil && o.Status.Final():
+		return o, nil
+	case qerr == nil, errors.Is(qerr, gateway.ErrOrderNotFound):
+		// Still open (or not scanned yet, and so still payable).
+		e.Err = gateway.ErrCancelUnsupported
+		e.Message = strings.TrimSpace(e.Message + " (the trade is still open after the close was refused)")
+	}
+	return gateway.Order{}, e
+}
+
+// configRefusal reads a gateway-level refusal (40001, 40002, 40006, 20001)
+// of a call that changes nothing when refused before processing
+// (precreate, query): Rejected, wrapping gateway.ErrConfig when a setting
+// is at fault. Other codes: nil.
+func configRefusal(op string, cm common) *gateway.Error {
+	switch cm.Code {
+	case codeMissingArg, codeInvalidArg, codeNoPerm, codeAuthToken:
+	default:
+		return nil
+	}
+	e := classify(op, cm)
+	e.Class = gateway.Rejected
+	return e
+}
+
+// closeRefusal reads a permanent refusal of alipay.trade.close: the method
+// does not exist at this gateway or this app may not call it.
+func closeRefusal(op string, cm common) *gateway.Error {
+	if cm.SubCode != "isv.invalid-method" && cm.Code != codeNoPerm && cm.SubCode != "isv.insufficient-isv-permissions" {
+		return nil
+	}
+	e := classify(op, cm)
+	e.Class = gateway.Rejected
+	e.Err = gateway.ErrCancelUnsupported
+	e.Message = strings.TrimSpace(e.Message + " (alipay.trade.close is not available to this app; the trade stays payable until timeout_express)")
+	return e
+}
+
+// refusedUnsigned turns the Unknown error of an unsigned refusal into what
+// read says for this call, if it says anything.
+func refusedUnsigned(op string, err error, read func(string, common) *gateway.Error) error {
+	var ur *unsignedRefusal
+	if !errors.As(err, &ur) {
+		return err
+	}
+	if e := read(op, ur.c); e != nil {
+		e.Message = strings.TrimSpace(e.Message + " (unsigned answer)")
+		return e
+	}
+	return err
 }
 
 // Refund refunds part or all of a paid trade. req.RequestNo becomes
@@ -423,9 +549,13 @@ func (c *Client) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, er
 // carries the trade's total and what is left after all refunds so far.
 func (c *Client) Refund(ctx context.Context, req gateway.RefundRequest) (gateway.Order, error) {
 	const op = "refund"
-	if err := checkOutTradeNo("client_sn (out_trade_no)", req.ClientSN); err != nil {
+	ref := gateway.Ref{ClientSN: req.ClientSN, SN: req.SN}
+	biz, err := tradeRef(ref)
+	if err != nil {
 		return gateway.Order{}, invalid(op, err)
 	}
+	// out_request_no is the refund's idempotency key: the caller keeps
+	// RequestNo while the outcome is unknown, and Alipay refunds once.
 	if err := checkOutTradeNo("request_no (out_request_no)", req.RequestNo); err != nil {
 		return gateway.Order{}, invalid(op, err)
 	}
@@ -435,14 +565,11 @@ func (c *Client) Refund(ctx context.Context, req gateway.RefundRequest) (gateway
 	if err := checkField("operator (operator_id)", req.Operator, maxOperatorID, false); err != nil {
 		return gateway.Order{}, invalid(op, err)
 	}
-	biz := map[string]string{
-		"out_trade_no":   req.ClientSN,
-		"refund_amount":  FormatYuan(req.AmountCents),
-		"out_request_no": req.RequestNo,
-		"operator_id":    req.Operator,
-		"store_id":       c.store,
-		"terminal_id":    c.terminal,
-	}
+	biz["refund_amount"] = FormatYuan(req.AmountCents)
+	biz["out_request_no"] = req.RequestNo
+	biz["operator_id"] = req.Operator
+	biz["store_id"] = c.store
+	biz["terminal_id"] = c.terminal
 	var r refundReply
 	cm, err := c.call(ctx, op, MethodRefund, biz, &r)
 	if err != nil {
@@ -461,7 +588,7 @@ func (c *Client) Refund(ctx context.Context, req gateway.RefundRequest) (gateway
 	// The refund is done; the trade total comes from a query. If that
 	// fails, the error says so and repeating Refund with the same
 	// RequestNo is safe (fund_change "N").
-	o, err := c.query(ctx, op, req.ClientSN)
+	o, err := c.query(ctx, op, ref)
 	if err != nil {
 		var ge *gateway.Error
 		if errors.As(err, &ge) {
@@ -501,28 +628,46 @@ func (c *Client) call(ctx context.Context, op, method string, biz map[string]str
 	if err != nil {
 		return common{}, invalid(op, err)
 	}
-	params := map[string]string{
-		"app_id":         c.appID,
-		"method":         method,
-		"format":         "JSON",
-		"charset":        "utf-8",
-		"sign_type":      c.signType,
-		"timestamp":      c.now().In(beijing).Format(timeLayout),
-		"version":        "1.0",
-		"app_auth_token": c.token,
-		"biz_content":    string(bizJSON),
+	// Protocol parameters go in the URL, application parameters in the
+	// body, each once (the Java SDK's layout; see the package doc). All of
+	// them are signed.
+	protocol := map[string]string{
+		"app_id":    c.appID,
+		"method":    method,
+		"format":    "JSON",
+		"charset":   "utf-8",
+		"sign_type": c.signType,
+		"timestamp": c.now().In(beijing).Format(timeLayout),
+		"version":   "1.0",
 	}
-	sign, err := Sign(c.signType, c.key, []byte(SignContent(params)))
+	application := map[string]string{
+		"biz_content":    string(bizJSON),
+		"app_auth_token": c.token,
+	}
+	all := map[string]string{}
+	for k, v := range protocol {
+		all[k] = v
+	}
+	for k, v := range application {
+		all[k] = v
+	}
+	sign, err := Sign(c.signType, c.key, []byte(SignContent(all)))
 	if err != nil {
 		return common{}, &gateway.Error{Class: gateway.NotSent, Op: op, Err: err}
 	}
+	query := url.Values{}
+	for k, val := range protocol {
+		query.Set(k, val)
+	}
+	query.Set("sign", sign)
+	u := *c.base
+	u.RawQuery = query.Encode()
 	form := url.Values{}
-	for k, val := range params {
+	for k, val := range application {
 		if val != "" {
 			form.Set(k, val)
 		}
 	}
-	form.Set("sign", sign)
 
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -533,7 +678,7 @@ func (c *Client) call(ctx context.Context, op, method string, biz map[string]str
 	// be repeated) from "the request may have reached Alipay" (Unknown).
 	var wrote atomic.Bool
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.postURL, strings.NewReader(form.Encode()))
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, u.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return common{}, &gateway.Error{Class: gateway.NotSent, Op: op, Err: fmt.Errorf("alipay: %v", err)}
 	}

@@ -513,12 +513,15 @@ func TestSignatures(t *testing.T) {
 }
 
 // TestUnsignedAnswers: answers without a valid signature are never read as
-// success or failure, whatever they say.
+// success, nor as a business failure, whatever they say. (Unsigned
+// gateway-level refusals are judged per call: TestUnsignedRefusals.)
 func TestUnsignedAnswers(t *testing.T) {
 	bodies := []string{
 		`{"alipay_trade_query_response":{"code":"10000","msg":"Success","out_trade_no":"U_1","trade_status":"TRADE_SUCCESS","total_amount":"1.00"}}`,
-		`{"error_response":{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-app-id"}}`,
+		`{"error_response":{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-app-id"},"sign":"bm90IGEgc2lnbmF0dXJl"}`,
 		`{"alipay_trade_query_response":{"code":"40004","sub_code":"ACQ.TRADE_NOT_EXIST"},"sign":"bm90IGEgc2lnbmF0dXJl"}`,
+		`{"alipay_trade_query_response":{"code":"40004","sub_code":"ACQ.TRADE_NOT_EXIST"}}`,
+		`{"error_response":{"code":"20000","msg":"Service Currently Unavailable","sub_code":"isp.unknow-error"}}`,
 		`{"alipay_trade_query_response":{"code":"10000"},"sign":"***"}`,
 	}
 	for _, b := range bodies {
@@ -535,7 +538,10 @@ func TestUnsignedAnswers(t *testing.T) {
 }
 
 // TestWireFormat checks what goes on the wire with a reader written apart
-// from the client: form fields, Beijing timestamp, yuan amounts.
+// from the client: protocol parameters in the query string and biz_content
+// in the body, each parameter once (the official Java SDK's layout:
+// alipay/alipay-sdk-java-all AbstractAlipayClient.java getRequestUrl and
+// doPost), Beijing timestamp, yuan amounts.
 func TestWireFormat(t *testing.T) {
 	got := make(chan url.Values, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -543,19 +549,38 @@ func TestWireFormat(t *testing.T) {
 			t.Errorf("content type %q", ct)
 		}
 		r.ParseForm()
-		got <- r.PostForm
+		q := r.URL.Query()
+		for k := range r.PostForm {
+			if k != "biz_content" {
+				t.Errorf("body carries %q; only biz_content (and app_auth_token) belong there", k)
+			}
+			if _, dup := q[k]; dup {
+				t.Errorf("%q sent twice, in the URL and the body", k)
+			}
+		}
+		if _, ok := q["biz_content"]; ok {
+			t.Error("biz_content in the URL")
+		}
+		for k, vs := range r.Form {
+			if len(vs) != 1 {
+				t.Errorf("%q sent %d times", k, len(vs))
+			}
+		}
+		got <- r.Form
 	}))
 	defer srv.Close()
 	sb := sandbox.New(sandbox.Options{})
 	cfg := sb.ClientConfig(srv.URL)
 	cfg.Now = func() time.Time { return time.Date(2014, 7, 23, 19, 7, 50, 0, time.UTC) }
-	cfg.OrderTimeout = 90 * time.Second
+	cfg.OrderTimeout = 10 * time.Minute
 	cfg.TerminalID = "NJ_T_001"
 	c, err := alipay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "W_1", AmountCents: 8888, Subject: "a&b=c 当面付"})
+	// PayWindow 90 s: timeout_express in whole minutes, rounded up, "2m"
+	// (seed 002, lines 58-61: "The value of the number must be integer").
+	c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "W_1", AmountCents: 8888, Subject: "a&b=c 当面付", PayWindow: 90 * time.Second})
 	f := <-got
 	want := map[string]string{
 		"app_id": sandbox.DefaultAppID, "method": "alipay.trade.precreate", "charset": "utf-8",

@@ -109,7 +109,15 @@ func openResponse(op, method string, body []byte, verify verifier, v any) (commo
 		}
 	}
 	if err := verify(raw, sign); err != nil {
-		// Never trust what an unverifiable answer says, not even "failed".
+		// Never trust what an unverifiable answer says, not even
+		// "failed". A refusal that came with no signature at all is real
+		// (field-notes.md; the Java SDK verifies a failed answer only
+		// when it has a sign, AbstractAlipayClient.checkResponseSign):
+		// it is kept in the error for the caller to judge per call.
+		var uc common
+		if sign == "" && json.Unmarshal(raw, &uc) == nil && uc.Code != "" && uc.Code != codeSuccess {
+			return c, unknown(op, uc.Code, &unsignedRefusal{c: uc})
+		}
 		return c, unknown(op, "", err)
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
@@ -134,6 +142,38 @@ const (
 	codeNoPerm      = "40006"
 )
 
+// unsignedRefusal is the cause of the Unknown error for a refusal that
+// carried no signature. Precreate, Query and Cancel decide whether its code
+// proves that nothing ran (see the package doc); otherwise it stays Unknown.
+type unsignedRefusal struct{ c common }
+
+func (u *unsignedRefusal) Error() string {
+	s := "alipay: unsigned refusal " + u.c.Code
+	if u.c.SubCode != "" {
+		s += "/" + u.c.SubCode
+	}
+	if u.c.SubMsg != "" {
+		s += ": " + u.c.SubMsg
+	}
+	return s
+}
+
+// configHints name the setting at fault for the open platform's
+// gateway-level refusals ("公共错误码").
+var configHints = map[string]string{
+	"isv.invalid-app-id":                "app_id is not an app Alipay knows: check alipay.app_id",
+	"isv.missing-app-id":                "app_id is missing: set alipay.app_id",
+	"isv.invalid-signature":             "the signature does not verify at Alipay: the app private key (alipay.app_private_key_file) does not match the app public key registered for this app_id",
+	"isv.missing-signature":             "the request was not signed: check alipay.app_private_key_file",
+	"isv.invalid-signature-type":        "sign_type refused: check alipay.sign_type (RSA2 or RSA, as registered for the app)",
+	"isv.invalid-method":                "this app cannot call the method: sign the face-to-face payment (当面付) product for the app, or check alipay.gateway_url",
+	"isv.insufficient-isv-permissions":  "the app lacks permission for this call: check the products signed for alipay.app_id",
+	"isv.insufficient-user-permissions": "the merchant has not authorised this call: check alipay.app_auth_token",
+	"aop.invalid-auth-token":            "app_auth_token refused: check alipay.app_auth_token",
+	"ACQ.ACCESS_FORBIDDEN":              "the app may not call this method: check the products signed for alipay.app_id",
+	"ACQ.PARTNER_ERROR":                 "seller and app do not match: check alipay.seller_id and alipay.app_id",
+}
+
 // classify turns a non-success answer into the error the engine needs.
 func classify(op string, c common) *gateway.Error {
 	e := &gateway.Error{Class: gateway.Rejected, Op: op, Code: c.Code, Message: c.Msg}
@@ -154,7 +194,15 @@ func classify(op string, c common) *gateway.Error {
 		sub == "isv.invalid-signature-type", sub == "isv.invalid-app-id",
 		sub == "isv.missing-app-id",
 		sub == "ACQ.ACCESS_FORBIDDEN", sub == "ACQ.PARTNER_ERROR":
-		e.Err = gateway.ErrAuth
+		// The configuration is wrong; no retry helps. ErrAuth too, for
+		// callers that look for a credential problem.
+		e.Err = fmt.Errorf("%w: %w", gateway.ErrConfig, gateway.ErrAuth)
+		if h := configHints[sub]; h != "" {
+			e.Message = strings.TrimSpace(e.Message + " (" + h + ")")
+		}
+	case sub == "isv.invalid-method":
+		e.Err = gateway.ErrConfig
+		e.Message = strings.TrimSpace(e.Message + " (" + configHints[sub] + ")")
 	case sub == "isv.invalid-timestamp":
 		e.Message += " (is the device clock right? `posagent doctor` checks it; timestamp is sent as Beijing time)"
 	case sub == "ACQ.TRADE_NOT_EXIST":
