@@ -443,6 +443,12 @@ func (c *cli) ordersCmd() *cobra.Command {
 		Use:   "orders",
 		Short: "List, show, export or archive the orders",
 		Long:  "List, show, export or archive the orders. Without a subcommand: list.",
+		Args: func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", a[0], cmd.CommandPath())}
+			}
+			return nil
+		},
 	}
 	list := &cobra.Command{
 		Use:   "list [--since DAY] [--limit N]",

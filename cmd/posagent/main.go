@@ -120,6 +120,8 @@ func plain(err error) string {
 
 type usageError struct{ error }
 
+func (u usageError) Unwrap() error { return u.error }
+
 // errSilent: the command has said why already.
 var errSilent = errors.New("failed")
 

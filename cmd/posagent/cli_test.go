@@ -1,0 +1,427 @@
+package main
+
+// The technician's CLI as issue 17 tried it, on the real binary (built in
+// TestMain, e2e_test.go): flags anywhere, --help exits 0 and shows
+// arguments and subcommands, read-only commands leave the tree byte for
+// byte unchanged, refund checks before it asks, doctor on a running
+// service for every gateway. The expected behaviour is the issue's text
+// ("Done when: tests cover each point…"); the gateways' answers are those
+// of their sandboxes, which follow ../shared/spec.
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	alipaysandbox "posagent/gateway/alipay/sandbox"
+	yedpaysandbox "posagent/gateway/yedpay/sandbox"
+	"posagent/storage"
+)
+
+// posagent runs the binary with env added, stdin as given, in dir.
+func posagent(t *testing.T, dir, stdin string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "TERM=dumb", "POSAGENT_VENDOR_SN=", "POSAGENT_VENDOR_KEY="), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// seedTree is a terminal's files without a service: a config and a
+// database holding three orders on known days.
+type seedTree struct {
+	dir, config, db     string
+	paid, old, canceled string // client_sns
+}
+
+func newSeedTree(t *testing.T) *seedTree {
+	t.Helper()
+	s := &seedTree{dir: t.TempDir()}
+	s.db = filepath.Join(s.dir, "state", "posagent.db")
+	s.config = filepath.Join(s.dir, "posagent.toml")
+	os.WriteFile(s.config, []byte(fmt.Sprintf("[terminal]\ndatabase = %q\n[gateway]\nurl = \"http://127.0.0.1:1\"\ntimeout = \"1s\"\n[keypad]\ndriver = \"none\"\n[log]\nformat = \"json\"\n", s.db)), 0o600)
+	db, err := storage.Open(s.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.Local) }
+	for _, o := range []*storage.Order{
+		{ClientSN: "OLD0001", AmountCents: 1250, State: "paid", Final: true, CreatedAt: day(20, 12)},
+		{ClientSN: "PAID0002", AmountCents: 800, State: "paid", Final: true, CreatedAt: day(26, 10)},
+		{ClientSN: "CANC0003", AmountCents: 300, State: "canceled", Final: true, CreatedAt: day(27, 9)},
+	} {
+		if err := db.CreateOrder(o, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s.old, s.paid, s.canceled = "OLD0001", "PAID0002", "CANC0003"
+	return s
+}
+
+// TestFlagsAnywhere: the README's own command line and its variants give
+// the same export (issue 17: "flags after the subcommand are silently
+// ignored").
+func TestFlagsAnywhere(t *testing.T) {
+	s := newSeedTree(t)
+	for _, args := range [][]string{
+		{"orders", "export", "--format", "json", "--since", "2026-11-25", "--config", s.config},
+		{"--config", s.config, "orders", "export", "--since", "2026-11-25", "--format", "json"},
+		{"orders", "--config=" + s.config, "export", "--format=json", "--since=2026-11-25"},
+		{"orders", "export", "--set", "terminal.database=" + s.db, "--format", "json", "--since", "2026-11-25"},
+	} {
+		out, errOut, code := posagent(t, s.dir, "", nil, args...)
+		var export struct{ Orders []map[string]any } // storage's JSON export
+		if code != 0 || json.Unmarshal([]byte(out), &export) != nil {
+			t.Errorf("%v: exit %d, not JSON:\n%s%s", args, code, out, errOut)
+			continue
+		}
+		var sns []string
+		for _, r := range export.Orders {
+			sns = append(sns, fmt.Sprint(r["client_sn"]))
+		}
+		sort.Strings(sns)
+		if strings.Join(sns, ",") != s.canceled+","+s.paid {
+			t.Errorf("%v: exported %v, want the orders from 2026-11-25 on", args, sns)
+		}
+	}
+	// CSV is CSV; a format that does not exist is refused naming the allowed ones.
+	out, _, code := posagent(t, s.dir, "", nil, "orders", "export", "--since", "2026-11-01", "--format", "csv", "--config", s.config)
+	if code != 0 || !strings.Contains(out, s.old) || strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Errorf("csv export: %d\n%s", code, out)
+	}
+	_, errOut, code := posagent(t, s.dir, "", nil, "orders", "export", "--format", "xml", "--config", s.config)
+	if code != 2 || !strings.Contains(errOut, "choose csv or json") {
+		t.Errorf("--format xml: exit %d\n%s", code, errOut)
+	}
+	// --set after the subcommand reaches the database it names.
+	other := newSeedTree(t)
+	odb, _ := storage.Open(other.db, nil)
+	odb.CreateOrder(&storage.Order{ClientSN: "ELSEWHERE1", AmountCents: 100, State: "paid", Final: true}, "")
+	odb.Close()
+	out, errOut, code = posagent(t, s.dir, "", nil, "orders", "list", "--config", s.config, "--set", "terminal.database="+other.db)
+	if code != 0 || !strings.Contains(out, "ELSEWHERE1") {
+		t.Errorf("orders list --set terminal.database: %d\n%s%s", code, out, errOut)
+	}
+	// Bad values in --set name the key, in plain words, exit non-zero.
+	_, errOut, code = posagent(t, s.dir, "", nil, "status", "--config", s.config, "--set", "terminal.payment_window=5")
+	if code == 0 || !strings.Contains(errOut, `terminal.payment_window: "5" needs a unit`) || strings.Contains(errOut, "config:") {
+		t.Errorf("payment_window=5: %d\n%s", code, errOut)
+	}
+	_, errOut, code = posagent(t, s.dir, "", nil, "status", "--config", s.config, "--set", "display.driver=crt")
+	if code == 0 || !strings.Contains(errOut, "use st7789, ili9341, ssd1306") {
+		t.Errorf("display.driver=crt: %d\n%s", code, errOut)
+	}
+}
+
+// TestHelpEverywhere: every command's --help exits 0 on stdout and shows
+// its arguments and subcommands; mistakes on the command line exit 2.
+func TestHelpEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		paths = append(paths, path)
+		for _, sub := range c.Commands() {
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+	}
+	walk((&cli{}).root(), nil)
+	if len(paths) < 15 {
+		t.Fatalf("only %d commands", len(paths))
+	}
+	for _, p := range paths {
+		out, errOut, code := posagent(t, dir, "", nil, append(p, "--help")...)
+		if code != 0 {
+			t.Errorf("posagent %s --help: exit %d\n%s", strings.Join(p, " "), code, errOut)
+		}
+		if len(p) > 0 && (p[0] == "demo" || p[0] == "selftest") {
+			continue // they parse their own flags; the flag package prints to stderr
+		}
+		if !strings.Contains(out, "Usage:") {
+			t.Errorf("posagent %s --help shows no usage:\n%s", strings.Join(p, " "), out)
+		}
+	}
+	out, _, _ := posagent(t, dir, "", nil, "orders", "--help")
+	for _, sub := range []string{"list", "show", "export", "archive"} {
+		if !strings.Contains(out, "  "+sub+" ") {
+			t.Errorf("orders --help does not list %s:\n%s", sub, out)
+		}
+	}
+	if out, _, _ := posagent(t, dir, "", nil, "refund", "--help"); !strings.Contains(out, "refund CLIENT_SN [AMOUNT]") || !strings.Contains(out, "--yes") {
+		t.Errorf("refund --help:\n%s", out)
+	}
+	if out, _, code := posagent(t, dir, "", nil, "help", "orders", "export"); code != 0 || !strings.Contains(out, "--format") {
+		t.Errorf("help orders export: %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{}, {"bogus"}, {"orders", "bogus"}, {"status", "--nope"}, {"refund"}, {"orders", "show"}, {"refund", "X", "abc"}} {
+		_, errOut, code := posagent(t, dir, "", nil, args...)
+		if code != 2 {
+			t.Errorf("posagent %v: exit %d, want 2\n%s", args, code, errOut)
+		}
+		if strings.Contains(errOut, "keypad:") || strings.Contains(errOut, "storage:") {
+			t.Errorf("posagent %v: internal prefix in %q", args, errOut)
+		}
+	}
+	if out, _, code := posagent(t, dir, "", nil, "--version"); code != 0 || !strings.HasPrefix(out, "posagent ") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+}
+
+// snapshot is every file and directory under root with its mode, size,
+// modification time and content hash.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			v += " " + hex.EncodeToString(sum[:])
+		}
+		m[p] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func diffSnap(a, b map[string]string) []string {
+	var d []string
+	for k, v := range a {
+		if b[k] != v {
+			d = append(d, fmt.Sprintf("%s: %q → %q", k, v, b[k]))
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			d = append(d, "new: "+k)
+		}
+	}
+	sort.Strings(d)
+	return d
+}
+
+// TestReadOnlyCommandsChangeNothing: no command but provision, run and demo
+// creates or changes a file (issue 17), and a database path that does not
+// exist is an error naming it.
+func TestReadOnlyCommandsChangeNothing(t *testing.T) {
+	s := newSeedTree(t)
+	cfg := []string{"--config", s.config}
+	missing := filepath.Join(s.dir, "stat", "posagent.db") // a typo of state/
+	for _, args := range [][]string{
+		{"status"}, {"orders"}, {"orders", "list"}, {"orders", "show", s.paid}, {"orders", "show", "NOPE"},
+		{"orders", "export", "--format", "csv"}, {"orders", "export", "--format", "json", "--since", "2026-11-01"},
+		{"doctor"}, {"doctor", "--deep"}, {"version"}, {"--help"}, {"refund", "NOPE", "--yes"}, {"refund", s.canceled, "--yes"},
+		{"refund", s.paid, "99999.00", "--yes"}, {"support-bundle", "-o", "-"}, {"checkin"}, {"upload-log"}, {"pin", "set", "bogus"},
+		{"orders", "archive"},
+	} {
+		before := snapshot(t, s.dir)
+		out, errOut, code := posagent(t, s.dir, "", nil, append(args, cfg...)...)
+		if d := diffSnap(before, snapshot(t, s.dir)); len(d) > 0 {
+			t.Errorf("posagent %v (exit %d) changed the tree:\n%s\n%s%s", args, code, strings.Join(d, "\n"), out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"status"}, {"orders", "list"}, {"orders", "export"}, {"refund", "X", "--yes"}, {"checkin"}, {"doctor"}} {
+		before := snapshot(t, s.dir)
+		out, errOut, code := posagent(t, s.dir, "", nil, append(args, append(cfg, "--set", "terminal.database="+missing)...)...)
+		if code == 0 || !strings.Contains(out+errOut, missing) || !strings.Contains(out+errOut, "does not exist") {
+			t.Errorf("posagent %v on a missing database: exit %d, want an error naming %s:\n%s%s", args, code, missing, out, errOut)
+		}
+		if strings.Contains(out+errOut, "provision --code") && args[0] == "doctor" && !strings.Contains(out+errOut, "terminal.database") {
+			t.Errorf("doctor tells a technician to provision instead of checking the path:\n%s", out)
+		}
+		if d := diffSnap(before, snapshot(t, s.dir)); len(d) > 0 {
+			t.Errorf("posagent %v created:\n%s", args, strings.Join(d, "\n"))
+		}
+	}
+	// A missing default configuration file is stated, not hidden.
+	_, errOut, _ := posagent(t, s.dir, "", nil, "status", "--set", "terminal.database="+s.db)
+	if !strings.Contains(errOut, DefaultConfigPath+" does not exist") {
+		if _, err := os.Stat(DefaultConfigPath); err != nil {
+			t.Errorf("no word about the missing %s:\n%s", DefaultConfigPath, errOut)
+		}
+	}
+}
+
+// TestRefundChecksBeforeAsking: the question is asked only about a refund
+// that can happen (issue 17: "Refund ¥99999.00 of order …? for a ¥12.50
+// order").
+func TestRefundChecksBeforeAsking(t *testing.T) {
+	s := newSeedTree(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"refund", "NOPE"}, "order NOPE does not exist"},
+		{[]string{"refund", s.paid, "99999.00"}, "has ¥8.00 left to refund"},
+		{[]string{"refund", s.canceled}, "is canceled, not paid"},
+	} {
+		_, errOut, code := posagent(t, s.dir, "y\n", nil, append(tc.args, "--config", s.config)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "[y/N]") || strings.Contains(errOut, "storage:") {
+			t.Errorf("%v: exit %d\n%s\nwant %q and no question", tc.args, code, errOut, tc.want)
+		}
+	}
+	// A refund that can happen is asked about, and "n" refunds nothing.
+	_, errOut, code := posagent(t, s.dir, "n\n", nil, "refund", s.paid, "1.00", "--config", s.config)
+	if code != 1 || !strings.Contains(errOut, "Refund ¥1.00 of order "+s.paid) || !strings.Contains(errOut, "nothing was refunded") {
+		t.Errorf("declined refund: %d\n%s", code, errOut)
+	}
+}
+
+// service is `posagent run` on a config whose keypad is "none".
+func service(t *testing.T, config string) {
+	t.Helper()
+	cmd := exec.Command(binPath, "run", "--config", config)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan bool, 1)
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "posagent running" {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("the service exited:\n%s", log.String())
+		}
+	case <-time.After(60 * time.Second): // only turns a hang into a failure
+		t.Fatal("the service did not start")
+	}
+}
+
+// TestDoctorOnRunningService: with the service holding the database, the
+// doctor's checks run inside it and every gateway's credentials are proved
+// by a signed query for an order that cannot exist; wrong credentials are
+// red with what to fix. Sandboxes: Upay (upay-v2.md: ILLEGAL_SIGN for a bad
+// key, UPAY_ORDER_NOT_EXISTS for an unknown order), Alipay (field notes:
+// ACQ.TRADE_NOT_EXIST for an unknown trade; isv.invalid-app-id for a wrong
+// app id), Yedpay (field notes: Bearer token, GET /v1/transactions/{id};
+// 401 for a wrong token, gateway/yedpay/wire.go).
+func TestDoctorOnRunningService(t *testing.T) {
+	env := []string{}
+	t.Run("upay", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.provision()
+		r.start()
+		out, errOut, code := posagent(t, r.dir, "", env, "doctor", "--config", r.config)
+		if code != 0 || !strings.Contains(out, "(checked by the running service)") || !strings.Contains(out, "[ok] credentials: terminal") ||
+			!strings.Contains(out, "[ok] keypad: connected") || !strings.Contains(out, "[ok] database") {
+			t.Fatalf("doctor: exit %d\n%s%s", code, out, errOut)
+		}
+		out, _, _ = posagent(t, r.dir, "", env, "status", "--config", r.config)
+		if !strings.Contains(out, "running (pid") || !strings.Contains(out, "last check-in") {
+			t.Errorf("status:\n%s", out)
+		}
+	})
+	t.Run("alipay", func(t *testing.T) {
+		dir := t.TempDir()
+		sb := alipaysandbox.New(alipaysandbox.Options{})
+		srv := httptest.NewServer(sb)
+		t.Cleanup(srv.Close)
+		cc := sb.ClientConfig(srv.URL)
+		priv, pub, err := sb.WriteClientKeys(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		config := filepath.Join(dir, "posagent.toml")
+		write := func(appID string) {
+			os.WriteFile(config, []byte(fmt.Sprintf("[terminal]\ndatabase = %q\n[gateway]\nkind = \"alipay\"\nurl = %q\napp_id = %s\napp_private_key_file = %q\nalipay_public_key_file = %q\n[keypad]\ndriver = \"none\"\n[log]\nformat = \"json\"\n",
+				filepath.Join(dir, "state", "posagent.db"), cc.BaseURL, appID, priv, pub)), 0o600)
+		}
+		// A wrong app id, all digits as Alipay's are, unquoted in the file:
+		// red from here (no service yet) with what to fix.
+		write("2021009999999999")
+		out, errOut, code := posagent(t, dir, "", env, "doctor", "--config", config)
+		if code != 1 || !strings.Contains(out, "[FAIL] credentials: Alipay refused app 2021009999999999") || !strings.Contains(out, "gateway.app_id") {
+			t.Fatalf("doctor with a wrong app id: exit %d\n%s%s", code, out, errOut)
+		}
+		write(fmt.Sprintf("%q", cc.AppID))
+		service(t, config)
+		out, errOut, code = posagent(t, dir, "", env, "doctor", "--config", config)
+		if code != 0 || !strings.Contains(out, "(checked by the running service)") || !strings.Contains(out, "[ok] credentials: Alipay app "+cc.AppID+" accepted") {
+			t.Fatalf("doctor: exit %d\n%s%s", code, out, errOut)
+		}
+		out, _, _ = posagent(t, dir, "", env, "status", "--config", config)
+		if strings.Contains(out, "PROVISION") || strings.Contains(out, "check-in") || !strings.Contains(out, "Alipay face-to-face, app "+cc.AppID) {
+			t.Errorf("status talks of provisioning on Alipay:\n%s", out)
+		}
+	})
+	t.Run("yedpay", func(t *testing.T) {
+		dir := t.TempDir()
+		sb := yedpaysandbox.New(yedpaysandbox.Options{})
+		srv := httptest.NewServer(sb)
+		t.Cleanup(srv.Close)
+		cc := sb.ClientConfig(srv.URL)
+		token := filepath.Join(dir, "token")
+		config := filepath.Join(dir, "posagent.toml")
+		os.WriteFile(config, []byte(fmt.Sprintf("[terminal]\ndatabase = %q\n[gateway]\nkind = \"yedpay\"\nurl = %q\nstore_id = %q\naccess_token_file = %q\ngateway_id = %d\n[keypad]\ndriver = \"none\"\n[log]\nformat = \"json\"\n",
+			filepath.Join(dir, "state", "posagent.db"), srv.URL, cc.StoreID, token, int(cc.GatewayID))), 0o600)
+		os.WriteFile(token, []byte(cc.AccessToken+"\n"), 0o600)
+		service(t, config)
+		out, errOut, code := posagent(t, dir, "", env, "doctor", "--config", config)
+		if code != 0 || !strings.Contains(out, "(checked by the running service)") || !strings.Contains(out, "[ok] credentials: Yedpay") {
+			t.Fatalf("doctor: exit %d\n%s%s", code, out, errOut)
+		}
+		out, _, _ = posagent(t, dir, "", env, "status", "--config", config)
+		if strings.Contains(out, "PROVISION") || !strings.Contains(out, "Yedpay, store "+cc.StoreID) {
+			t.Errorf("status:\n%s", out)
+		}
+		// The service reads the token when it starts; the doctor reads it
+		// again, so a token replaced on disk is checked at once.
+		os.WriteFile(token, []byte("expired-token\n"), 0o600)
+		out, errOut, code = posagent(t, dir, "", env, "doctor", "--config", config)
+		if code != 1 || !strings.Contains(out, "[FAIL] credentials: Yedpay refused") || !strings.Contains(out, "gateway.access_token_file") {
+			t.Fatalf("doctor with a wrong token: exit %d\n%s%s", code, out, errOut)
+		}
+	})
+}
