@@ -199,13 +199,6 @@ func storageStats(cfg Config) string {
 	return string(b) + "\n"
 }
 
-// logUploader is what upload-log needs from the Upay client: POST
-// /terminal/uploadLog with the gzip bytes, signed like any call
-// (upay-v2.md, "Terminal lifecycle").
-type logUploader interface {
-	UploadLog(ctx context.Context, gz []byte) error
-}
-
 func (c *cli) uploadLogCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "upload-log",
@@ -259,12 +252,10 @@ it without anyone visiting the shop. Upay terminals only.`,
 	}
 }
 
+// uploadLog sends gz through /terminal/uploadLog, signed like any call
+// (upay-v2.md, "Terminal lifecycle").
 func uploadLog(ctx context.Context, cl *upay.Client, gz []byte) error {
-	u, ok := any(cl).(logUploader)
-	if !ok {
-		return errors.New("this build's Upay client cannot upload logs yet; write a bundle with `posagent support-bundle` and send it to support")
-	}
-	if err := u.UploadLog(ctx, gz); err != nil {
+	if err := cl.UploadLog(ctx, gz); err != nil {
 		return fmt.Errorf("the gateway did not take the log: %s", plain(err))
 	}
 	return nil

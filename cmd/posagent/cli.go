@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func (c *cli) versionCmd() *cobra.Command {
 // error naming it.
 func openReadOnly(cfg Config) (*storage.DB, error) {
 	path := cfg.Terminal.Database
-	db, err := storage.Open(path, &storage.Options{ReadOnly: true, LockTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	db, err := storage.OpenReadOnly(path, &storage.Options{LockTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	var ce *storage.CorruptError
 	switch {
 	case err == nil:
@@ -567,28 +568,64 @@ func (c *cli) ordersExport(cmd *cobra.Command, format, since string) error {
 }
 
 func (c *cli) archiveCmd() *cobra.Command {
-	var before, out string
+	var before, dir string
 	cmd := &cobra.Command{
-		Use:   "archive --before DAY [-o FILE]",
+		Use:   "archive [--before DAY] [--dir DIR]",
 		Short: "Move final orders older than a day out of the live database",
-		Args:  args(0, 0),
+		Long: `Move final orders created before DAY (default: storage.retention ago) into
+monthly archive files (orders-2025-11.jsonl.gz) and compact the database.
+Open orders and refunds not yet confirmed stay. Archived orders still show in
+orders list, show and export. Works while the service runs (it archives).`,
+		Example: "  posagent orders archive --before 2025-12-01",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if before == "" {
-				return usageError{errors.New("--before is required, e.g. --before 2025-12-01")}
-			}
-			if _, err := parseDay("before", before, time.Local); err != nil {
+			cfg, err := c.load(cmd)
+			if err != nil {
 				return err
 			}
-			if _, err := c.load(cmd); err != nil {
+			var day time.Time
+			switch r, _ := cfg.retention(); {
+			case before != "":
+				if day, err = parseDay("before", before, time.Local); err != nil {
+					return err
+				}
+			case r > 0:
+				y, m, d := time.Now().Add(-r).Date()
+				day = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+			default:
+				return usageError{errors.New("--before is required (or set storage.retention), e.g. --before 2025-12-01")}
+			}
+			if dir == "" {
+				dir = archiveDir(cfg)
+			}
+			db, err := openExisting(cfg)
+			if errors.Is(err, storage.ErrLocked) {
+				return viaService(cfg, http.MethodPost, "/archive", url.Values{"before": {day.Format(time.RFC3339)}, "dir": {dir}}, c.stdout)
+			}
+			if err != nil {
 				return err
 			}
-			// TODO(storage): call storage's Archive when it lands.
-			return errors.New("orders archive is not available in this build yet: the order store cannot archive")
+			defer db.Close()
+			res, err := db.Archive(day, dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(c.stdout, archiveText(res, day))
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&before, "before", "", "archive final orders created before this day (2025-12-01, local time)")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "archive file (default next to the database)")
+	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (default: archive/ next to the database)")
 	return cmd
+}
+
+func archiveDir(cfg Config) string {
+	return filepath.Join(filepath.Dir(cfg.Terminal.Database), "archive")
+}
+
+func archiveText(res storage.ArchiveResult, before time.Time) string {
+	return fmt.Sprintf("archived: %d orders from before %s (%d kept: open, or a refund not confirmed); database %d → %d bytes\n",
+		res.Archived, before.Format(time.DateOnly), res.Kept, res.SizeBefore, res.SizeAfter)
 }
 
 // orderError says in plain words what went wrong reading one order.

@@ -9,16 +9,21 @@ package main
 // of their sandboxes, which follow ../shared/spec.
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -424,4 +429,166 @@ func TestDoctorOnRunningService(t *testing.T) {
 			t.Fatalf("doctor with a wrong token: exit %d\n%s%s", code, out, errOut)
 		}
 	})
+}
+
+// readBundle returns the files of a support bundle by name.
+func readBundle(t *testing.T, gz []byte) map[string]string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatalf("not gzip: %v", err)
+	}
+	tr := tar.NewReader(zr)
+	files := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[strings.TrimPrefix(h.Name, "posagent-support/")] = string(b)
+	}
+}
+
+// TestSupportBundleAndUploadLog: the bundle holds what issue 17 lists and
+// no key; upload-log sends it through /terminal/uploadLog, where the Upay
+// sandbox stores it (upay-v2.md: "gzip bytes of the log file (signed like
+// any request)"), with or without the service running.
+func TestSupportBundleAndUploadLog(t *testing.T) {
+	r := newRig(t, nil)
+	r.provision()
+	bundle := filepath.Join(r.dir, "bundle.tar.gz")
+	out, errOut, code := posagent(t, r.dir, "", nil, "support-bundle", "-o", bundle, "--config", r.config)
+	if code != 0 || !strings.Contains(out, "support bundle written") {
+		t.Fatalf("support-bundle: %d\n%s%s", code, out, errOut)
+	}
+	gz, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readBundle(t, gz)
+	creds := openTestDBCopy(t, r.db)
+	for name, want := range map[string]string{
+		"version.txt": "posagent ", "config.toml": "E2E Shop", "status.txt": "not running",
+		"doctor.txt": "[ok] credentials: terminal", "storage.json": `"schema_version"`, "journal.txt": "",
+	} {
+		text, ok := files[name]
+		if !ok || !strings.Contains(text, want) {
+			t.Errorf("%s missing or without %q:\n%s", name, want, text)
+		}
+	}
+	for name, text := range files {
+		if strings.Contains(text, creds.TerminalKey) || strings.Contains(text, creds.PrevKey) || strings.Contains(text, "sandbox-vendor-key") {
+			t.Errorf("%s holds a secret", name)
+		}
+	}
+	if fi, _ := os.Stat(bundle); fi.Mode().Perm() != 0o600 {
+		t.Errorf("bundle mode %v", fi.Mode().Perm())
+	}
+	out, errOut, code = posagent(t, r.dir, "", nil, "upload-log", "--config", r.config)
+	if code != 0 || !strings.Contains(out, "log uploaded") {
+		t.Fatalf("upload-log: %d\n%s%s", code, out, errOut)
+	}
+	r.start()
+	out, errOut, code = posagent(t, r.dir, "", nil, "upload-log", "--config", r.config)
+	if code != 0 || !strings.Contains(out, "sent by the running service") {
+		t.Fatalf("upload-log while running: %d\n%s%s", code, out, errOut)
+	}
+	ups := r.sb.Uploads()
+	if len(ups) != 2 {
+		t.Fatalf("%d uploads at the sandbox", len(ups))
+	}
+	for _, u := range ups {
+		if u.Terminal != creds.TerminalSN {
+			t.Errorf("upload from %q", u.Terminal)
+		}
+		if f := readBundle(t, u.Gzip); !strings.Contains(f["doctor.txt"], "credentials") {
+			t.Errorf("uploaded bundle lacks the doctor's output: %v", f)
+		}
+	}
+	if f := readBundle(t, ups[1].Gzip); !strings.Contains(f["doctor.txt"], "(checked by the running service)") || !strings.Contains(f["status.txt"], "running (pid") {
+		t.Errorf("bundle made while running:\n%s\n%s", f["status.txt"], f["doctor.txt"])
+	}
+	// Alipay and Yedpay have no such call: said plainly.
+	_, errOut, code = posagent(t, r.dir, "", nil, "upload-log", "--config", r.config, "--set", "gateway.kind=yedpay")
+	if code != 1 || !strings.Contains(errOut, "only Upay takes log uploads") {
+		t.Errorf("upload-log on yedpay: %d\n%s", code, errOut)
+	}
+}
+
+// TestGenDocs: man pages and completions come from the command tree, under
+// the names cmd/mkdeb installs (cmd/mkdeb/docs.go: NAME.SECTION pages;
+// posagent.bash, posagent.zsh, posagent.fish), byte for byte the same for
+// the same SOURCE_DATE_EPOCH (reproducible packages).
+func TestGenDocs(t *testing.T) {
+	gen := func() (string, string) {
+		dir := t.TempDir()
+		man, comp := filepath.Join(dir, "man"), filepath.Join(dir, "completions")
+		out, errOut, code := posagent(t, dir, "", []string{"SOURCE_DATE_EPOCH=1764547200"}, "gen-docs", "--man", man, "--completions", comp)
+		if code != 0 {
+			t.Fatalf("gen-docs: %d\n%s%s", code, out, errOut)
+		}
+		return man, comp
+	}
+	man, comp := gen()
+	man2, _ := gen()
+	for _, page := range []string{"posagent.1", "posagent-orders-export.1", "posagent-refund.1", "posagent-doctor.1", "posagent-support-bundle.1"} {
+		a, err := os.ReadFile(filepath.Join(man, page))
+		if err != nil {
+			t.Errorf("no %s: %v", page, err)
+			continue
+		}
+		if b, _ := os.ReadFile(filepath.Join(man2, page)); !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs", page)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(man, "posagent-orders-export.1")); !bytes.Contains(b, []byte("format")) {
+		t.Errorf("orders export page lacks --format:\n%s", b)
+	}
+	entries, _ := os.ReadDir(man)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "gen-docs") || !regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*\.1$`).MatchString(e.Name()) {
+			t.Errorf("man page %s", e.Name())
+		}
+	}
+	for _, f := range []string{"posagent.bash", "posagent.zsh", "posagent.fish"} {
+		b, err := os.ReadFile(filepath.Join(comp, f))
+		if err != nil || !bytes.Contains(b, []byte("posagent")) {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		if out, err := exec.Command(bash, "-n", filepath.Join(comp, "posagent.bash")).CombinedOutput(); err != nil {
+			t.Errorf("bash -n posagent.bash: %v\n%s", err, out)
+		}
+	}
+	// The completion engine answers from the same definitions.
+	out, _, _ := posagent(t, t.TempDir(), "", nil, "__complete", "orders", "export", "--format", "")
+	if !strings.Contains(out, "csv") || !strings.Contains(out, "json") {
+		t.Errorf("completing --format: %q", out)
+	}
+}
+
+// TestArchiveCommand: final orders before the day leave the live database
+// for the archive files and are still shown (storage's Archive contract,
+// storage/archive.go).
+func TestArchiveCommand(t *testing.T) {
+	s := newSeedTree(t)
+	out, errOut, code := posagent(t, s.dir, "", nil, "orders", "archive", "--before", "2026-11-25", "--config", s.config)
+	if code != 0 || !strings.Contains(out, "archived: 1 orders") {
+		t.Fatalf("archive: %d\n%s%s", code, out, errOut)
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.dir, "state", "archive", "orders-2026-11*")); len(m) != 1 {
+		t.Errorf("archive files: %v", m)
+	}
+	if out, _, code := posagent(t, s.dir, "", nil, "orders", "show", s.old, "--config", s.config); code != 0 || !strings.Contains(out, "12.50") {
+		t.Errorf("archived order not shown: %d\n%s", code, out)
+	}
+	_, errOut, code = posagent(t, s.dir, "", nil, "orders", "archive", "--config", s.config)
+	if code != 2 || !strings.Contains(errOut, "storage.retention") {
+		t.Errorf("archive without a day: %d\n%s", code, errOut)
+	}
 }

@@ -35,6 +35,7 @@ import (
 //	POST /checkin                        rotate the terminal key now
 //	GET  /doctor?deep=1&style=ascii      the doctor's checks, run by the service;
 //	                                     header X-Doctor: ok or fail
+//	POST /archive?before=RFC3339&dir=    archive final orders (storage.Archive)
 //	GET  /stats                          storage.Stats as JSON
 //	POST /upload-log                     body: a support bundle, sent to Upay
 //
@@ -96,6 +97,19 @@ func serveControl(ctx context.Context, cfg Config, path string, db *storage.DB, 
 		storage.WriteOrderDetail(w, o)
 	})
 	mux.HandleFunc("GET /doctor", serveDoctor(cfg, db))
+	mux.HandleFunc("POST /archive", func(w http.ResponseWriter, r *http.Request) {
+		before, err := time.Parse(time.RFC3339, r.URL.Query().Get("before"))
+		if err != nil {
+			fail(w, 400, errors.New("before must be an RFC 3339 time"))
+			return
+		}
+		res, err := db.Archive(before, r.URL.Query().Get("dir"))
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		io.WriteString(w, archiveText(res, before.Local()))
+	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		st, err := db.Stats()
 		if err != nil {
