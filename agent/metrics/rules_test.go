@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,5 +94,51 @@ func TestRulesNameRealMetrics(t *testing.T) {
 	sort.Strings(names)
 	if len(names) < 7 {
 		t.Errorf("the rules use only %v", names)
+	}
+}
+
+// TestDocsListEveryMetric: docs/monitoring/README.md documents every
+// posagent_* metric the agent exports, and no metric it does not.
+func TestDocsListEveryMetric(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	m.Sale("upay", "paid")
+	m.CheckedIn("upay", time.Unix(1, 0))
+	m.SetDevice(metrics.Keypad, true)
+	m.SetPaper(metrics.PaperOK)
+	m.GatewayError("upay", "query", &gateway.Error{Class: gateway.Unknown})
+	// One failed request through the transport: the latency histogram and
+	// the transport error counter appear with their first child.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	if resp, err := (&http.Client{Transport: m.Transport(nil, "upay")}).Get(srv.URL); err == nil {
+		resp.Body.Close()
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(rulesDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, n := range regexp.MustCompile("(?m)^\\| `(posagent_[a-z_]+)`").FindAllStringSubmatch(string(b), -1) {
+		documented[n[1]] = true
+	}
+	exported := map[string]bool{}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "posagent_") {
+			exported[mf.GetName()] = true
+		}
+	}
+	for n := range exported {
+		if !documented[n] {
+			t.Errorf("%s is exported but not in the README's metrics table", n)
+		}
+	}
+	for n := range documented {
+		if !exported[n] {
+			t.Errorf("the README documents %s, which the agent does not export", n)
+		}
 	}
 }
