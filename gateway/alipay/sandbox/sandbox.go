@@ -24,10 +24,41 @@
 //     is ACQ.CONTEXT_INCONSISTENT.
 //   - Unpaid trades close by themselves after OrderTTL or the request's
 //     timeout_express, whichever is shorter, measured with Options.Now.
+//   - A parameter sent twice (in the query string and the body, say) is
+//     refused with 40002 isv.invalid-parameter, as the independent gateway
+//     of issue 13 refused a duplicated charset.
+//   - isv.invalid-app-id and isv.invalid-method come as error_response with
+//     an empty sign (field-notes.md: "Some error_response bodies really
+//     come unsigned (e.g. isv.invalid-app-id; isv.invalid-signature answers
+//     are signed)"; issue 13: a gateway without alipay.trade.close answered
+//     isv.invalid-method, unsigned).
 //
-// Like every sandbox in posagent it serves GET /sandbox/ledger,
-// POST /sandbox/orders/{id}/pay|decline|scan, and the fault injector at
-// /sandbox/faults; the API handler is wrapped by the injector.
+// Like every sandbox in posagent it serves, through
+// posagent/gateway/sandboxkit, GET /sandbox/ledger,
+// POST /sandbox/orders/{id}/pay|decline|scan, and the fault injector and
+// personalities at /sandbox/faults; the API handler is wrapped by the
+// injector.
+//
+// Personalities (sandboxkit.Personality):
+//   - NoCancel: alipay.trade.close does not exist: error_response
+//     40002 isv.invalid-method, unsigned, like any unknown method.
+//   - CancelRefused: close of an open trade answers 40004
+//     ACQ.TRADE_STATUS_ERROR (the documented refusal of close) and the
+//     trade stays payable.
+//   - LatePayAfterCancel: after a refused or absent close the payer pays,
+//     half way between the close and the trade's expiry.
+//   - ConfirmedThenNotFound: query and refund by out_trade_no answer
+//     ACQ.TRADE_NOT_EXIST even for trades it created; by trade_no they
+//     work. (Close by out_trade_no still locks the code, as the real
+//     gateway does for a trade it calls not existing.)
+//   - ConflictThenNotFound: as ConfirmedThenNotFound, and a repeated
+//     precreate answers ACQ.CONTEXT_INCONSISTENT whatever its details.
+//   - UnsignedErrors: every refusal comes unsigned, and every third call is
+//     applied and then answered by an unsigned error_response 20000
+//     isp.unknow-error (a system error, which may hide a change).
+//   - Error500AfterCommit: every second call is applied and then answered,
+//     signed, 20000 isp.unknow-error "Service Currently Unavailable" (the
+//     open platform's system-error code, "公共错误码").
 package sandbox
 
 import (
@@ -41,7 +72,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -53,6 +83,7 @@ import (
 	"posagent/gateway"
 	"posagent/gateway/alipay"
 	"posagent/gateway/faults"
+	"posagent/gateway/sandboxkit"
 )
 
 // DefaultAppID is the app id the sandbox accepts when Options names none.
@@ -91,8 +122,7 @@ type Server struct {
 	ttl     time.Duration
 	now     func() time.Time
 	log     *slog.Logger
-	inj     *faults.Injector
-	mux     *http.ServeMux
+	kit     *sandboxkit.Kit
 
 	mu      sync.Mutex
 	baseURL string
@@ -101,6 +131,7 @@ type Server struct {
 	byCode  map[string]*order
 	byTrade map[string]*order
 	seq     int
+	calls   int // API calls, for UnsignedErrors
 }
 
 type state int
@@ -128,6 +159,7 @@ type order struct {
 	lastRefund time.Time
 	charges    int
 	creates    int
+	latePayAt  time.Time // LatePayAfterCancel
 }
 
 var (
@@ -162,7 +194,6 @@ func New(opts Options) *Server {
 		now:     opts.Now,
 		log:     opts.Logger,
 		baseURL: strings.TrimRight(opts.BaseURL, "/"),
-		inj:     &faults.Injector{},
 		byOut:   map[string]*order{},
 		byCode:  map[string]*order{},
 		byTrade: map[string]*order{},
@@ -191,24 +222,38 @@ func New(opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.inj.Skip = func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/gateway.do") }
-	s.mux = http.NewServeMux()
-	s.mux.Handle("/gateway.do", s.inj.Wrap(http.HandlerFunc(s.serveAPI)))
-	s.mux.Handle("/sandbox/faults", s.inj.Handler())
-	s.mux.HandleFunc("GET /sandbox/ledger", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(s.Ledger())
+	s.kit = sandboxkit.New(sandboxkit.Config{
+		Name:        "Alipay",
+		API:         http.HandlerFunc(s.serveAPI),
+		IsAPI:       func(r *http.Request) bool { return r.URL.Path == "/gateway.do" },
+		ServerError: s.serverError,
+		Payer:       s,
+		Actions:     map[string]func(string) error{"scan": s.Scan},
+		Page:        s.page,
+		Ledger:      s.Ledger,
+		Logger:      s.log,
 	})
-	s.mux.HandleFunc("POST /sandbox/orders/{id}/{action}", s.serveAction)
-	s.mux.HandleFunc("GET /qr/{code}", s.serveQR)
 	return s
 }
 
 // ServeHTTP serves the gateway API at /gateway.do and the control paths.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.kit.ServeHTTP(w, r) }
 
 // Faults returns the fault injector wrapped around /gateway.do.
-func (s *Server) Faults() *faults.Injector { return s.inj }
+func (s *Server) Faults() *faults.Injector { return s.kit.Faults() }
+
+// SetPersonalities replaces the gateway personalities in force (see the
+// package documentation); also POST /sandbox/faults {"personalities": [...]}.
+func (s *Server) SetPersonalities(ps ...sandboxkit.Personality) error {
+	return s.kit.SetPersonalities(ps...)
+}
+
+// serverError is Error500AfterCommit's answer: the open platform's system
+// error, signed, under the method's response key.
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request) {
+	a := failure("20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙")
+	s.write(w, r.Form.Get("method"), r.Form.Get("sign_type"), a, true)
+}
 
 // SetBaseURL sets where QR payloads point (e.g. httptest.Server.URL).
 func (s *Server) SetBaseURL(u string) {
@@ -249,16 +294,29 @@ func (s *Server) Pay(id string) error {
 	}
 	switch o.state {
 	case statePaid:
-		return fmt.Errorf("sandbox: trade %s is already paid", o.outTradeNo)
+		return fmt.Errorf("sandbox: trade %s is already paid: %w", o.outTradeNo, sandboxkit.ErrNotPayable)
 	case stateClosed:
-		return fmt.Errorf("sandbox: trade %s is closed; 支付失败，本笔交易已关闭", o.outTradeNo)
+		return fmt.Errorf("sandbox: trade %s is closed; 支付失败，本笔交易已关闭: %w", o.outTradeNo, sandboxkit.ErrNotPayable)
 	}
+	s.payLocked(o, s.now())
+	return nil
+}
+
+func (s *Server) payLocked(o *order, at time.Time) {
 	s.scan(o)
 	o.state = statePaid
-	o.paidAt = s.now()
+	o.paidAt = at
 	o.charges++
 	s.log.Info("alipay sandbox: paid", "out_trade_no", o.outTradeNo, "trade_no", o.tradeNo, "amount_cents", o.amount)
-	return nil
+}
+
+// refusedCloseLocked notes a close that did not happen: with
+// LatePayAfterCancel the payer pays half way to the trade's expiry.
+func (s *Server) refusedCloseLocked(o *order) {
+	if o.state == stateOpen && o.latePayAt.IsZero() && s.kit.Has(sandboxkit.LatePayAfterCancel) {
+		now := s.now()
+		o.latePayAt = now.Add(o.expires.Sub(now) / 2)
+	}
 }
 
 // Scan simulates the payer scanning the code without paying yet: from now
@@ -287,9 +345,9 @@ func (s *Server) Decline(id string) error {
 	}
 	switch o.state {
 	case statePaid:
-		return fmt.Errorf("sandbox: trade %s is paid, it cannot be declined", o.outTradeNo)
+		return fmt.Errorf("sandbox: trade %s is paid, it cannot be declined: %w", o.outTradeNo, sandboxkit.ErrNotPayable)
 	case stateClosed:
-		return fmt.Errorf("sandbox: trade %s is already closed", o.outTradeNo)
+		return fmt.Errorf("sandbox: trade %s is already closed: %w", o.outTradeNo, sandboxkit.ErrNotPayable)
 	}
 	s.scan(o)
 	o.state = stateClosed
@@ -321,10 +379,14 @@ func (s *Server) find(id string) (*order, error) {
 	return nil, fmt.Errorf("sandbox: no trade %q", id)
 }
 
-// expire closes open trades past their deadline. Callers hold s.mu.
+// expire closes open trades past their deadline, after the late payer of
+// LatePayAfterCancel had its turn. Callers hold s.mu.
 func (s *Server) expire() {
 	now := s.now()
 	for _, o := range s.orders {
+		if o.state == stateOpen && !o.latePayAt.IsZero() && !now.Before(o.latePayAt) {
+			s.payLocked(o, o.latePayAt)
+		}
 		if o.state == stateOpen && !now.Before(o.expires) {
 			o.state = stateClosed
 		}
@@ -368,66 +430,22 @@ func (o *order) status() gateway.Status {
 	return gateway.StatusCreated
 }
 
-func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
-	id, action := r.PathValue("id"), r.PathValue("action")
-	var err error
-	switch action {
-	case "pay":
-		err = s.Pay(id)
-	case "decline":
-		err = s.Decline(id)
-	case "scan":
-		err = s.Scan(id)
-	default:
-		http.Error(w, "sandbox: unknown action "+strconv.Quote(action)+"; use pay, decline or scan", http.StatusNotFound)
-		return
-	}
-	if err == nil && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		// A button on the QR page: back to the page, which shows the
-		// new status.
-		s.mu.Lock()
-		o, ferr := s.find(id)
-		s.mu.Unlock()
-		if ferr == nil {
-			http.Redirect(w, r, "/qr/"+o.code, http.StatusSeeOther)
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if err != nil {
-		w.WriteHeader(http.StatusConflict)
-		json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
-		return
-	}
-	json.NewEncoder(w).Encode(map[string]any{"ok": true, "action": action, "id": id})
-}
-
-// serveQR is what a phone opening the QR payload sees: opening it counts
-// as scanning, and the buttons pay or decline.
-func (s *Server) serveQR(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
+// page is what a phone opening the QR payload sees (served by
+// sandboxkit): opening it counts as scanning.
+func (s *Server) page(code string) (sandboxkit.Page, bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	o, err := s.find(code)
-	var subject, amount string
-	var st gateway.Status
-	if err == nil {
-		if o.state == stateOpen {
-			s.scan(o)
-		}
-		subject, amount, st = o.subject, yuan(o.amount), o.status()
-	}
-	s.mu.Unlock()
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
+		return sandboxkit.Page{}, false
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	c := html.EscapeString(code)
-	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Alipay sandbox</title></head>
-<body><h1>¥%s</h1><p>%s</p><p>Status: %s</p>
-<form method="post" action="/sandbox/orders/%s/pay"><button>Pay 付款</button></form>
-<form method="post" action="/sandbox/orders/%s/decline"><button>Decline 取消</button></form>
-</body></html>`, html.EscapeString(amount), html.EscapeString(subject), st, c, c)
+	if o.state == stateOpen {
+		s.scan(o)
+	}
+	return sandboxkit.Page{
+		ID: code, Currency: "¥", Amount: yuan(o.amount), Subject: o.subject,
+		Lines: []string{"out_trade_no " + o.outTradeNo}, Status: string(o.status()), Payable: o.state == stateOpen,
+	}, true
 }
 
 // ---- gateway API ----
@@ -510,16 +528,52 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if signType != "RSA" {
 		signType = "RSA2" // answers to requests with a bad sign_type are RSA2
 	}
+	a := s.handle(r, method)
+	s.log.Debug("alipay sandbox: call", "method", method, "out_trade_no", outTradeNoOf(r), "code", a.vals[0])
+	signed := true
+	switch sub := a.get("sub_code"); {
+	case sub == "isv.invalid-app-id", sub == "isv.invalid-method":
+		signed, method = false, "" // error_response, unsigned: see the package doc
+	case s.kit.Has(sandboxkit.UnsignedErrors) && a.get("code") != "10000":
+		signed = false
+	}
+	if s.kit.Has(sandboxkit.UnsignedErrors) {
+		s.mu.Lock()
+		s.calls++
+		third := s.calls%3 == 0
+		s.mu.Unlock()
+		if third {
+			// Applied above; the answer is a system error, unsigned.
+			a, signed = failure("20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙"), false
+			method = ""
+		}
+	}
+	s.write(w, method, signType, a, signed)
+}
+
+// write sends a under the method's response key (error_response for an
+// unknown method), signed or with an empty sign.
+func (s *Server) write(w http.ResponseWriter, method, signType string, a *answer, signed bool) {
 	key := "error_response"
 	if methods[method] {
 		key = strings.ReplaceAll(method, ".", "_") + "_response"
 	}
-	a := s.handle(r, method)
-	s.log.Debug("alipay sandbox: call", "method", method, "out_trade_no", outTradeNoOf(r), "code", a.vals[0])
 	inner := a.encode()
-	sig := s.sign(signType, inner)
+	sig := ""
+	if signed {
+		sig = s.sign(signType, inner)
+	}
 	w.Header().Set("Content-Type", "text/html;charset=utf-8") // as the real gateway does
 	fmt.Fprintf(w, `{"%s":%s,"sign":"%s"}`, key, inner, sig)
+}
+
+func (a *answer) get(k string) string {
+	for i, kk := range a.keys {
+		if kk == k {
+			return a.vals[i]
+		}
+	}
+	return ""
 }
 
 func outTradeNoOf(r *http.Request) string {
@@ -561,7 +615,15 @@ func (s *Server) handle(r *http.Request, method string) *answer {
 			return failure("40001", "Missing Required Arguments", sub, "缺少"+p+"参数")
 		}
 	}
-	if !methods[method] {
+	for k, vs := range f {
+		if len(vs) > 1 {
+			return failure("40002", "Invalid Arguments", "isv.invalid-parameter", "参数"+k+"重复")
+		}
+	}
+	if !methods[method] || (method == "alipay.trade.close" && s.kit.Has(sandboxkit.NoCancel)) {
+		if method == "alipay.trade.close" {
+			s.noteAbsentClose(f.Get("biz_content"))
+		}
 		return failure("40002", "Invalid Arguments", "isv.invalid-method", "不存在的方法名")
 	}
 	if f.Get("app_id") != s.appID {
@@ -686,7 +748,7 @@ func (s *Server) precreate(p map[string]string) *answer {
 	}
 	if o := s.byOut[out]; o != nil {
 		o.creates++
-		if o.amount != amt || o.subject != p["subject"] {
+		if o.amount != amt || o.subject != p["subject"] || s.kit.Has(sandboxkit.ConflictThenNotFound) {
 			return business("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
 		}
 		switch o.state {
@@ -755,7 +817,26 @@ func (s *Server) lookup(p map[string]string) *order {
 	if t := p["trade_no"]; t != "" {
 		return s.byTrade[t]
 	}
+	if s.kit.ClientLookupBlind() {
+		return nil
+	}
 	return s.byOut[p["out_trade_no"]]
+}
+
+// noteAbsentClose: a close sent to a gateway without it leaves the trade
+// open; LatePayAfterCancel's payer may pay it later.
+func (s *Server) noteAbsentClose(biz string) {
+	var p map[string]string
+	json.Unmarshal([]byte(biz), &p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.byTrade[p["trade_no"]]
+	if o == nil {
+		o = s.byOut[p["out_trade_no"]]
+	}
+	if o != nil {
+		s.refusedCloseLocked(o)
+	}
 }
 
 func (s *Server) query(p map[string]string) *answer {
@@ -788,7 +869,22 @@ func (s *Server) query(p map[string]string) *answer {
 }
 
 func (s *Server) closeTrade(p map[string]string) *answer {
-	o := s.lookup(p)
+	o := s.byTrade[p["trade_no"]]
+	if p["trade_no"] == "" {
+		o = s.byOut[p["out_trade_no"]]
+	}
+	if o != nil && o.state == stateOpen && s.kit.Has(sandboxkit.CancelRefused) {
+		s.refusedCloseLocked(o)
+		return business("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+	}
+	if o != nil && p["trade_no"] == "" && s.kit.ClientLookupBlind() {
+		// Not found for the terminal, yet the code is locked, as for
+		// an unscanned trade below.
+		if o.state == stateOpen {
+			o.state = stateClosed
+		}
+		return business("ACQ.TRADE_NOT_EXIST", "交易不存在")
+	}
 	if o == nil {
 		return business("ACQ.TRADE_NOT_EXIST", "交易不存在")
 	}
