@@ -267,7 +267,7 @@ func TestControlPaths(t *testing.T) {
 		want int
 	}{ // in this order: decline first, then pay fails
 		{"/sandbox/orders/Q1/decline", 200},
-		{"/sandbox/orders/Q1/pay", http.StatusConflict}, // closed
+		{"/sandbox/orders/Q1/pay", http.StatusConflict},   // closed
 		{"/sandbox/orders/nope/pay", http.StatusNotFound}, // sandboxkit: unknown order
 		{"/sandbox/orders/Q1/refund", http.StatusNotFound},
 	} {
