@@ -31,6 +31,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"posagent/agent/counter"
 	alipaysandbox "posagent/gateway/alipay/sandbox"
 	yedpaysandbox "posagent/gateway/yedpay/sandbox"
 	"posagent/storage"
@@ -590,5 +591,43 @@ func TestArchiveCommand(t *testing.T) {
 	_, errOut, code = posagent(t, s.dir, "", nil, "orders", "archive", "--config", s.config)
 	if code != 2 || !strings.Contains(errOut, "storage.retention") {
 		t.Errorf("archive without a day: %d\n%s", code, errOut)
+	}
+}
+
+// TestPINSet: the PIN typed twice reaches the counter's PIN file, where
+// the counter's own check accepts it (agent/counter: SetPIN, PINs.Verify).
+func TestPINSet(t *testing.T) {
+	s := newSeedTree(t)
+	path := filepath.Join(s.dir, "state", counter.PINFile)
+	if _, errOut, code := posagent(t, s.dir, "2468\n1357\n", nil, "pin", "set", "--config", s.config); code != 1 || !strings.Contains(errOut, "the two PINs differ") {
+		t.Errorf("different PINs: %d\n%s", code, errOut)
+	}
+	if _, errOut, code := posagent(t, s.dir, "12\n12\n", nil, "pin", "set", "--config", s.config); code != 1 || !strings.Contains(errOut, "4 to 8 digits") || strings.Contains(errOut, "counter:") {
+		t.Errorf("short PIN: %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("a refused PIN was written")
+	}
+	if out, errOut, code := posagent(t, s.dir, "2468\n2468\n", nil, "pin", "set", "--config", s.config); code != 0 || !strings.Contains(out, "supervisor PIN set") {
+		t.Fatalf("pin set: %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := posagent(t, s.dir, "97531\n97531\n", nil, "pin", "set", "technician", "--config", s.config); code != 0 || !strings.Contains(out, "technician PIN set") {
+		t.Fatalf("pin set technician: %d\n%s%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("PIN file: %v %v", fi, err)
+	}
+	pins := counter.NewPINs(path, time.Now)
+	if role, _, err := pins.Verify("2468"); err != nil || role != counter.Supervisor {
+		t.Errorf("supervisor PIN: %v %v", role, err)
+	}
+	if role, _, err := pins.Verify("97531"); err != nil || role != counter.Technician {
+		t.Errorf("technician PIN: %v %v", role, err)
+	}
+	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("2468")) {
+		t.Error("the PIN is stored in clear")
+	}
+	if _, _, code := posagent(t, s.dir, "", nil, "pin", "set", "owner", "--config", s.config); code != 2 {
+		t.Errorf("unknown role: exit %d", code)
 	}
 }

@@ -104,7 +104,7 @@ func isCobraUsage(err error) bool {
 // internalPrefix matches the package names that errors carry inside the
 // program (periph style, "storage: ...") and that mean nothing to a
 // technician.
-var internalPrefix = regexp.MustCompile(`(^|: |\n)(storage|keypad|provision|upay|alipay|yedpay|printer|display|agent|config|toml): `)
+var internalPrefix = regexp.MustCompile(`(^|: |\n)(storage|keypad|provision|upay|alipay|yedpay|printer|display|agent|counter|config|toml): `)
 
 // plain is err's message without internal prefixes.
 func plain(err error) string {
