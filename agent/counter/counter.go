@@ -14,6 +14,7 @@ import (
 	"posagent/agent/report"
 	"posagent/display"
 	"posagent/gateway"
+	"posagent/printer"
 	"posagent/storage"
 )
 
@@ -66,7 +67,7 @@ type Options struct {
 	Checkin func(ctx context.Context) error
 	// Activate activates the terminal with a code typed by the technician
 	// and returns what the commissioning slip says.
-	Activate func(ctx context.Context, code string) (Commissioning, error)
+	Activate func(ctx context.Context, code string) (printer.Commissioning, error)
 	// Network returns the network and gateway status lines.
 	Network func(ctx context.Context) []display.Fact
 	// ZPath is the file that remembers when the last Z report was made, so
@@ -391,10 +392,10 @@ func (c *Counter) do(ctx context.Context, a Action) {
 			r.Err = errors.New("not_supported")
 			break
 		}
-		var cm Commissioning
+		var cm printer.Commissioning
 		cm, r.Err = c.o.Activate(ctx, a.Text)
 		if r.Err == nil {
-			r.Facts = []display.Fact{{Label: "result", Value: "ok"}, {Label: "terminal", Value: cm.TerminalSN},
+			r.Facts = []display.Fact{{Label: "result", Value: "ok"}, {Label: "terminal", Value: cm.Terminal},
 				{Label: "store", Value: cm.Store}, {Label: "gateway", Value: cm.Gateway}}
 			c.print(Doc{ID: "commissioning", Commissioning: &cm})
 		}

@@ -37,6 +37,7 @@ type rig struct {
 	keys   chan keypad.Event
 	shown  chan display.Screen
 	docs   chan Doc
+	sales  chan error // each Sale's return, so the test ticks after it
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
@@ -64,7 +65,7 @@ func scanOf(db *storage.DB) func(storage.Filter) iter.Seq2[storage.Order, error]
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{t: t, clock: agent.NewFakeClock(t0), keys: make(chan keypad.Event), shown: make(chan display.Screen, 1024),
-		docs: make(chan Doc, 64), dir: t.TempDir()}
+		docs: make(chan Doc, 64), sales: make(chan error, 16), dir: t.TempDir()}
 	r.sb = upaysandbox.New(upaysandbox.Options{Now: r.clock.Now, OrderTTL: 240 * time.Second})
 	srv := httptest.NewServer(r.sb)
 	t.Cleanup(srv.Close)
@@ -99,7 +100,7 @@ func (r *rig) start() {
 	var err error
 	c, err = NewCounter(Options{
 		Config: Config{Merchant: "Shop", MaxCents: 500000}, Print: PrintConfig{QR: true, Receipts: true},
-		Engine: r.eng, Store: r.db, Scan: scanOf(r.db), Gateway: r.gw, Prefix: "T",
+		Engine: saleSignal{r.eng, r.sales}, Store: r.db, Scan: scanOf(r.db), Gateway: r.gw, Prefix: "T",
 		PINs: NewPINs(filepath.Join(r.dir, PINFile), r.clock.Now), ZPath: filepath.Join(r.dir, "z.json"),
 		Display: recDisplay{r.shown}, Paper: func(d Doc) error { r.docs <- d; return nil },
 		Now: r.clock.Now, Ticks: make(chan time.Time),
@@ -121,6 +122,32 @@ func (r *rig) stop() {
 	r.cancel()
 	<-r.done
 	r.cancel = nil
+}
+
+// saleSignal is the real engine; it reports when a Sale call has
+// returned (the order's first conversation is over), so the test ticks
+// the engine after it rather than racing it.
+type saleSignal struct {
+	*agent.Engine
+	done chan error
+}
+
+func (s saleSignal) Sale(ctx context.Context, cents int64) (storage.Order, error) {
+	o, err := s.Engine.Sale(ctx, cents)
+	s.done <- err
+	return o, err
+}
+
+func (r *rig) saleReturned() {
+	r.t.Helper()
+	select {
+	case err := <-r.sales:
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	case <-time.After(guard):
+		r.t.Fatal("Sale did not return")
+	}
 }
 
 type recDisplay struct{ c chan display.Screen }
@@ -211,6 +238,7 @@ func TestCounterDay(t *testing.T) {
 		t.Fatalf("QR screen %+v", qr)
 	}
 	r.waitDoc("QR slip", func(d Doc) bool { return d.Slip != nil && d.Slip.ClientSN == qr.OrderNo })
+	r.saleReturned()
 	if err := r.sb.Pay(qr.OrderNo); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +258,7 @@ func TestCounterDay(t *testing.T) {
 	if qr2.AmountCents != 300 {
 		t.Fatalf("second sale %+v", qr2)
 	}
+	r.saleReturned()
 	r.typeKeys(keypad.Cancel)
 	c := r.waitScreen("cancelled", kind(display.Canceled))
 	if c.Reason != "canceled_by_cashier" || c.OrderNo != qr2.OrderNo {
@@ -301,6 +330,7 @@ func TestCounterRecoversOpenSale(t *testing.T) {
 	r.waitScreen("idle", kind(display.Idle))
 	r.typeKeys(append(amountKeys("8"), keypad.Enter)...)
 	qr := r.waitScreen("QR", kind(display.AwaitingPayment))
+	r.saleReturned()
 	r.stop()
 	r.start()
 	rec := r.waitScreen("recovered", func(s display.Screen) bool { return s.Recovered })

@@ -2,45 +2,16 @@ package counter
 
 import (
 	"strings"
-	"time"
 
 	"posagent/agent"
-	"posagent/agent/report"
 	"posagent/display"
 	"posagent/printer"
 	"posagent/storage"
 )
 
-// Doc is one thing to print. Exactly one field but ID is set.
-type Doc struct {
-	ID            string // the order's client_sn, or what the document is
-	Slip          *printer.Slip
-	Receipt       *printer.Receipt
-	Void          *Void
-	Report        *report.Summary
-	SelfTest      bool
-	Commissioning *Commissioning
-}
-
-// Void is the slip that voids a printed QR slip whose order can no longer
-// be paid, so a slip left on the counter is not scanned by mistake.
-type Void struct {
-	ClientSN    string
-	AmountCents int64
-	Reason      string // "canceled" or "expired"
-	At          time.Time
-}
-
-// Commissioning is the slip a technician takes away after activation.
-type Commissioning struct {
-	TerminalSN string // masked
-	Store      string
-	Gateway    string
-	Version    string
-	Checks     []display.Fact // doctor summary: check name → "ok" or the problem
-	SupportQR  string         // payload of the support contact's QR
-	At         time.Time
-}
+// Doc is one thing to print: a printer job (exactly one of its documents
+// is set).
+type Doc = printer.Job
 
 // PrintConfig says what the counter prints by itself.
 type PrintConfig struct {
@@ -127,7 +98,11 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 		}
 	case agent.EventPaid, agent.EventRefunded:
 		if pc.Receipts {
-			docs = append(docs, Doc{ID: o.ClientSN, Receipt: receipt(m.cfg.Merchant, o, ev.Kind)})
+			r := receipt(m.cfg.Merchant, o, ev.Kind)
+			if ev.Kind == agent.EventPaid && latePaid(o) {
+				r.Kind = printer.ReceiptLatePaid
+			}
+			docs = append(docs, Doc{ID: o.ClientSN, Receipt: r})
 		}
 		delete(m.slips, o.ClientSN)
 		if mine {
@@ -150,7 +125,8 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 			if kind == display.Expired {
 				r = "expired"
 			}
-			docs = append(docs, Doc{ID: o.ClientSN, Void: &Void{ClientSN: o.ClientSN, AmountCents: o.AmountCents, Reason: r, At: o.UpdatedAt}})
+			docs = append(docs, Doc{ID: o.ClientSN, Void: &printer.Void{ClientSN: o.ClientSN, AmountCents: o.AmountCents, Reason: r,
+				At: o.UpdatedAt, Merchant: m.cfg.Merchant}})
 		}
 		delete(m.slips, o.ClientSN)
 		if mine {

@@ -6,6 +6,7 @@ import (
 	"posagent/agent"
 	"posagent/agent/keypad"
 	"posagent/display"
+	"posagent/printer"
 )
 
 // TestBadAmountThenGoodSale is the sequence of issue 15 ("After a bad
@@ -121,7 +122,7 @@ func TestVoidSlips(t *testing.T) {
 			t.Fatalf("QR slip: %+v", docs)
 		}
 		docs = m.Event(tc.end, pc)
-		var void *Void
+		var void *printer.Void
 		for _, d := range docs {
 			if d.Void != nil {
 				void = d.Void
