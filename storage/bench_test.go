@@ -153,3 +153,27 @@ func BenchmarkOpenPhases(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkExport streams a 20k-order history as JSON and CSV.
+func BenchmarkExport(b *testing.B) {
+	e := newEnv(b)
+	db := e.open(b)
+	defer db.Close()
+	fillSales(b, db, 20_000, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	for _, format := range []string{"json", "csv"} {
+		b.Run(format, func(b *testing.B) {
+			for b.Loop() {
+				var err error
+				if format == "json" {
+					err = db.ExportJSON(io.Discard, Filter{})
+				} else {
+					err = db.ExportCSV(io.Discard, Filter{})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(20_000*b.N)/b.Elapsed().Seconds(), "orders/s")
+		})
+	}
+}

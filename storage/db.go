@@ -354,18 +354,9 @@ func prepareFile(path string, readOnly bool, log *slog.Logger) error {
 // faults on a damaged file.
 func (db *DB) openBolt(timeout time.Duration) error {
 	var f *os.File // captured so a panic inside bolt.Open does not leak the lock
-	// Map twice the file: a long read (a check, an export) then never
-	// makes a sale's commit wait for bbolt to grow the mapping, which
-	// needs every read transaction to finish. Untouched mapped pages cost
-	// no memory.
-	var mmap int
-	if fi, err := os.Stat(db.path); err == nil {
-		mmap = int(min(2*fi.Size()+32<<20, 1<<30))
-	}
 	bo := &bolt.Options{
-		Timeout:         timeout,
-		ReadOnly:        db.readOnly,
-		InitialMmapSize: mmap,
+		Timeout:  timeout,
+		ReadOnly: db.readOnly,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			var err error
 			f, err = os.OpenFile(name, flag, perm)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,7 +25,10 @@ func Yuan(cents int64) string {
 	if cents < 0 {
 		sign, u = "-", uint64(-(cents+1))+1 // no overflow at math.MinInt64
 	}
-	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
+	b := make([]byte, 0, 24)
+	b = append(b, sign...)
+	b = strconv.AppendUint(b, u/100, 10)
+	return string(append(b, '.', byte('0'+u%100/10), byte('0'+u%10)))
 }
 
 // ExportRow is one order in an end-of-day export, the same columns in
@@ -122,14 +126,12 @@ func (db *DB) ExportJSON(w io.Writer, f Filter) error {
 	bw.WriteString(",\n  \"orders\": [")
 	count := 0
 	byState := map[string]StateTotal{}
+	var row []byte
 	for o, err := range db.Orders(f) {
 		if err != nil {
 			return fail(err)
 		}
-		row, err := json.MarshalIndent(exportRow(o), "    ", "  ")
-		if err != nil {
-			return fail(err)
-		}
+		row = appendRowJSON(row[:0], exportRow(o))
 		if count > 0 {
 			bw.WriteByte(',')
 		}
@@ -163,6 +165,94 @@ func (db *DB) ExportJSON(w io.Writer, f Filter) error {
 		return fail(err)
 	}
 	return nil
+}
+
+// appendRowJSON writes r as json.MarshalIndent(r, "    ", "  ") does,
+// without reflection: a full export writes a million of them.
+func appendRowJSON(b []byte, r ExportRow) []byte {
+	const sep = ",\n      "
+	str := func(b []byte, k, v string) []byte {
+		b = append(append(append(b, sep...), '"'), k...)
+		return appendJSONString(append(b, '"', ':', ' '), v)
+	}
+	num := func(b []byte, k string, v int64) []byte {
+		b = append(append(append(b, sep...), '"'), k...)
+		return strconv.AppendInt(append(b, '"', ':', ' '), v, 10)
+	}
+	b = append(b, "{\n      \"client_sn\": "...)
+	b = appendJSONString(b, r.ClientSN)
+	b = num(b, "seq", int64(r.Seq))
+	b = str(b, "created_at", r.CreatedAt)
+	b = str(b, "updated_at", r.UpdatedAt)
+	b = str(b, "gateway", r.Gateway)
+	b = str(b, "channel", r.Channel)
+	b = str(b, "state", r.State)
+	b = append(append(b, sep...), "\"final\": "...)
+	b = strconv.AppendBool(b, r.Final)
+	b = str(b, "gateway_status", r.GatewayStatus)
+	b = str(b, "sn", r.SN)
+	b = str(b, "trade_no", r.TradeNo)
+	b = str(b, "amount", r.Amount)
+	b = num(b, "amount_cents", r.AmountCents)
+	b = str(b, "refunded", r.Refunded)
+	b = num(b, "refunded_cents", r.RefundedCents)
+	b = str(b, "subject", r.Subject)
+	b = str(b, "operator", r.Operator)
+	b = num(b, "attempts", int64(r.Attempts))
+	b = str(b, "last_error", r.LastError)
+	return append(b, "\n    }"...)
+}
+
+// appendJSONString quotes s as encoding/json does (with its default HTML
+// escaping, and invalid UTF-8 replaced by U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			switch r {
+			case utf8.RuneError:
+				b = append(b, `\ufffd`...)
+			default:
+				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			}
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // csvSafe keeps a spreadsheet from running a free-text cell (subject,

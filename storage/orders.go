@@ -16,7 +16,7 @@ const (
 	// MaxHistory bounds Order.History; the oldest transitions are dropped.
 	MaxHistory = 64
 
-	appendFill = 0.9
+	appendFill = 1.0
 )
 
 // Transition is one state change of an order, recorded by the engine.

@@ -15,9 +15,10 @@ import (
 // CheckMode). It is done where it pays:
 //
 //   - after an unclean shutdown, by CheckInBackground, while the terminal
-//     sells: it reads in one read transaction, which never blocks a
-//     commit (the file is mapped with room to grow, see openBolt), and it
-//     can be cancelled;
+//     sells: it reads in one read transaction, and can be cancelled. A
+//     read transaction does not block commits; only a commit that makes
+//     bbolt grow its mapping waits for it, and bbolt maps twice the file
+//     (up to 1 GB), so a sale does not meet that during a check;
 //   - on demand, by Verify (`posagent doctor --deep`);
 //   - in Open with CheckFull.
 //

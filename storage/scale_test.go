@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestBenchScale is `make bench-scale`: it fills databases with histories
+// of paid sales through the storage API (CreateOrders, in big batches)
+// and measures what a terminal does with them, each operation in a fresh
+// process so that its peak RSS (VmHWM) is its own:
+//
+//	POSAGENT_BENCH_SCALE=0,10000,100000,1000000 go test -run '^TestBenchScale$' -v -timeout 60m ./storage
+//
+// Without the variable it is skipped (make test never fills a million).
+// "start" is what the service's start-up asks of storage: Open (read-write,
+// default checks), Stats and PendingOrders. "cold" drops the file from
+// the page cache first (posix_fadvise
+// DONTNEED; dropping all caches needs root). It prints figures and fails
+// only if an operation fails: wall-clock times are reported, not asserted.
+func TestBenchScale(t *testing.T) {
+	if op := os.Getenv("POSAGENT_SCALE_CHILD"); op != "" {
+		scaleChild(t, op, os.Getenv("DB"))
+		return
+	}
+	spec := os.Getenv("POSAGENT_BENCH_SCALE")
+	if spec == "" {
+		t.Skip("set POSAGENT_BENCH_SCALE=0,10000,100000[,1000000] (make bench-scale)")
+	}
+	var sizes []int
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			t.Fatalf("POSAGENT_BENCH_SCALE: bad size %q", f)
+		}
+		sizes = append(sizes, n)
+	}
+	dir := t.TempDir()
+	if d := os.Getenv("POSAGENT_BENCH_DIR"); d != "" {
+		dir = d // a real disk rather than a tmpfs /tmp
+	}
+	cols := []string{"bytes/order", "file B/order", "fill s"}
+	for _, op := range []string{"start", "stats", "list50", "show", "day", "export"} {
+		cols = append(cols, op+" cold ms", op+" ms", op+" MB")
+		switch op {
+		case "day":
+			cols = append(cols, "day rows")
+		case "export":
+			cols = append(cols, "export orders/s")
+		}
+	}
+	rows := map[int]map[string]float64{}
+	for _, n := range sizes {
+		path := filepath.Join(dir, fmt.Sprintf("scale-%d.db", n))
+		os.Remove(path)
+		r := map[string]float64{}
+		start := time.Now()
+		scaleFill(t, path, n)
+		r["fill s"] = time.Since(start).Seconds()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			// On disk: the blocks allocated (bbolt grows the file ahead
+			// of use with a sparse tail); and the file's apparent size.
+			r["bytes/order"] = float64(fi.Sys().(*syscall.Stat_t).Blocks*512) / float64(n)
+			r["file B/order"] = float64(fi.Size()) / float64(n)
+		}
+		for _, op := range []string{"start", "stats", "list50", "show", "day", "export"} {
+			dropCache(t, path)
+			cold := runScaleChild(t, op, path)
+			warm := runScaleChild(t, op, path)
+			r[op+" cold ms"], r[op+" ms"], r[op+" MB"] = cold.ms, warm.ms, max(cold.mb, warm.mb)
+			switch op {
+			case "day":
+				r["day rows"] = float64(warm.n)
+			case "export":
+				if warm.ms > 0 {
+					r["export orders/s"] = float64(warm.n) / (warm.ms / 1000)
+				}
+			}
+		}
+		rows[n] = r
+		t.Logf("%d orders done: %v", n, r)
+		if os.Getenv("POSAGENT_BENCH_KEEP") == "" {
+			os.Remove(path)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-16s", "orders")
+	for _, n := range sizes {
+		fmt.Fprintf(&b, "%12d", n)
+	}
+	lo, hi := sizes[0], sizes[len(sizes)-1]
+	fmt.Fprintf(&b, "%12s\n", fmt.Sprintf("%d÷%d", hi, lo))
+	for _, c := range cols {
+		fmt.Fprintf(&b, "%-16s", c)
+		for _, n := range sizes {
+			fmt.Fprintf(&b, "%12s", figure(rows[n][c]))
+		}
+		if rows[lo][c] > 0 {
+			fmt.Fprintf(&b, "%12.2f", rows[hi][c]/rows[lo][c])
+		} else {
+			fmt.Fprintf(&b, "%12s", "-")
+		}
+		b.WriteByte('\n')
+	}
+	t.Log(b.String())
+	fmt.Println(b.String())
+}
+
+func figure(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// scaleStart and scaleStep shape the history: 720 sales a day (a busy
+// counter, issue 14: 300–1,000 a day), the newest ending now-ish.
+var (
+	scaleStep = 2 * time.Minute
+	scaleDay  = time.Date(2026, 10, 31, 0, 0, 0, 0, time.UTC) // the last full day of every history
+)
+
+func scaleStart(n int) time.Time {
+	return time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(-time.Duration(n) * scaleStep)
+}
+
+func scaleFill(t *testing.T, path string, n int) {
+	db, err := Open(path, &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := scaleStart(n)
+	const batch = 50_000
+	for done := 0; done < n; {
+		orders := make([]Order, 0, min(batch, n-done))
+		for len(orders) < cap(orders) {
+			i := done + len(orders)
+			orders = append(orders, paidSale(i, start.Add(time.Duration(i)*scaleStep)))
+		}
+		if err := db.CreateOrders(orders, "T1-", nil); err != nil {
+			t.Fatal(err)
+		}
+		done += len(orders)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dropCache(t *testing.T, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Logf("fadvise: %v (cold figures are warm)", err)
+	}
+}
+
+type scaleResult struct {
+	ms, mb float64
+	n      int
+}
+
+func runScaleChild(t *testing.T, op, path string) scaleResult {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchScale$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "POSAGENT_SCALE_CHILD="+op, "DB="+path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s child: %v\n%s%s", op, err, out, &stderr)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var r scaleResult
+		var kb int
+		if _, err := fmt.Sscanf(sc.Text(), "RESULT %f %d %d", &r.ms, &kb, &r.n); err == nil {
+			r.mb = float64(kb) / 1024
+			return r
+		}
+	}
+	t.Fatalf("%s child printed no result:\n%s%s", op, out, &stderr)
+	return scaleResult{}
+}
+
+// scaleChild runs one operation against the database and prints its
+// duration, the process's peak RSS and how many orders it produced.
+func scaleChild(t *testing.T, op, path string) {
+	opts := &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if op != "start" {
+		opts.ReadOnly = true
+	}
+	start := time.Now()
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if op != "start" {
+		start = time.Now() // the CLI's Open is in "start"; here the command itself
+	}
+	n := 0
+	var w countingWriter
+	switch op {
+	case "start":
+		// Open alone, then what start-up reads: the counters and the open orders.
+		if _, err := db.Stats(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := db.PendingOrders()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = len(p)
+	case "stats":
+		st, err := db.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = st.Orders
+	case "list50":
+		l, err := db.ListOrders(Filter{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = WriteOrderTable(&w, l)
+		n = len(l)
+	case "show":
+		st, _ := db.Stats()
+		if st.LastSeq == 0 {
+			break
+		}
+		o, err := db.GetOrder(fmt.Sprintf("T1-%0*d", SeqWidth, st.LastSeq/2+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = WriteOrderDetail(&w, o)
+		n = 1
+	case "day":
+		err = db.ExportCSV(&w, Filter{Since: scaleDay, Until: scaleDay.AddDate(0, 0, 1)})
+		n = w.lines - 1
+	case "export":
+		err = db.ExportJSON(&w, Filter{})
+		st, _ := db.Stats()
+		n = st.Orders
+	default:
+		t.Fatalf("unknown op %q", op)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	fmt.Printf("RESULT %f %d %d\n", ms, vmHWM(t), n)
+}
+
+type countingWriter struct{ lines int }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.lines += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
+}
+
+// vmHWM is the peak resident set of this process in KiB (proc(5)).
+func vmHWM(t *testing.T) int {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb
+		}
+	}
+	return 0
+}
