@@ -146,7 +146,7 @@ func credentialsCheck(cfg Config, db *storage.DB) provision.Check {
 		}
 		return provision.GatewayCredentialsCheck("Alipay", who, gw.Query, fix)
 	case "yedpay":
-		who := "the access token (store " + orNone(cfg.Gateway.StoreID) + ")"
+		who := "token for store " + orNone(cfg.Gateway.StoreID)
 		fix := "check gateway.access_token_file (the token from Yedpay's back office, one line, mode 0600) and gateway.store_id"
 		gw, err := fileGateway(cfg.Gateway)
 		if err != nil {
