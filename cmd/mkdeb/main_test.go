@@ -522,6 +522,7 @@ func checkUnit(t *testing.T, s string) {
 		"DevicePolicy":           "closed",
 		"ProtectClock":           "yes",
 		"ProtectProc":            "invisible",
+		"PrivateUsers":           "yes",
 		"MemoryDenyWriteExecute": "yes",
 		"CapabilityBoundingSet":  "",
 	} {
@@ -962,5 +963,63 @@ func TestLintian(t *testing.T) {
 			t.Errorf("override %q has no reason above it", line)
 		}
 		prev = line
+	}
+}
+
+// TestPrivateUsersKeepsDeviceGroups shows the kernel half of the unit's
+// PrivateUsers=yes argument: a process whose supplementary group is not
+// mapped in its user namespace (it shows as the overflow group, 65534,
+// user_namespaces(7) "Unmapped user and group IDs") still opens a file
+// that only that group may read, as the posagent user opens /dev/ttyUSB0
+// (root:dialout 0660). It needs root (to take another uid and groups)
+// and util-linux's setpriv and unshare.
+func TestPrivateUsersKeepsDeviceGroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another user with chosen groups")
+	}
+	for _, tool := range []string{"setpriv", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (util-linux)", tool)
+		}
+	}
+	const uid, devGroup = "4243", 4242
+	// t.TempDir's parent is 0700: the other user needs a path it can walk.
+	dir, err := os.MkdirTemp("", "mkdeb-userns-")
+	must(t, err)
+	defer os.RemoveAll(dir)
+	must(t, os.Chmod(dir, 0o755))
+	dev := filepath.Join(dir, "ttyUSB0")
+	must(t, os.WriteFile(dev, []byte("keypad\n"), 0o660))
+	must(t, os.Chown(dev, 0, devGroup))
+
+	asPosagent := func(groups string, inNamespace bool) (string, error) {
+		args := []string{"--reuid=" + uid, "--regid=" + uid}
+		if groups == "" {
+			args = append(args, "--clear-groups")
+		} else {
+			args = append(args, "--groups="+groups)
+		}
+		if inNamespace {
+			// What PrivateUsers=yes sets up: only the service's own user
+			// and group mapped.
+			args = append(args, "unshare", "--user", "--map-user="+uid, "--map-group="+uid)
+		}
+		args = append(args, "sh", "-c", `id -G; cat "$0"`, dev)
+		out, err := exec.Command("setpriv", args...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := asPosagent(strconv.Itoa(devGroup), true)
+	if err != nil && strings.Contains(out, "unshare") {
+		t.Skipf("user namespaces not available here: %s", out)
+	}
+	if err != nil || !strings.Contains(out, "keypad") {
+		t.Fatalf("in a user namespace with the device group unmapped: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "65534") {
+		t.Errorf("the device group is not shown as unmapped (65534) in the namespace: %s", out)
+	}
+	// Control: without the group, the same file is refused.
+	if out, err := asPosagent("", true); err == nil || strings.Contains(out, "keypad") {
+		t.Errorf("without the device group the file opened: %v\n%s", err, out)
 	}
 }
