@@ -616,6 +616,12 @@ func (c *Client) Refund(ctx context.Context, req gateway.RefundRequest) (gateway
 	return o, nil
 }
 
+// RefundIdempotent reports that a refund may be resent as it is:
+// out_request_no (the request's RequestNo) makes a repeated refund a no-op
+// at Alipay (fund_change "N"; a repeat with another amount is
+// ACQ.DISCORDANT_REPEAT_REQUEST).
+func (c *Client) RefundIdempotent() bool { return true }
+
 // call signs and sends one request and opens the answer. A nil error
 // means the answer verified; its code may still say no.
 func (c *Client) call(ctx context.Context, op, method string, biz map[string]string, v any) (common, error) {

@@ -335,23 +335,27 @@ func TestValidationNeverSends(t *testing.T) {
 	}
 }
 
+// faultCases is what a precreate meets under each fault. The wire
+// (TestFaults) and the in-memory transport (TestFaultClassesInMemory) must
+// agree on every row.
+var faultCases = []struct {
+	kind    faults.Kind
+	class   gateway.Class
+	created bool // whether the sandbox committed the precreate
+}{
+	{faults.DropBefore, gateway.Unknown, false}, // the request was written
+	{faults.Status502, gateway.Unknown, false},
+	{faults.Status500After, gateway.Unknown, true},
+	{faults.DropAfter, gateway.Unknown, true},
+	{faults.HangAfter, gateway.Unknown, true},
+	{faults.Malformed, gateway.Unknown, true},
+	{faults.Truncated, gateway.Unknown, true},
+	{faults.Duplicate, 0, true},
+	{faults.Latency, 0, true},
+}
+
 func TestFaults(t *testing.T) {
-	cases := []struct {
-		kind    faults.Kind
-		class   gateway.Class
-		created bool // whether the sandbox committed the precreate
-	}{
-		{faults.DropBefore, gateway.Unknown, false}, // the request was written
-		{faults.Status502, gateway.Unknown, false},
-		{faults.Status500After, gateway.Unknown, true},
-		{faults.DropAfter, gateway.Unknown, true},
-		{faults.HangAfter, gateway.Unknown, true},
-		{faults.Malformed, gateway.Unknown, true},
-		{faults.Truncated, gateway.Unknown, true},
-		{faults.Duplicate, 0, true},
-		{faults.Latency, 0, true},
-	}
-	for _, tc := range cases {
+	for _, tc := range faultCases {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			e := newEnv(t, false, sandbox.Options{})
 			e.sb.Faults().Script(tc.kind)

@@ -148,6 +148,9 @@ func TestUnsignedSystemErrorStaysUnknown(t *testing.T) {
 		t.Fatalf("a system error read as configuration: %v", err)
 	}
 	// Same out_request_no: refunded once (Alipay's idempotency key).
+	if !e.c.RefundIdempotent() {
+		t.Fatal("out_request_no makes Alipay refunds repeatable")
+	}
 	r, err := e.c.Refund(ctx, gateway.RefundRequest{ClientSN: "UE_1", RequestNo: "R1", AmountCents: 300})
 	if err != nil || r.NetAmountCents != 700 {
 		t.Fatalf("repeat: %+v %v", r, err)
@@ -175,24 +178,10 @@ func TestRefundBehind500(t *testing.T) {
 	}
 }
 
-// TestFaultClassesInMemory: the wire classes of TestFaults through the
-// in-memory transport.
+// TestFaultClassesInMemory: the wire table of TestFaults (faultCases)
+// through the in-memory transport.
 func TestFaultClassesInMemory(t *testing.T) {
-	for _, tc := range []struct {
-		kind    faults.Kind
-		class   gateway.Class
-		created bool
-	}{
-		{faults.None, 0, true},
-		{faults.Status502, gateway.Unknown, false},
-		{faults.Status500After, gateway.Unknown, true},
-		{faults.DropBefore, gateway.Unknown, false},
-		{faults.DropAfter, gateway.Unknown, true},
-		{faults.HangAfter, gateway.Unknown, true},
-		{faults.Malformed, gateway.Unknown, true},
-		{faults.Truncated, gateway.Unknown, true},
-		{faults.Duplicate, 0, true},
-	} {
+	for _, tc := range faultCases {
 		e := newMemEnv(t, sandbox.Options{}, nil)
 		e.sb.Faults().Script(tc.kind)
 		_, err := e.c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "FM_1", AmountCents: 100, Subject: "s"})

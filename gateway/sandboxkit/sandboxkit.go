@@ -35,6 +35,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"posagent/gateway"
 	"posagent/gateway/faults"
@@ -355,6 +356,14 @@ func (k *Kit) page(w http.ResponseWriter, r *http.Request) {
 	p.Gateway = k.cfg.Name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pageTmpl.Execute(w, p)
+}
+
+// LatePayAt is when LatePayAfterCancel's payer pays an order whose cancel
+// was refused or absent at refusedAt: half way to the gateway's own expiry,
+// so that the late payment lands after the terminal gave up on the QR and
+// before the gateway would have closed the order itself.
+func LatePayAt(refusedAt, expiresAt time.Time) time.Time {
+	return refusedAt.Add(expiresAt.Sub(refusedAt) / 2)
 }
 
 // WriteLedger writes l as JSON to path, atomically (temporary file, then

@@ -392,6 +392,12 @@ func (c *Client) cancelLike(ctx context.Context, op, path string, ref gateway.Re
 	return parseOrderRef(op, biz, ref)
 }
 
+// RefundIdempotent reports that a refund may be resent as it is:
+// refund_request_no is Upay's idempotency key ("refund_request_no (≤20,
+// idempotency key)", upay-v2.md), kept unchanged while the outcome is
+// unknown.
+func (c *Client) RefundIdempotent() bool { return true }
+
 // UploadLog sends a gzip-compressed log file to /terminal/uploadLog. The
 // body is the gzip bytes themselves, signed like any request (upay-v2.md,
 // "Terminal lifecycle"); the content type is application/gzip, the media

@@ -44,22 +44,7 @@ func newMemEnv(t *testing.T) *env {
 // in-memory transport: the client must classify every fault the same way,
 // so that chaos runs in memory test what the wire would.
 func TestFaultClassesInMemory(t *testing.T) {
-	for _, tc := range []struct {
-		kind      faults.Kind
-		want      gateway.Class
-		committed bool
-	}{
-		{faults.None, 0, true},
-		{faults.Latency, 0, true},
-		{faults.Status502, gateway.Unknown, false},
-		{faults.Status500After, gateway.Unknown, true},
-		{faults.DropBefore, gateway.Unknown, false},
-		{faults.DropAfter, gateway.Unknown, true},
-		{faults.HangAfter, gateway.Unknown, true},
-		{faults.Malformed, gateway.Unknown, true},
-		{faults.Truncated, gateway.Unknown, true},
-		{faults.Duplicate, 0, true},
-	} {
+	for _, tc := range faultCases {
 		e := newMemEnv(t)
 		e.sb.Faults().Script(tc.kind)
 		_, err := e.c.Precreate(context.Background(), req("F-1", 500))
@@ -92,6 +77,9 @@ func TestOuter500AfterCommitRefund(t *testing.T) {
 	// Call 1 passes, call 2 gets the 500: spend one on a query.
 	if _, err := e.c.Query(ctx, gateway.Ref{ClientSN: "R-1", SN: o.SN}); err != nil {
 		t.Fatal(err)
+	}
+	if !e.c.RefundIdempotent() {
+		t.Fatal("refund_request_no is Upay's idempotency key (upay-v2.md)")
 	}
 	refund := gateway.RefundRequest{ClientSN: "R-1", SN: o.SN, RequestNo: "RQ1", AmountCents: 400}
 	_, err = e.c.Refund(ctx, refund)

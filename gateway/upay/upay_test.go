@@ -363,25 +363,31 @@ func TestValidationBeforeSending(t *testing.T) {
 	}
 }
 
+// faultCases is what a precreate meets under each fault: the class the
+// client must report and whether the gateway committed the order. The wire
+// (TestFaultClasses) and the in-memory transport (TestFaultClassesInMemory)
+// must agree on every row.
+var faultCases = []struct {
+	kind      faults.Kind
+	want      gateway.Class // 0 = success
+	committed bool
+}{
+	{faults.None, 0, true},
+	{faults.Latency, 0, true},
+	{faults.Status502, gateway.Unknown, false},
+	{faults.Status500After, gateway.Unknown, true},
+	{faults.DropBefore, gateway.Unknown, false},
+	{faults.DropAfter, gateway.Unknown, true},
+	{faults.HangAfter, gateway.Unknown, true},
+	{faults.Malformed, gateway.Unknown, true},
+	{faults.Truncated, gateway.Unknown, true},
+	{faults.Duplicate, 0, true},
+}
+
 // TestFaultClasses runs every fault on the wire and checks the client's
 // classification and, where the gateway committed, that a query finds it.
 func TestFaultClasses(t *testing.T) {
-	for _, tc := range []struct {
-		kind      faults.Kind
-		want      gateway.Class // 0 = success
-		committed bool
-	}{
-		{faults.None, 0, true},
-		{faults.Latency, 0, true},
-		{faults.Status502, gateway.Unknown, false},
-		{faults.Status500After, gateway.Unknown, true},
-		{faults.DropBefore, gateway.Unknown, false},
-		{faults.DropAfter, gateway.Unknown, true},
-		{faults.HangAfter, gateway.Unknown, true},
-		{faults.Malformed, gateway.Unknown, true},
-		{faults.Truncated, gateway.Unknown, true},
-		{faults.Duplicate, 0, true},
-	} {
+	for _, tc := range faultCases {
 		t.Run(string(tc.kind)+"_", func(t *testing.T) {
 			e := newEnv(t, false)
 			e.sb.Faults().Script(tc.kind)

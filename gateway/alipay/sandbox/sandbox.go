@@ -314,8 +314,7 @@ func (s *Server) payLocked(o *order, at time.Time) {
 // LatePayAfterCancel the payer pays half way to the trade's expiry.
 func (s *Server) refusedCloseLocked(o *order) {
 	if o.state == stateOpen && o.latePayAt.IsZero() && s.kit.Has(sandboxkit.LatePayAfterCancel) {
-		now := s.now()
-		o.latePayAt = now.Add(o.expires.Sub(now) / 2)
+		o.latePayAt = sandboxkit.LatePayAt(s.now(), o.expires)
 	}
 }
 

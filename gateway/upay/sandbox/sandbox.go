@@ -750,7 +750,7 @@ func (s *Server) refund(w http.ResponseWriter, t *terminal, m map[string]json.Ra
 // LatePayAfterCancel the payer pays half way to the order's expiry.
 func (s *Server) refusedCancelLocked(o *order, now time.Time) {
 	if s.kit.Has(sandboxkit.LatePayAfterCancel) && o.latePayAt.IsZero() {
-		o.latePayAt = now.Add(o.created.Add(s.opts.OrderTTL).Sub(now) / 2)
+		o.latePayAt = sandboxkit.LatePayAt(now, o.created.Add(s.opts.OrderTTL))
 	}
 }
 

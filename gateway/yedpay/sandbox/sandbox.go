@@ -479,7 +479,7 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 func (s *Server) refusedCloseLocked(o *order) {
 	if o.status == "pending" && o.latePayAt.IsZero() && s.kit.Has(sandboxkit.LatePayAfterCancel) {
 		now := s.opts.Now()
-		o.latePayAt = now.Add(o.created.Add(s.opts.OrderTTL).Sub(now) / 2)
+		o.latePayAt = sandboxkit.LatePayAt(now, o.created.Add(s.opts.OrderTTL))
 	}
 }
 
