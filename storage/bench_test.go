@@ -84,26 +84,29 @@ func fillHistory(b *testing.B, n int) string {
 	return path
 }
 
-// BenchmarkOpenCheck measures Open (meta check, full page walk, Tx.Check,
-// index check over every order) on a history of N orders.
+// BenchmarkOpenCheck measures Open, as the service does it (default) and
+// with the full check (meta check, page walk, Tx.Check, every record and
+// index: what Verify and doctor --deep cost) on a history of N orders.
 func BenchmarkOpenCheck(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("orders=%d", n), func(b *testing.B) {
-			path := fillHistory(b, n)
-			fi, _ := os.Stat(path)
-			opts := &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			for b.Loop() {
-				db, err := Open(path, opts)
-				if err != nil {
-					b.Fatal(err)
+		path := fillHistory(b, n)
+		fi, _ := os.Stat(path)
+		for _, mode := range []CheckMode{CheckAuto, CheckFull} {
+			b.Run(fmt.Sprintf("orders=%d/full=%t", n, mode == CheckFull), func(b *testing.B) {
+				opts := &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Check: mode}
+				for b.Loop() {
+					db, err := Open(path, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if db.Commits() != 0 {
+						b.Fatal("a clean Open wrote to the file")
+					}
+					db.Close()
 				}
-				if db.Commits() != 0 {
-					b.Fatal("a clean Open wrote to the file")
-				}
-				db.Close()
-			}
-			b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
-		})
+				b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
+			})
+		}
 	}
 }
 

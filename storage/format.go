@@ -40,6 +40,41 @@ func WriteOrderTable(w io.Writer, orders []Order) error {
 	return nil
 }
 
+// WriteOrderList writes the orders matching f as WriteOrderTable does, but
+// streaming: rows are aligned in blocks of 256, so that a list of a whole
+// history takes no more memory than one block.
+func (db *DB) WriteOrderList(w io.Writer, f Filter) error {
+	block := make([]Order, 0, 256)
+	header := true
+	flush := func() error {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		if header {
+			fmt.Fprintln(tw, "CLIENT_SN\tCREATED\tAMOUNT\tSTATE\tGATEWAY\tSTATUS\tSUBJECT")
+			header = false
+		}
+		for _, o := range block {
+			fmt.Fprintf(tw, "%-16s\t%s\t%9s\t%-16s\t%-6s\t%-12s\t%s\n", o.ClientSN, localTime(o.CreatedAt), Yuan(o.AmountCents),
+				o.State, o.Gateway, o.GatewayStatus, oneLine(o.Subject, 24))
+		}
+		block = block[:0]
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("storage: write order list: %w", err)
+		}
+		return nil
+	}
+	for o, err := range db.Orders(f) {
+		if err != nil {
+			return err
+		}
+		if block = append(block, o); len(block) == cap(block) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
 // WriteOrderDetail writes every field of one order and its history, for
 // `posagent orders show CLIENT_SN`.
 func WriteOrderDetail(w io.Writer, o Order) error {

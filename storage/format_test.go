@@ -45,3 +45,26 @@ func TestWriteOrderTableAndDetail(t *testing.T) {
 		}
 	}
 }
+
+// WriteOrderList streams a long list: every order once, newest first, in
+// the table's columns.
+func TestWriteOrderListStreams(t *testing.T) {
+	e := newEnv(t)
+	db := e.open(t)
+	defer db.Close()
+	orders := fillSales(t, db, 700, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	var b strings.Builder
+	if err := db.WriteOrderList(&b, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != len(orders)+1 || !strings.HasPrefix(lines[0], "CLIENT_SN") {
+		t.Fatalf("%d lines for %d orders; first %q", len(lines), len(orders), lines[0])
+	}
+	for i, l := range lines[1:] {
+		want := orders[len(orders)-1-i]
+		if f := strings.Fields(l); f[0] != want.ClientSN || f[3] != Yuan(want.AmountCents) || f[4] != "paid" {
+			t.Fatalf("line %d = %q, want %s %s paid", i+1, l, want.ClientSN, Yuan(want.AmountCents))
+		}
+	}
+}
