@@ -64,7 +64,7 @@ func TestWrongAppIDIsAConfigError(t *testing.T) {
 	e := newMemEnv(t, sandbox.Options{}, func(c *alipay.Config) { c.AppID = "2021000000000099" })
 	_, err := e.c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "CF_1", AmountCents: 100, Subject: "s"})
 	wantClass(t, err, gateway.Rejected, gateway.ErrConfig)
-	if !strings.Contains(err.Error(), "alipay.app_id") {
+	if !strings.Contains(err.Error(), "gateway.app_id") {
 		t.Fatalf("the message does not name the setting: %v", err)
 	}
 	if n := len(e.sb.Ledger().Orders); n != 0 {

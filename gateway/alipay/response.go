@@ -161,17 +161,17 @@ func (u *unsignedRefusal) Error() string {
 // configHints name the setting at fault for the open platform's
 // gateway-level refusals ("公共错误码").
 var configHints = map[string]string{
-	"isv.invalid-app-id":                "app_id is not an app Alipay knows: check alipay.app_id",
-	"isv.missing-app-id":                "app_id is missing: set alipay.app_id",
-	"isv.invalid-signature":             "the signature does not verify at Alipay: the app private key (alipay.app_private_key_file) does not match the app public key registered for this app_id",
-	"isv.missing-signature":             "the request was not signed: check alipay.app_private_key_file",
-	"isv.invalid-signature-type":        "sign_type refused: check alipay.sign_type (RSA2 or RSA, as registered for the app)",
-	"isv.invalid-method":                "this app cannot call the method: sign the face-to-face payment (当面付) product for the app, or check alipay.gateway_url",
-	"isv.insufficient-isv-permissions":  "the app lacks permission for this call: check the products signed for alipay.app_id",
-	"isv.insufficient-user-permissions": "the merchant has not authorised this call: check alipay.app_auth_token",
-	"aop.invalid-auth-token":            "app_auth_token refused: check alipay.app_auth_token",
-	"ACQ.ACCESS_FORBIDDEN":              "the app may not call this method: check the products signed for alipay.app_id",
-	"ACQ.PARTNER_ERROR":                 "seller and app do not match: check alipay.seller_id and alipay.app_id",
+	"isv.invalid-app-id":                "app_id is not an app Alipay knows: check gateway.app_id",
+	"isv.missing-app-id":                "app_id is missing: set gateway.app_id",
+	"isv.invalid-signature":             "the signature does not verify at Alipay: the app private key (gateway.app_private_key_file) does not match the app public key registered for gateway.app_id",
+	"isv.missing-signature":             "the request was not signed: check gateway.app_private_key_file",
+	"isv.invalid-signature-type":        "sign_type refused: the app must be registered for RSA2 (or RSA) keys",
+	"isv.invalid-method":                "this app cannot call the method: sign the face-to-face payment (当面付) product for gateway.app_id, or check gateway.url",
+	"isv.insufficient-isv-permissions":  "the app lacks permission for this call: check the products signed for gateway.app_id",
+	"isv.insufficient-user-permissions": "the merchant has not authorised this app (app_auth_token)",
+	"aop.invalid-auth-token":            "app_auth_token refused",
+	"ACQ.ACCESS_FORBIDDEN":              "the app may not call this method: check the products signed for gateway.app_id",
+	"ACQ.PARTNER_ERROR":                 "seller and app do not match: check gateway.app_id",
 }
 
 // classify turns a non-success answer into the error the engine needs.

@@ -191,3 +191,31 @@ func TestFaultClassesInMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigRefusedByTheGateway: a wrong token (401 "Unauthenticated.") or store (404
+// "Store not found." on precreate's path) is a configuration error the
+// engine must not retry; the messages name the setting.
+func TestConfigRefusedByTheGateway(t *testing.T) {
+	r := newStrictRig(t)
+	cfg := r.srv.ClientConfig("http://127.0.0.1:9")
+	cfg.Transport = &faults.Transport{Handler: r.srv}
+	for name, edit := range map[string]func(*yedpay.Config){
+		"token": func(c *yedpay.Config) { c.AccessToken = "wrong" },
+		"store": func(c *yedpay.Config) { c.StoreID = "other-store" },
+	} {
+		c2 := cfg
+		edit(&c2)
+		c, err := yedpay.New(c2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Precreate(context.Background(), gateway.PrecreateRequest{ClientSN: "CF-1", AmountCents: 100})
+		wantClass(t, err, gateway.Rejected, gateway.ErrConfig)
+		if !strings.Contains(err.Error(), "gateway.") {
+			t.Fatalf("%s: the message names no setting: %v", name, err)
+		}
+	}
+	if n := len(r.srv.Ledger().Orders); n != 0 {
+		t.Fatalf("%d orders", n)
+	}
+}

@@ -559,9 +559,15 @@ func rejected(op string, txnPath bool, ae *apiError) error {
 	var cause error = errors.New("refused by the gateway")
 	switch {
 	case ae.HTTPStatus == http.StatusUnauthorized || ae.HTTPStatus == http.StatusForbidden:
-		cause = fmt.Errorf("%w: check the access token and store id", gateway.ErrAuth)
+		// No retry helps: the configuration is wrong (ErrConfig), and it
+		// is a credential (ErrAuth).
+		cause = fmt.Errorf("%w: %w: check gateway.access_token_file and gateway.store_id", gateway.ErrConfig, gateway.ErrAuth)
 	case ae.HTTPStatus == http.StatusNotFound && txnPath:
 		cause = gateway.ErrOrderNotFound
+	case ae.HTTPStatus == http.StatusNotFound:
+		// Precreate's path names the store: "Store not found." means the
+		// store id (or the base URL) is wrong, and nothing was created.
+		cause = fmt.Errorf("%w: check gateway.store_id and gateway.url", gateway.ErrConfig)
 	case ae.customIDTaken():
 		cause = fmt.Errorf("%w: custom_id already used", gateway.ErrConflict)
 	}
