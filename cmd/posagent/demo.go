@@ -126,7 +126,11 @@ func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Every signal that ends the demo ends it through serve's deferred
+	// calls, which put the terminal back (echo, line editing): Ctrl-\
+	// (SIGQUIT) would otherwise dump every goroutine and leave the shell
+	// without echo, and a closed terminal window (SIGHUP) the same.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
 	defer stop()
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
@@ -187,7 +191,13 @@ type hintDisplay struct {
 func (h *hintDisplay) Show(s display.Screen) error {
 	switch s.Kind {
 	case display.Idle, display.Entering, display.Error:
-		fmt.Fprintf(h.w, "\r\nType an amount (e.g. 12.50) and Enter. c cancels a sale, q quits.\r\n")
+		fmt.Fprintf(h.w, "\r\nType an amount (e.g. 12.50) and Enter. c cancels a sale, m opens the menu (PIN: posagent pin set), q quits.\r\n")
+	case display.PIN, display.Menu, display.Info, display.Report:
+		fmt.Fprintf(h.w, "\r\nMenu: a digit picks an item, m moves down, Enter opens, c goes back.\r\n")
+	case display.Checking:
+		fmt.Fprintf(h.w, "\r\nOutcome unknown: Enter asks the gateway again, c cancels.\r\n")
+	case display.LatePaid:
+		fmt.Fprintf(h.w, "\r\nPaid after the sale was cancelled: Enter keeps it, r refunds it.\r\n")
 	case display.AwaitingPayment:
 		fmt.Fprintf(h.w, "\r\nPay: open %s in a browser (or scan the code above),\r\n  or run: curl -X POST %s/sandbox/orders/%s/pay\r\n  c cancels the sale.\r\n", s.QR, h.base, s.OrderNo)
 	case display.Paid:

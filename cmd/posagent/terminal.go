@@ -3,29 +3,35 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"posagent/agent"
+	"posagent/agent/counter"
 	"posagent/agent/keypad"
 	"posagent/display"
+	"posagent/gateway"
+	"posagent/gateway/upay"
 	"posagent/printer"
 	"posagent/provision"
+	"posagent/storage"
 )
 
-// Terminal is the counter: keys in, sales through the engine, screens and
-// paper out. It owns what the cashier sees; the engine owns the orders.
+// Terminal wires the counter (agent/counter: keys, screens, menus, PIN)
+// to this process's engine, database, display, printer and status file.
+// The logic lives in agent/counter; this is plumbing.
 type Terminal struct {
 	eng      *agent.Engine
 	disp     display.Display // may be nil
 	spool    *printer.Spooler
-	entry    *keypad.Entry
 	log      *slog.Logger
 	merchant string
+	maxCents int64
 	subject  string
 	printQR  bool
 	printRcp bool
@@ -37,280 +43,254 @@ type Terminal struct {
 	// hook, if set, sees every engine event after the screen (demo hints,
 	// selftest).
 	hook func(agent.Event)
-	// quit is closed by the Quit key (the demo's "q").
-	quit chan struct{}
 
+	// Set by attach: what the menu needs besides the engine.
+	db     *storage.DB
+	gw     gateway.Gateway
+	upay   *upay.Client // nil for gateways without check-in
+	prefix string
+	cfg    Config
+
+	quit     chan struct{}
 	quitOnce sync.Once
 
-	events  chan agent.Event
-	saleErr chan error
-
-	mu       sync.Mutex
-	current  string // client_sn of the sale on the screen
-	screen   display.Screen
-	deadline time.Time
-	online   bool
-	queued   int
-	keypad   string
-	printer  string
-}
-
-const reasonUnplugged = "keypad unplugged"
-
-// Emit is the engine's event callback: it never blocks the engine.
-func (t *Terminal) Emit(ev agent.Event) {
-	select {
-	case t.events <- ev:
-	default:
-		t.log.Error("display lags; event dropped", "event", ev.Kind.String(), "client_sn", ev.Order.ClientSN)
-	}
+	mu      sync.Mutex
+	c       *counter.Counter // made by Run
+	early   []agent.Event    // events emitted before Run made the counter
+	online  bool
+	queued  int
+	keypad  string
+	printer string
 }
 
 func newTerminal(log *slog.Logger, merchant string, maxCents int64) (*Terminal, error) {
-	entry, err := keypad.NewEntry(keypad.EntryOptions{Max: maxCents})
-	if err != nil {
-		return nil, err
+	if maxCents < 0 {
+		return nil, fmt.Errorf("terminal: maximum amount %d cents", maxCents)
 	}
-	return &Terminal{entry: entry, log: log, merchant: merchant, quit: make(chan struct{}),
-		events: make(chan agent.Event, 256), saleErr: make(chan error, 4), online: true, keypad: "none", printer: "none"}, nil
+	return &Terminal{log: log, merchant: merchant, maxCents: maxCents, quit: make(chan struct{}),
+		online: true, keypad: "none", printer: "none"}, nil
+}
+
+// attach gives the terminal the database, the gateway and the
+// configuration, for the menu (refunds, reports, check-in, activation).
+func (t *Terminal) attach(db *storage.DB, gw gateway.Gateway, upayClient *upay.Client, prefix string, cfg Config) {
+	t.db, t.gw, t.upay, t.prefix, t.cfg = db, gw, upayClient, prefix, cfg
+}
+
+// Emit is the engine's event callback: it never blocks the engine and
+// never drops an event.
+func (t *Terminal) Emit(ev agent.Event) {
+	t.mu.Lock()
+	c := t.c
+	if c == nil {
+		t.early = append(t.early, ev)
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.Emit(ev)
+	}
+}
+
+// Quit ends Run, as the demo's q key does.
+func (t *Terminal) Quit() {
+	t.quitOnce.Do(func() { close(t.quit) })
+	t.mu.Lock()
+	c := t.c
+	t.mu.Unlock()
+	if c != nil {
+		c.Quit()
+	}
 }
 
 // Run serves the counter until ctx ends or the Quit key is pressed.
 func (t *Terminal) Run(ctx context.Context, keys <-chan keypad.Event) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	c, err := t.counter()
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.c = c
+	early := t.early
+	t.early = nil
+	t.mu.Unlock()
+	for _, ev := range early {
+		c.Emit(ev)
+	}
 	engDone := make(chan error, 1)
 	go func() { engDone <- t.eng.Run(ctx) }()
-	t.show(display.Screen{Kind: display.Idle})
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
+	go func() {
 		select {
-		case <-ctx.Done():
-			<-engDone
-			return nil
 		case <-t.quit:
-			cancel()
-			<-engDone
-			return nil
-		case ev, ok := <-keys:
-			if !ok {
-				keys = nil // stdin closed: keep serving the open sale
-				continue
-			}
-			t.keyEvent(ctx, ev)
-		case ev := <-t.events:
-			t.engineEvent(ev)
-		case err := <-t.saleErr:
-			t.show(display.Screen{Kind: display.Error, Reason: shortReason(err)})
-		case <-tick.C:
-			t.mu.Lock()
-			s := t.screen
-			if s.Kind == display.AwaitingPayment {
-				s.Remaining = max(time.Until(t.deadline), 0)
-			}
-			t.mu.Unlock()
-			if s.Kind == display.AwaitingPayment {
-				t.show(s)
-			}
+			c.Quit()
+		case <-ctx.Done():
 		}
-	}
-}
-
-func (t *Terminal) keyEvent(ctx context.Context, ev keypad.Event) {
-	switch ev.Kind {
-	case keypad.EventConnected:
-		t.setDevice(&t.keypad, "connected")
-		t.mu.Lock()
-		unplugged := t.screen.Kind == display.Error && t.screen.Reason == reasonUnplugged
-		t.mu.Unlock()
-		if unplugged {
-			t.show(display.Screen{Kind: display.Idle, Queued: t.queuedCount()})
-		}
-		return
-	case keypad.EventDisconnected:
-		t.setDevice(&t.keypad, "disconnected: "+errText(ev.Err))
-		t.mu.Lock()
-		busy := t.screen.Kind == display.AwaitingPayment || t.screen.Kind == display.Connecting
-		t.mu.Unlock()
-		if !busy { // a customer paying keeps the QR; the status file tells the rest
-			t.show(display.Screen{Kind: display.Error, Reason: reasonUnplugged})
-		}
-		return
-	case keypad.EventReconnecting:
-		return
-	}
-	k := ev.Key
-	t.mu.Lock()
-	kind := t.screen.Kind
-	t.mu.Unlock()
-	switch k {
-	case keypad.Quit:
-		t.Quit()
-		return
-	case keypad.Refund, keypad.Menu:
-		t.show(display.Screen{Kind: display.Error, Reason: "refunds: posagent refund <order>"})
-		return
-	}
-	if kind == display.AwaitingPayment || kind == display.Connecting {
-		if k == keypad.Cancel || k == keypad.Clear {
-			go func() {
-				if err := t.eng.CancelActive(ctx); err != nil {
-					t.saleErr <- err
+	}()
+	// The keypad's state goes to the status file; the keys to the counter.
+	in := make(chan keypad.Event)
+	go func() {
+		defer close(in)
+		for {
+			select {
+			case ev, ok := <-keys:
+				if !ok {
+					return
 				}
-				t.eng.Wake()
-			}()
-		}
-		return // the customer is paying: other keys do nothing
-	}
-	cents, done, err := t.entry.Press(k)
-	switch {
-	case err != nil:
-		t.show(display.Screen{Kind: display.Error, Reason: t.entry.Message(), Typed: t.entry.Text()})
-	case done:
-		t.show(display.Screen{Kind: display.Connecting, AmountCents: cents, Merchant: t.merchant})
-		go func() {
-			if _, err := t.eng.Sale(ctx, cents); err != nil {
-				t.saleErr <- err
+				switch ev.Kind {
+				case keypad.EventConnected:
+					t.setDevice(&t.keypad, "connected")
+				case keypad.EventDisconnected:
+					t.setDevice(&t.keypad, "disconnected: "+errText(ev.Err))
+				}
+				select {
+				case in <- ev:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
 			}
-			t.eng.Wake()
-		}()
-	case t.entry.Text() == "":
-		t.show(display.Screen{Kind: display.Idle, Queued: t.queuedCount()})
-	default:
-		t.show(display.Screen{Kind: display.Entering, Typed: t.entry.Text()})
-	}
-}
-
-// Quit ends Run, as the demo's q key does.
-func (t *Terminal) Quit() { t.quitOnce.Do(func() { close(t.quit) }) }
-
-func (t *Terminal) queuedCount() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.queued
-}
-
-// engineEvent turns what the engine says into screens and paper.
-func (t *Terminal) engineEvent(ev agent.Event) {
-	o := ev.Order
-	t.mu.Lock()
-	if ev.Kind == agent.EventQueued || ev.Kind == agent.EventOffline || ev.Kind == agent.EventOnline {
-		t.queued = ev.Queued
-	}
-	switch ev.Kind {
-	case agent.EventOffline:
-		t.online = false
-	case agent.EventOnline, agent.EventAwaitingPayment, agent.EventPaid:
-		t.online = true
-	}
-	if ev.Kind == agent.EventSubmitting {
-		t.current = o.ClientSN
-	}
-	// A queued sale that reaches the gateway later takes the screen if the
-	// counter is idle: its customer may still be waiting.
-	if ev.Kind == agent.EventAwaitingPayment && o.ClientSN != t.current &&
-		(t.screen.Kind == display.Idle || t.screen.Kind == display.Offline) {
-		t.current = o.ClientSN
-	}
-	mine := o.ClientSN != "" && o.ClientSN == t.current
-	t.mu.Unlock()
-
-	base := display.Screen{Merchant: t.merchant, Subject: t.subject, AmountCents: o.AmountCents, OrderNo: o.ClientSN}
-	switch ev.Kind {
-	case agent.EventSubmitting:
-		base.Kind = display.Connecting
-		t.show(base)
-	case agent.EventAwaitingPayment:
-		if o.QRCode != "" && t.printQR && t.spool != nil {
-			t.submit(printer.Job{ID: o.ClientSN, Slip: &printer.Slip{Merchant: t.merchant, AmountCents: o.AmountCents,
-				ClientSN: o.ClientSN, QR: o.QRCode, ExpiresAt: o.Deadline}})
 		}
-		if mine {
-			base.Kind, base.QR = display.AwaitingPayment, o.QRCode
+	}()
+	err = c.Run(ctx, in)
+	cancel()
+	<-engDone
+	return err
+}
+
+// counter builds the counter from what serve set up.
+func (t *Terminal) counter() (*counter.Counter, error) {
+	o := counter.Options{
+		Config: counter.Config{Merchant: t.merchant, Subject: t.subject, MaxCents: t.maxCents, Currency: t.cfg.Gateway.Currency},
+		Print:  counter.PrintConfig{QR: t.printQR, Receipts: t.printRcp},
+		Engine: t.eng, Prefix: t.prefix, Terminal: provision.MaskSN(t.terminalSN), Gateway: t.gw,
+		Display: t.disp, Log: t.log,
+		Hook: func(ev agent.Event) {
 			t.mu.Lock()
-			t.deadline = o.Deadline
+			if ev.Kind == agent.EventQueued || ev.Kind == agent.EventOffline || ev.Kind == agent.EventOnline {
+				t.queued = ev.Queued
+			}
+			switch ev.Kind {
+			case agent.EventOffline:
+				t.online = false
+			case agent.EventOnline, agent.EventAwaitingPayment, agent.EventPaid:
+				t.online = true
+			}
 			t.mu.Unlock()
-			base.Remaining = max(time.Until(o.Deadline), 0)
-			t.show(base)
-		}
-	case agent.EventChecking:
-		if mine {
-			base.Kind, base.Reason = display.Connecting, "checking with the gateway"
-			t.show(base)
-		}
-	case agent.EventPaid, agent.EventRefunded:
-		if t.printRcp && t.spool != nil {
-			kind := printer.Paid
-			if ev.Kind == agent.EventRefunded {
-				kind = printer.Refunded
+			t.writeStatus(ev)
+			if t.hook != nil {
+				t.hook(ev)
 			}
-			t.submit(printer.Job{ID: o.ClientSN, Receipt: &printer.Receipt{Kind: kind, Merchant: t.merchant,
-				AmountCents: o.AmountCents, RefundedCents: o.RefundedCents, At: o.UpdatedAt, ClientSN: o.ClientSN,
-				SN: o.SN, TradeNo: o.TradeNo, Channel: channelName(o.Channel)}})
-		}
-		if mine {
-			base.Kind = display.Paid
-			if ev.Kind == agent.EventRefunded {
-				base.Kind = display.Refunded
-			}
-			t.show(base)
-		}
-	case agent.EventCanceled:
-		if mine {
-			base.Kind, base.Reason = display.Canceled, ev.Reason
-			if o.State == string(agent.Expired) {
-				base.Kind = display.Expired
-			}
-			t.show(base)
-		}
-	case agent.EventFailed:
-		if mine {
-			base.Kind, base.Reason = display.Error, ev.Reason
-			t.show(base)
-		}
-	case agent.EventQueued:
-		if mine {
-			base.Kind, base.Queued, base.Reason = display.Offline, ev.Queued, "sale queued; not payable yet"
-			t.show(base)
-		}
-	case agent.EventOffline:
-		t.mu.Lock()
-		idle := t.screen.Kind == display.Idle
-		t.mu.Unlock()
-		if idle {
-			t.show(display.Screen{Kind: display.Offline, Queued: ev.Queued, Reason: "gateway unreachable"})
-		}
-	case agent.EventOnline:
-		t.mu.Lock()
-		off := t.screen.Kind == display.Offline
-		t.mu.Unlock()
-		if off {
-			t.show(display.Screen{Kind: display.Idle})
-		}
-	case agent.EventError:
-		t.show(display.Screen{Kind: display.Error, Reason: ev.Reason})
+		},
+		Shown: func(s display.Screen) {
+			t.log.Debug("screen shown", "kind", s.Kind.String(), "order", s.OrderNo, "reason", s.Reason, "title", s.Title)
+		},
 	}
-	t.writeStatus(ev)
-	if t.hook != nil {
-		t.hook(ev)
+	if t.spool != nil {
+		o.Paper = func(j printer.Job) error {
+			err := t.spool.Submit(j)
+			if err != nil {
+				t.setDevice(&t.printer, err.Error())
+			}
+			return err
+		}
 	}
+	if t.db == nil {
+		return nil, fmt.Errorf("terminal: no database attached")
+	}
+	o.Store = t.db
+	o.Scan = t.db.Orders
+	state := filepath.Dir(t.db.Path())
+	o.PINs = counter.NewPINs(filepath.Join(state, counter.PINFile), nil)
+	o.ZPath = filepath.Join(state, "zreport.json")
+	o.Network = t.network
+	if t.upay != nil {
+		o.Checkin = func(ctx context.Context) error {
+			creds, err := t.db.Credentials()
+			if err != nil {
+				return err
+			}
+			return provision.Checkin(ctx, t.db, t.upay, creds.DeviceID, time.Now())
+		}
+		o.Activate = t.activate
+	}
+	return counter.NewCounter(o)
 }
 
-func (t *Terminal) submit(j printer.Job) {
-	if err := t.spool.Submit(j); err != nil {
-		t.log.Error("printer", "err", err)
-		t.setDevice(&t.printer, err.Error())
+// network is the menu's network and gateway status.
+func (t *Terminal) network(ctx context.Context) []display.Fact {
+	var facts []display.Fact
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLoopback() && ip.IP.To4() != nil {
+				facts = append(facts, display.Fact{Label: "ip", Value: ip.IP.String()})
+				break
+			}
+		}
 	}
+	if t.lastCheckin != nil {
+		if at := t.lastCheckin(); !at.IsZero() {
+			facts = append(facts, display.Fact{Label: "last_checkin", Value: at.Local().Format("01-02 15:04")})
+		}
+	}
+	return facts
 }
 
+// vendorFile is where a technician leaves the vendor credentials for
+// activation from the keypad (mode 0600); POSAGENT_VENDOR_FILE overrides.
+const vendorFile = "/etc/posagent/vendor.txt"
+
+// activate is commissioning from the keypad: the code the technician
+// typed, the vendor credentials from the vendor file, the same
+// provision.Provision as `posagent provision --force`; the running
+// client then uses the new terminal's key.
+func (t *Terminal) activate(ctx context.Context, code string) (printer.Commissioning, error) {
+	path := os.Getenv("POSAGENT_VENDOR_FILE")
+	if path == "" {
+		path = vendorFile
+	}
+	vendor, err := provision.LoadVendor(path, os.Getenv, nil)
+	if err != nil {
+		return printer.Commissioning{}, err
+	}
+	vc, err := newUpayClient(t.cfg.Gateway, vendor.Configure(upay.Config{}))
+	if err != nil {
+		return printer.Commissioning{}, err
+	}
+	deviceID, err := provision.DeviceID(os.DirFS("/"))
+	if err != nil {
+		return printer.Commissioning{}, err
+	}
+	creds, err := provision.Provision(ctx, t.db, vc, provision.Params{Code: code, DeviceID: deviceID, Vendor: vendor,
+		Force: true, OSInfo: provision.OSInfo(os.DirFS("/")), Log: t.log})
+	if creds.TerminalSN == "" {
+		return printer.Commissioning{}, err
+	}
+	t.upay.SetTerminal(creds.TerminalSN, creds.TerminalKey)
+	t.mu.Lock()
+	t.terminalSN = creds.TerminalSN
+	t.mu.Unlock()
+	cm := printer.Commissioning{Terminal: provision.MaskSN(creds.TerminalSN), Store: t.merchant, Gateway: t.cfg.Gateway.Kind,
+		Version: version, SupportQR: t.cfg.Gateway.URL}
+	checks := []provision.Check{provision.DatabaseCheck(t.db), provision.DiskCheck(filepath.Dir(t.db.Path()), 64<<20)}
+	if err != nil {
+		cm.Checks = append(cm.Checks, printer.Check{Name: "checkin", Detail: err.Error()})
+	}
+	for _, ch := range checks {
+		cctx, cancel := context.WithTimeout(ctx, provision.CheckTimeout)
+		r := ch.Run(cctx)
+		cancel()
+		cm.Checks = append(cm.Checks, printer.Check{Name: ch.Name, OK: r.OK, Detail: r.Detail})
+	}
+	return cm, nil
+}
+
+// show draws s at once (before Run: the demo's first frame).
 func (t *Terminal) show(s display.Screen) {
 	if s.Merchant == "" {
 		s.Merchant = t.merchant
 	}
-	t.mu.Lock()
-	t.screen = s
-	t.mu.Unlock()
 	if t.disp == nil {
 		return
 	}
@@ -347,8 +327,12 @@ func (t *Terminal) writeStatus(ev agent.Event) {
 	}
 	t.mu.Lock()
 	st := Status{UpdatedAt: time.Now().UTC().Round(time.Second), PID: os.Getpid(), TerminalSN: provision.MaskSN(t.terminalSN),
-		Online: t.online, Queued: t.queued, Current: t.current, Keypad: t.keypad, Printer: t.printer}
+		Online: t.online, Queued: t.queued, Keypad: t.keypad, Printer: t.printer}
+	c := t.c
 	t.mu.Unlock()
+	if c != nil {
+		st.Current = c.Current()
+	}
 	if ev.Kind != 0 {
 		st.LastEvent = ev.Kind.String() + " " + ev.Order.ClientSN
 	}
@@ -364,19 +348,6 @@ func (t *Terminal) writeStatus(ev agent.Event) {
 
 func statusPathFor(db string) string { return filepath.Join(filepath.Dir(db), "status.json") }
 
-func shortReason(err error) string {
-	var ae *keypad.AmountError
-	switch {
-	case errors.As(err, &ae):
-		return ae.Reason
-	case errors.Is(err, agent.ErrBusy):
-		return "press Cancel first"
-	case errors.Is(err, agent.ErrAmount):
-		return err.Error()
-	}
-	return errText(err)
-}
-
 func errText(err error) string {
 	if err == nil {
 		return ""
@@ -384,16 +355,5 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// channelName gives the payment channel in Latin letters: most receipt
-// printers have no Chinese font, and gateways name channels in Chinese.
-func channelName(c string) string {
-	switch c {
-	case "支付宝":
-		return "Alipay"
-	case "微信", "微信支付":
-		return "WeChat Pay"
-	case "银联云闪付", "银联":
-		return "UnionPay"
-	}
-	return c
-}
+// channelName gives the payment channel in Latin letters for paper.
+func channelName(c string) string { return counter.ChannelName(c) }

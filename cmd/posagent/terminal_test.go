@@ -1,105 +1,205 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"posagent/agent"
 	"posagent/agent/keypad"
 	"posagent/display"
+	"posagent/gateway/upay"
+	"posagent/gateway/upay/sandbox"
 	"posagent/storage"
 )
 
-// recorder is a Display that keeps every screen it was asked to show.
-type recorder struct{ shown []display.Screen }
+// screens is a Display that hands every screen to the test.
+type screens chan display.Screen
 
-func (r *recorder) Show(s display.Screen) error { r.shown = append(r.shown, s); return nil }
-func (r *recorder) Close() error                { return nil }
-func (r *recorder) last() display.Screen        { return r.shown[len(r.shown)-1] }
+func (s screens) Show(sc display.Screen) error { s <- sc; return nil }
+func (s screens) Close() error                 { return nil }
 
-func newTestTerminal(t *testing.T) (*Terminal, *recorder) {
+func (s screens) wait(t *testing.T, what string, pred func(display.Screen) bool) display.Screen {
 	t.Helper()
-	term, err := newTerminal(slog.New(slog.DiscardHandler), "Shop", 500000)
+	deadline := time.After(20 * time.Second) // turns a hang into a failure
+	for {
+		select {
+		case sc := <-s:
+			if pred(sc) {
+				return sc
+			}
+		case <-deadline:
+			t.Fatalf("no %s screen", what)
+		}
+	}
+}
+
+// TestTerminalWiring: a sale started before Run (as the control socket
+// may) reaches the counter; an unplugged keypad is in the status file but
+// the QR stays in front of the customer; Cancel reaches the engine.
+func TestTerminalWiring(t *testing.T) {
+	dir := t.TempDir()
+	sb := sandbox.New(sandbox.Options{})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	sb.SetBaseURL(srv.URL)
+	c, err := upay.New(sb.ClientConfig(srv.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
-	term.disp = rec
-	return term, rec
+	term, err := c.Activate(context.Background(), upay.ActivateRequest{AppID: "t", Code: "12345678", DeviceID: "dev-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTerminal(term.SN, term.Key)
+	db, err := storage.Open(filepath.Join(dir, "posagent.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	tm, err := newTerminal(slog.New(slog.DiscardHandler), "Shop", 500000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.statusPath = filepath.Join(dir, "status.json")
+	tm.eng = agent.New(agent.Config{Prefix: "T"}, db, c, agent.SystemClock{}, nil, tm.Emit)
+	tm.attach(db, c, c, "T", Config{})
+	sc := make(screens, 256)
+	tm.disp = sc
+
+	o, err := tm.eng.Sale(context.Background(), 700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make(chan keypad.Event)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tm.Run(ctx, keys) }()
+	defer func() { cancel(); <-done }()
+	qr := sc.wait(t, "QR", func(s display.Screen) bool { return s.Kind == display.AwaitingPayment })
+	if qr.OrderNo != o.ClientSN {
+		t.Fatalf("QR of %s, want %s", qr.OrderNo, o.ClientSN)
+	}
+
+	keys <- keypad.Event{Kind: keypad.EventDisconnected, Err: errors.New("port closed")}
+	keys <- keypad.Event{Kind: keypad.EventReconnecting} // passes through; nothing to show
+	var st Status
+	b, _ := os.ReadFile(tm.statusPath)
+	if json.Unmarshal(b, &st); st.Keypad != "disconnected: port closed" {
+		t.Fatalf("status keypad %q", st.Keypad)
+	}
+	keys <- keypad.Event{Kind: keypad.EventConnected}
+	keys <- keypad.Event{Kind: keypad.EventKey, Key: keypad.Cancel}
+	cs := sc.wait(t, "cancelled", func(s display.Screen) bool { return s.Kind == display.Canceled })
+	if cs.OrderNo != o.ClientSN || cs.Reason != "canceled_by_cashier" {
+		t.Fatalf("cancel screen %+v", cs)
+	}
+	if got, _ := db.GetOrder(o.ClientSN); got.State != string(agent.Canceled) {
+		t.Fatalf("order %s after Cancel", got.State)
+	}
+	b, _ = os.ReadFile(tm.statusPath)
+	if json.Unmarshal(b, &st); st.Keypad != "connected" || st.Current != o.ClientSN {
+		t.Fatalf("status %+v", st)
+	}
 }
 
-func TestKeypadUnplugAndBack(t *testing.T) {
-	term, rec := newTestTerminal(t)
-	ctx := context.Background()
-	term.show(display.Screen{Kind: display.Idle})
-	term.keyEvent(ctx, keypad.Event{Kind: keypad.EventDisconnected, Err: errors.New("port closed")})
-	if s := rec.last(); s.Kind != display.Error || s.Reason != reasonUnplugged {
-		t.Fatalf("after unplug: %+v", s)
-	}
-	term.keyEvent(ctx, keypad.Event{Kind: keypad.EventConnected})
-	if s := rec.last(); s.Kind != display.Idle {
-		t.Fatalf("after replug: %+v", s)
-	}
-	// While a customer is paying, the QR stays on the screen.
-	term.engineEvent(agent.Event{Kind: agent.EventSubmitting, Order: storage.Order{ClientSN: "A1", AmountCents: 100}})
-	term.engineEvent(agent.Event{Kind: agent.EventAwaitingPayment, Order: storage.Order{ClientSN: "A1", AmountCents: 100, QRCode: "https://x/qr/1"}})
-	n := len(rec.shown)
-	term.keyEvent(ctx, keypad.Event{Kind: keypad.EventDisconnected, Err: errors.New("port closed")})
-	if len(rec.shown) != n || rec.last().Kind != display.AwaitingPayment {
-		t.Fatalf("unplug replaced the QR: %+v", rec.last())
-	}
-}
-
-func TestEngineEventsToScreens(t *testing.T) {
-	term, rec := newTestTerminal(t)
-	o := storage.Order{ClientSN: "A1", AmountCents: 1250, QRCode: "https://x/qr/1"}
+// TestDemoRestoresTerminal: whichever way the demo ends (Ctrl-\ sends
+// SIGQUIT, Ctrl-C SIGINT, q the Quit key, a closed window SIGHUP), it
+// exits cleanly, without Go's goroutine dump, and leaves the terminal as
+// it found it: echo and line editing on (termios(3): ECHO, ICANON).
+func TestDemoRestoresTerminal(t *testing.T) {
 	for _, tc := range []struct {
-		ev   agent.Event
-		want display.Kind
+		name string
+		end  func(master *os.File, p *os.Process)
 	}{
-		{agent.Event{Kind: agent.EventSubmitting, Order: o}, display.Connecting},
-		{agent.Event{Kind: agent.EventAwaitingPayment, Order: o}, display.AwaitingPayment},
-		{agent.Event{Kind: agent.EventPaid, Order: o}, display.Paid},
-		{agent.Event{Kind: agent.EventSubmitting, Order: storage.Order{ClientSN: "A2"}}, display.Connecting},
-		{agent.Event{Kind: agent.EventQueued, Order: storage.Order{ClientSN: "A2"}, Queued: 1}, display.Offline},
-		{agent.Event{Kind: agent.EventCanceled, Order: storage.Order{ClientSN: "A2", State: string(agent.Expired)}}, display.Expired},
-		{agent.Event{Kind: agent.EventSubmitting, Order: storage.Order{ClientSN: "A3"}}, display.Connecting},
-		{agent.Event{Kind: agent.EventFailed, Order: storage.Order{ClientSN: "A3"}, Reason: "refused"}, display.Error},
+		{"ctrl-backslash", func(m *os.File, _ *os.Process) { m.Write([]byte{0x1c}) }},
+		{"ctrl-c", func(m *os.File, _ *os.Process) { m.Write([]byte{0x03}) }},
+		{"q", func(m *os.File, _ *os.Process) { m.Write([]byte("q")) }},
+		{"sighup", func(_ *os.File, p *os.Process) { p.Signal(syscall.SIGHUP) }},
 	} {
-		term.engineEvent(tc.ev)
-		if got := rec.last().Kind; got != tc.want {
-			t.Fatalf("%s: screen %s, want %s", tc.ev.Kind, got, tc.want)
-		}
-	}
-	// An event about another order (reconciliation in the background)
-	// does not take the screen from the sale the cashier is on.
-	n := len(rec.shown)
-	term.engineEvent(agent.Event{Kind: agent.EventPaid, Order: storage.Order{ClientSN: "OLD"}})
-	if len(rec.shown) != n {
-		t.Fatalf("a background order took the screen: %+v", rec.last())
-	}
-	if s := rec.shown[1]; s.QR != o.QRCode || s.AmountCents != 1250 || s.OrderNo != "A1" {
-		t.Fatalf("QR screen: %+v", s)
-	}
-}
-
-func TestAmountEntryOnScreen(t *testing.T) {
-	term, rec := newTestTerminal(t)
-	ctx := context.Background()
-	for _, k := range []keypad.Key{keypad.Digit1, keypad.Dot, keypad.Digit2, keypad.Digit3, keypad.Digit4} {
-		term.keyEvent(ctx, keypad.Event{Kind: keypad.EventKey, Key: k})
-	}
-	if s := rec.last(); s.Kind != display.Error || s.Reason == "" {
-		t.Fatalf("three decimals: %+v", s)
-	}
-	term.keyEvent(ctx, keypad.Event{Kind: keypad.EventKey, Key: keypad.Clear})
-	if s := rec.last(); s.Kind != display.Idle {
-		t.Fatalf("after clear: %+v", s)
-	}
-	term.keyEvent(ctx, keypad.Event{Kind: keypad.EventKey, Key: keypad.Digit7})
-	if s := rec.last(); s.Kind != display.Entering || s.Typed == "" {
-		t.Fatalf("typing: %+v", s)
+		t.Run(tc.name, func(t *testing.T) {
+			master, slave, err := pty.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer master.Close()
+			defer slave.Close()
+			before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binPath, "demo", "--dir", t.TempDir(), "--listen", "127.0.0.1:0")
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+			// The pty is the demo's controlling terminal, so Ctrl-\ and
+			// Ctrl-C become signals from the line discipline, as in a shell.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			ready := make(chan struct{})
+			readDone := make(chan struct{})
+			go func() {
+				defer close(readDone)
+				buf := make([]byte, 4096)
+				once := false
+				for {
+					n, err := master.Read(buf)
+					out.Write(buf[:n])
+					if !once && bytes.Contains(out.Bytes(), []byte("Type an amount")) {
+						once = true
+						close(ready)
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			select {
+			case <-ready:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("the demo did not start")
+			}
+			raw, _ := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+			if raw.Lflag&unix.ECHO != 0 {
+				t.Fatal("the demo did not turn echo off: the test would prove nothing")
+			}
+			tc.end(master, cmd.Process)
+			waitErr := make(chan error, 1)
+			go func() { waitErr <- cmd.Wait() }()
+			select {
+			case err = <-waitErr:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("the demo did not exit")
+			}
+			after, _ := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+			slave.Close()
+			master.Close()
+			<-readDone
+			if err != nil {
+				t.Errorf("exit: %v\n%s", err, out.String())
+			}
+			if bytes.Contains(out.Bytes(), []byte("goroutine ")) {
+				t.Errorf("goroutine dump on exit:\n%s", out.String())
+			}
+			if after.Lflag&(unix.ECHO|unix.ICANON) != before.Lflag&(unix.ECHO|unix.ICANON) {
+				t.Errorf("terminal left with lflag %#x, was %#x", after.Lflag, before.Lflag)
+			}
+		})
 	}
 }
