@@ -592,11 +592,14 @@ func (db *DB) restoreIfArchived(clientSN string) error {
 // it. It needs the file to itself: every read and write of this handle
 // waits meanwhile (a sale's commit waits, it is not lost), which takes in
 // proportion to what the database still holds — after Archive, the
-// recent orders only. Other processes keep out through the file lock.
+// recent orders only. A running Verify is waited for first, without
+// holding up sales. Other processes keep out through the file lock.
 func (db *DB) Compact() error {
 	if db.readOnly {
 		return fmt.Errorf("storage: compact: %s is open read-only", db.path)
 	}
+	db.checking.Lock() // Verify holds a long read; sales must not queue behind both
+	defer db.checking.Unlock()
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.closed {

@@ -201,8 +201,9 @@ func OpenReadOnly(path string, opts *Options) (*DB, error) {
 }
 
 // Open opens (or creates, mode 0600) the database at path, migrates it to
-// the current schema and checks it. See the package documentation for what
-// happens to a corrupt file.
+// the current schema and checks it: its header by default, everything
+// with Options.Check = CheckFull (see CheckMode). See the package
+// documentation for what happens to a corrupt file.
 func Open(path string, opts *Options) (*DB, error) {
 	var o Options
 	if opts != nil {
@@ -289,7 +290,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 	}
 
-	if err := db.takeCleanMark(existed); err != nil {
+	if err := db.takeCleanMark(existed, o.Check == CheckFull); err != nil {
 		_ = db.bolt.Close()
 		return nil, err
 	}
@@ -298,7 +299,7 @@ func Open(path string, opts *Options) (*DB, error) {
 
 // takeCleanMark reads the clean-close marker. It stays in the file until
 // the first write (see update).
-func (db *DB) takeCleanMark(existed bool) error {
+func (db *DB) takeCleanMark(existed, checked bool) error {
 	var clean bool
 	if err := db.bolt.View(func(tx *bolt.Tx) error {
 		clean = tx.Bucket(bucketMeta).Get(keyCleanClose) != nil
@@ -308,8 +309,8 @@ func (db *DB) takeCleanMark(existed bool) error {
 	}
 	db.marked.Store(clean)
 	db.unclean = existed && !clean
-	db.owesCheck.Store(db.unclean)
-	if db.unclean && !db.readOnly {
+	db.owesCheck.Store(db.unclean && !checked)
+	if db.owesCheck.Load() && !db.readOnly {
 		db.log.Warn("storage: the database was not closed cleanly (power cut, crash or kill); it will be checked in the background", "path", db.path)
 	}
 	return nil

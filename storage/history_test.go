@@ -679,3 +679,33 @@ func TestArchivable(t *testing.T) {
 		}
 	}
 }
+
+// A walk that spans a compaction (the file is swapped under it) still
+// sees every order exactly once.
+func TestWalkAcrossCompaction(t *testing.T) {
+	e := newEnv(t)
+	db := e.open(t)
+	defer db.Close()
+	orders := fillSales(t, db, 3*chunkSize+7, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	seen := map[string]int{}
+	i := 0
+	for o, err := range db.Orders(Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i++; i == chunkSize/2 {
+			if err := db.Compact(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen[o.ClientSN]++
+	}
+	if len(seen) != len(orders) {
+		t.Errorf("saw %d distinct orders of %d", len(seen), len(orders))
+	}
+	for sn, n := range seen {
+		if n != 1 {
+			t.Errorf("%s seen %d times", sn, n)
+		}
+	}
+}

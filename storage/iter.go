@@ -19,8 +19,9 @@ const chunkSize = 256
 // in the archive files. Memory stays flat whatever the history. Stop
 // early by breaking out of the loop. An error ends the stream.
 //
-// The stream is not one snapshot: an order created meanwhile may or may
-// not appear; none appears twice.
+// The stream is not one snapshot but chunks of short read transactions:
+// an order created meanwhile may or may not appear, none appears twice,
+// and one archived by a concurrent Archive may be missed.
 func (db *DB) Orders(f Filter) iter.Seq2[Order, error] {
 	return func(yield func(Order, error) bool) {
 		srcs := []source{db.liveSource(f)}
@@ -28,6 +29,7 @@ func (db *DB) Orders(f Filter) iter.Seq2[Order, error] {
 			srcs = append(srcs, as)
 		}
 		n := 0
+		var last []byte
 		for {
 			var best source
 			var bestKey []byte
@@ -45,6 +47,10 @@ func (db *DB) Orders(f Filter) iter.Seq2[Order, error] {
 				return
 			}
 			o := best.pop()
+			if bytes.Equal(bestKey, last) {
+				continue // both sources had it: archived during the walk
+			}
+			last = append(last[:0], bestKey...)
 			if f.State != "" && o.State != f.State {
 				continue
 			}

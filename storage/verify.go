@@ -71,12 +71,13 @@ func isCheckError(err error) bool {
 }
 
 // CheckInBackground runs Verify in its own goroutine when the previous
-// shutdown was unclean (Unclean), and does nothing otherwise. The channel
+// shutdown was unclean (Unclean) and no check passed since (Open with
+// CheckFull, Verify), and does nothing otherwise. The channel
 // yields the result (nil when there was nothing to check or the file is
 // sound) and is closed. Close cancels a check still running.
 func (db *DB) CheckInBackground(ctx context.Context) <-chan error {
 	ch := make(chan error, 1)
-	if !db.unclean {
+	if !db.owesCheck.Load() {
 		ch <- nil
 		close(ch)
 		return ch
