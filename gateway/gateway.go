@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -241,6 +242,29 @@ type LedgerEntry struct {
 // Ledger is the body of GET /sandbox/ledger.
 type Ledger struct {
 	Orders []LedgerEntry `json:"orders"`
+}
+
+// DateKeeper remembers the Date header of a gateway's latest answer. The
+// clients keep one and expose it as LastDate: a bound for a terminal whose
+// own clock may be stale after boot (issue 13, item 6), since a gateway's
+// clock is right within seconds. The zero value is ready; safe for
+// concurrent use.
+type DateKeeper struct{ unixNano atomic.Int64 }
+
+// Note records h's Date, if it has a valid one (RFC 9110 §6.6.1).
+func (d *DateKeeper) Note(h http.Header) {
+	if t, err := http.ParseTime(h.Get("Date")); err == nil {
+		d.unixNano.Store(t.UnixNano())
+	}
+}
+
+// LastDate returns the latest Date noted, or the zero time.
+func (d *DateKeeper) LastDate() time.Time {
+	n := d.unixNano.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }
 
 // NewTransport is a clone of http.DefaultTransport that trusts roots, if

@@ -182,7 +182,13 @@ type Client struct {
 	callTime time.Duration
 	maxBody  int64
 	now      func() time.Time
+	date     gateway.DateKeeper
 }
+
+// LastDate is the Date header of the gateway's latest answer (zero before
+// any): a bound for a clock that may be stale after boot (the timestamp
+// parameter must be within minutes of Alipay's clock).
+func (c *Client) LastDate() time.Time { return c.date.LastDate() }
 
 var _ gateway.Gateway = (*Client)(nil)
 
@@ -691,6 +697,9 @@ func (c *Client) call(ctx context.Context, op, method string, biz map[string]str
 	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
 	hreq.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(hreq)
+	if resp != nil {
+		c.date.Note(resp.Header)
+	}
 	if err != nil {
 		if !wrote.Load() {
 			return common{}, &gateway.Error{Class: gateway.NotSent, Op: op, Err: fmt.Errorf("alipay: request not sent: %w%s", err, hint(err))}

@@ -136,6 +136,10 @@ type Config struct {
 	Ledger func() gateway.Ledger
 	// Logger gets errors writing the ledger file. Default: discard.
 	Logger *slog.Logger
+	// Now is the sandbox's clock: API answers carry it as their Date
+	// header (RFC 9110 §6.6.1), on the wire and in memory alike, so a
+	// clock guard can be tested on a fake clock. Default time.Now.
+	Now func() time.Time
 }
 
 // Kit serves a sandbox's shared paths and holds its faults and
@@ -159,6 +163,9 @@ func New(cfg Config) *Kit {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	k := &Kit{cfg: cfg, on: map[Personality]bool{}}
 	isAPI := cfg.IsAPI
@@ -239,6 +246,7 @@ func (k *Kit) ClientLookupBlind() bool {
 // its answer is replaced by the gateway's server error.
 func (k *Kit) after500(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", k.cfg.Now().UTC().Format(http.TimeFormat))
 		k.mu.Lock()
 		hit := false
 		if k.on[Error500AfterCommit] {

@@ -79,6 +79,8 @@ type Client struct {
 	now      func() time.Time
 	lifetime time.Duration
 
+	date gateway.DateKeeper
+
 	mu     sync.Mutex
 	termSN string
 	termK  string
@@ -140,6 +142,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// LastDate is the Date header of the gateway's latest answer (zero before
+// any): a bound for a clock that may be stale after boot.
+func (c *Client) LastDate() time.Time { return c.date.LastDate() }
 
 // SetTerminal replaces the terminal credentials used to sign requests,
 // after activation or a check-in has been stored durably.
@@ -219,6 +225,9 @@ func (c *Client) send(ctx context.Context, op, path, sn, key string, b []byte, c
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", sn+" "+Sign(b, key))
 	resp, err := c.hc.Do(req)
+	if resp != nil {
+		c.date.Note(resp.Header)
+	}
 	if err != nil {
 		wroteMu.Lock()
 		w := wrote

@@ -224,3 +224,18 @@ func TestUploadLog(t *testing.T) {
 		t.Fatalf("%d uploads stored, want 1", n)
 	}
 }
+
+// TestLastDate: the sandbox stamps its answers with its own clock as the
+// Date header (RFC 9110 §6.6.1), on the wire and in memory; the client
+// keeps the latest, a bound for a clock guard.
+func TestLastDate(t *testing.T) {
+	for name, e := range map[string]*env{"wire": newEnv(t, false), "memory": newMemEnv(t)} {
+		e.clock.Add(365 * 24 * time.Hour)
+		if _, err := e.c.Precreate(context.Background(), req("D-1", 100)); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := e.c.LastDate(), e.clock.Now().Truncate(time.Second); !got.Equal(want) {
+			t.Fatalf("%s: LastDate %v, want the sandbox's clock %v", name, got, want)
+		}
+	}
+}

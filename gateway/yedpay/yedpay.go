@@ -168,7 +168,12 @@ type Client struct {
 	timeout  time.Duration
 	maxBody  int64
 	now      func() time.Time
+	date     gateway.DateKeeper
 }
+
+// LastDate is the Date header of the gateway's latest answer (zero before
+// any): a bound for a clock that may be stale after boot.
+func (c *Client) LastDate() time.Time { return c.date.LastDate() }
 
 var _ gateway.Gateway = (*Client)(nil)
 
@@ -654,6 +659,9 @@ func (c *Client) do(ctx context.Context, op string, txnPath bool, method, path s
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "posagent-yedpay/1")
 	resp, err := c.hc.Do(req)
+	if resp != nil {
+		c.date.Note(resp.Header)
+	}
 	if err != nil {
 		class := gateway.Unknown
 		if !wrote.Load() {

@@ -232,6 +232,7 @@ func New(opts Options) *Server {
 		Page:        s.page,
 		Ledger:      s.Ledger,
 		Logger:      s.log,
+		Now:         s.now,
 	})
 	return s
 }

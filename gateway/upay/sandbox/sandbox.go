@@ -164,7 +164,7 @@ func New(opts Options) *Server {
 	api.HandleFunc("POST "+upay.PathRefund, s.terminalCall(s.refund))
 	api.HandleFunc("POST "+upay.PathUploadLog, s.uploadLog)
 	s.kit = sandboxkit.New(sandboxkit.Config{
-		Name: "Upay", API: api, Payer: s, Page: s.page, Ledger: s.Ledger, Logger: opts.Logger,
+		Name: "Upay", API: api, Payer: s, Page: s.page, Ledger: s.Ledger, Logger: opts.Logger, Now: opts.Now,
 		ServerError: func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, envelope{ResultCode: "500", ErrorCode: "UNKNOWN_SYSTEM_ERROR", ErrorMessage: "系统错误 (system error)"})
 		},

@@ -180,6 +180,7 @@ func New(opts Options) *Server {
 		Page:   s.page,
 		Ledger: s.Ledger,
 		Logger: opts.Logger,
+		Now:    opts.Now,
 		ServerError: func(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusInternalServerError, "Internal Error", nil) // seed 004, line 89
 		},
