@@ -180,3 +180,68 @@ func BenchmarkExport(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMigrateV2 opens a schema v2 file (JSON records, as v2 wrote
+// them with encoding/json) of 50k paid sales: the one-time cost of the
+// upgrade to v3 at the first start.
+func BenchmarkMigrateV2(b *testing.B) {
+	const n = 50_000
+	src := b.TempDir() + "/v2.db"
+	bdb, err := bolt.Open(src, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for done := 0; done < n; {
+		err := bdb.Update(func(tx *bolt.Tx) error {
+			if done == 0 {
+				for _, m := range migrations[:2] {
+					if err := m.apply(tx, start); err != nil {
+						return err
+					}
+				}
+				if err := putJSON(tx.Bucket(bucketMeta), keySchemaVersion, 2); err != nil {
+					return err
+				}
+			}
+			for i := 0; i < 10_000; i++ {
+				done++
+				o := paidSale(done, start.Add(time.Duration(done)*time.Minute))
+				o.ClientSN, o.Seq = fmt.Sprintf("T1-%010d", done), uint64(done)
+				o.normalise()
+				if err := putJSON(tx.Bucket(bucketOrders), []byte(o.ClientSN), o); err != nil {
+					return err
+				}
+				if err := tx.Bucket(bucketByTime).Put(timeKey(o.CreatedAt, o.Seq), []byte(o.ClientSN)); err != nil {
+					return err
+				}
+			}
+			return putJSON(tx.Bucket(bucketCounters), keyClientSNSeq, done)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	bdb.Close()
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		path := b.TempDir() + "/v2.db"
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		db, err := Open(path, &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st, _ := db.Stats(); st.Orders != n {
+			b.Fatalf("%d orders after migration", st.Orders)
+		}
+		db.Close()
+	}
+	b.ReportMetric(float64(len(raw))/n, "v2-bytes/order")
+}

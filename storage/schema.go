@@ -160,7 +160,7 @@ func wrapMigration(v int, err error) error {
 
 // migrateBatch is how many orders one v3 migration transaction moves
 // (a variable for the test that makes the migration resume).
-var migrateBatch = 20_000
+var migrateBatch = 5_000
 
 // migrateV3Step moves up to migrateBatch JSON orders to the v3 buckets,
 // deleting them from the old one in the same transaction, and drops the
