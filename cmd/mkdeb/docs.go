@@ -9,8 +9,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/buildinfo"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -128,11 +131,19 @@ func moduleLicense(modCache, path, version string) (string, error) {
 	return "", fmt.Errorf("mkdeb: %s@%s has no LICENSE or COPYING file", path, version)
 }
 
-// paragraph writes one DEP-5 paragraph's License field: the short name,
-// then the text (one leading space per line, "." for blank lines).
-func licenseField(name, text string) string {
+// licenseField is a DEP-5 License field: the short name, then the text.
+func licenseField(name, text string) string { return textField("License", name, text) }
+
+// textField writes a DEP-5 field whose first line is first and whose
+// following lines hold text, one leading space each and "." for blank
+// lines (copyright-format 1.0, "Formatted text").
+func textField(key, first, text string) string {
 	var b strings.Builder
-	b.WriteString("License: " + name + "\n")
+	b.WriteString(key + ":")
+	if first != "" {
+		b.WriteString(" " + first)
+	}
+	b.WriteString("\n")
 	for _, line := range strings.Split(strings.TrimRight(text, "\n \t"), "\n") {
 		line = strings.TrimRight(line, " \t\r")
 		if line == "" {
@@ -149,6 +160,16 @@ type copyrightInputs struct {
 	Maintainer string // "Name <mail>", the upstream contact
 	GoRoot     string // for the Go distribution's LICENSE (the runtime and standard library)
 	ModCache   string // GOMODCACHE, for each module's licence
+	// Notices are the NOTICE files of posagent's own packages that the
+	// binary links in (see notices): third-party data such as font
+	// glyphs compiled into the program.
+	Notices []Notice
+}
+
+// Notice is one NOTICE file of a package in this repository.
+type Notice struct {
+	Dir  string // the package's directory, relative to the module root
+	Text string
 }
 
 // copyright writes the DEP-5 copyright file (copyright-format 1.0). A Go
@@ -174,6 +195,7 @@ func copyright(in copyrightInputs) (string, error) {
 	b.WriteString(licenseField("proprietary", "All rights reserved. posagent is distributed to the terminals of its\n"+
 		"operator only; no licence to copy, modify or redistribute it is granted."))
 
+	used := map[string]bool{}
 	goLicense, err := os.ReadFile(filepath.Join(in.GoRoot, "LICENSE"))
 	if err != nil {
 		return "", fmt.Errorf("mkdeb: the Go distribution's licence: %w", err)
@@ -182,9 +204,23 @@ func copyright(in copyrightInputs) (string, error) {
 	b.WriteString("Comment: the Go runtime and standard library, " + bi.GoVersion + "\n")
 	b.WriteString(licenseField(classify(string(goLicense)), string(goLicense)))
 
+	for _, n := range in.Notices {
+		name := classify(n.Text)
+		if name == "" {
+			return "", fmt.Errorf("mkdeb: %s/NOTICE: licence not recognised; add it to mkdeb's classify", n.Dir)
+		}
+		fmt.Fprintf(&b, "\nFiles: %s/*\nCopyright: %s\n", n.Dir, strings.Join(holders(n.Text, "see "+n.Dir+"/NOTICE"), "\n "))
+		b.WriteString(textField("Comment", "from "+n.Dir+"/NOTICE:", n.Text))
+		if _, ok := commonLicenses[name]; ok {
+			used[name] = true
+			b.WriteString("License: " + name + "\n")
+		} else {
+			b.WriteString(licenseField(name, n.Text))
+		}
+	}
+
 	deps := append([]*debug.Module(nil), bi.Deps...)
 	sort.Slice(deps, func(i, j int) bool { return deps[i].Path < deps[j].Path })
-	used := map[string]bool{}
 	for _, d := range deps {
 		m := d
 		if d.Replace != nil {
@@ -307,4 +343,46 @@ func completions(dir string) (map[string]string, error) {
 		out[filepath.Join(dir, e.Name())] = dst
 	}
 	return out, nil
+}
+
+// notices finds the NOTICE files of the packages of this module that
+// mainPkg links in for t (go list -deps, run in srcDir with t's GOOS,
+// GOARCH and GOARM), e.g. display/bitmapfont/NOTICE for the WenQuanYi
+// glyphs. mainPkg "" looks for none.
+func notices(srcDir, mainPkg string, t target) ([]Notice, error) {
+	if mainPkg == "" {
+		return nil, nil
+	}
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", mainPkg)
+	cmd.Dir = srcDir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+t.GOARCH, "GOARM="+t.GOARM, "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return nil, fmt.Errorf("mkdeb: go list -deps %s: %w", mainPkg, err)
+	}
+	root, err := filepath.Abs(srcDir)
+	if err != nil {
+		return nil, fmt.Errorf("mkdeb: %w", err)
+	}
+	var ns []Notice
+	for _, dir := range strings.Fields(string(out)) {
+		b, err := os.ReadFile(filepath.Join(dir, "NOTICE"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mkdeb: %w", err)
+		}
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			return nil, fmt.Errorf("mkdeb: %w", err)
+		}
+		ns = append(ns, Notice{Dir: filepath.ToSlash(rel), Text: string(b)})
+	}
+	sort.Slice(ns, func(i, j int) bool { return ns[i].Dir < ns[j].Dir })
+	return ns, nil
 }

@@ -129,6 +129,8 @@ type options struct {
 	Completions string    // completion scripts from posagent gen-docs; "" for none
 	GoRoot      string    // GOROOT and GOMODCACHE: where the licences of what
 	ModCache    string    // the binary links in are read from
+	SrcDir      string    // module root the binary was built from
+	MainPkg     string    // its main package, for NOTICE files (see notices); "" for none
 }
 
 func main() {
@@ -144,6 +146,8 @@ func main() {
 	)
 	var x extras
 	flag.StringVar(&x.ManDir, "man", "", "directory of man pages from `posagent gen-docs --man DIR` (\"\" ships none)")
+	flag.StringVar(&x.SrcDir, "src", ".", "module root the binaries were built from")
+	flag.StringVar(&x.MainPkg, "main", "./cmd/posagent", "main package of the binaries: the NOTICE files of the packages it links in go into the copyright file (\"\" for none)")
 	flag.StringVar(&x.Completions, "completions", "", "directory of completion scripts from `posagent gen-docs --completions DIR` (\"\" ships none)")
 	flag.Parse()
 	x.Maintainer = *maint
@@ -172,6 +176,7 @@ type extras struct {
 	ManDir           string
 	Completions      string
 	GoRoot, ModCache string
+	SrcDir, MainPkg  string
 }
 
 // changelogDate picks the changelog's date: the flag, else
@@ -236,6 +241,8 @@ func run(dist, out, version, config, doc, selected string, stdout io.Writer, x e
 			Completions: x.Completions,
 			GoRoot:      x.GoRoot,
 			ModCache:    x.ModCache,
+			SrcDir:      x.SrcDir,
+			MainPkg:     x.MainPkg,
 		})
 		if err != nil {
 			return err
@@ -323,7 +330,11 @@ func buildDeb(t target, o options) (string, error) {
 		return "", fmt.Errorf("mkdeb: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	copyrightText, err := copyright(copyrightInputs{Binary: o.Binary, Maintainer: o.Maintainer, GoRoot: o.GoRoot, ModCache: o.ModCache})
+	ns, err := notices(o.SrcDir, o.MainPkg, t)
+	if err != nil {
+		return "", err
+	}
+	copyrightText, err := copyright(copyrightInputs{Binary: o.Binary, Maintainer: o.Maintainer, GoRoot: o.GoRoot, ModCache: o.ModCache, Notices: ns})
 	if err != nil {
 		return "", err
 	}

@@ -48,7 +48,12 @@ func goBinary(t *testing.T, goarch, goarm string) string {
 		src := filepath.Join(d, "src")
 		os.MkdirAll(src, 0o755)
 		os.WriteFile(filepath.Join(src, "go.mod"), []byte("module hello\n\ngo 1.22\n"), 0o644)
-		os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() { println(\"hello from an ARM build\") }\n"), 0o644)
+		os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nimport \"hello/glyphs\"\n\nfunc main() { println(\"hello from an ARM build\", glyphs.N) }\n"), 0o644)
+		// A package carrying third-party data and its NOTICE, as
+		// display/bitmapfont carries the WenQuanYi glyphs.
+		os.MkdirAll(filepath.Join(src, "glyphs"), 0o755)
+		os.WriteFile(filepath.Join(src, "glyphs", "glyphs.go"), []byte("package glyphs\n\nconst N = 1\n"), 0o644)
+		os.WriteFile(filepath.Join(src, "glyphs", "NOTICE"), []byte(testNotice), 0o644)
 	}
 	out := filepath.Join(binDir, "hello-"+key)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
@@ -74,6 +79,15 @@ type fixture struct {
 	dist, config, doc, out string
 	x                      extras
 }
+
+// testNotice is shaped like display/bitmapfont/NOTICE.
+const testNotice = `glyphs.bin holds glyphs rendered from a test font.
+
+  Copyright 2008-2009, The Test Font Project
+  Copyright 2008, A. Designer
+
+  Licensed under the Apache License, Version 2.0.
+`
 
 const testMaintainer = "Test Maintainer <test@posagent.example>"
 
@@ -119,6 +133,8 @@ func newFixture(t *testing.T) fixture {
 		Completions: filepath.Join(dir, "completions"),
 		GoRoot:      goroot,
 		ModCache:    modcache,
+		SrcDir:      filepath.Join(binDir, "src"),
+		MainPkg:     ".",
 	}
 	// What `posagent gen-docs` writes: cobra/doc man pages and cobra's
 	// completion scripts. The page is a minimal man(7) page written by hand.
@@ -474,7 +490,12 @@ func checkDocs(t *testing.T, d debFile, pkg, build string) {
 	}
 	// The hello test binary links the Go runtime only; its licence, from
 	// $GOROOT/LICENSE, is BSD-3-Clause by "The Go Authors".
-	for _, w := range []string{"Upstream-Name: posagent\n", "\nFiles: *\n", "\nFiles: go/*\nCopyright: 2009 The Go Authors\n", "License: BSD-3-Clause\n Copyright 2009 The Go Authors"} {
+	// The NOTICE of the linked package: its holders, its text, and its
+	// Apache-2.0 licence referenced in /usr/share/common-licenses (Debian
+	// policy §12.5; lintian copyright-file-contains-full-apache-2-license).
+	for _, w := range []string{"Upstream-Name: posagent\n", "\nFiles: *\n", "\nFiles: go/*\nCopyright: 2009 The Go Authors\n", "License: BSD-3-Clause\n Copyright 2009 The Go Authors",
+		"\nFiles: glyphs/*\nCopyright: 2008-2009, The Test Font Project\n 2008, A. Designer\nComment: from glyphs/NOTICE:\n glyphs.bin holds glyphs rendered from a test font.\n .\n",
+		"License: Apache-2.0\n\nLicense: Apache-2.0\n On Debian systems the full text of the Apache-2.0 licence is in\n /usr/share/common-licenses/Apache-2.0.\n"} {
 		if !strings.Contains(cr, w) {
 			t.Errorf("copyright lacks %q:\n%s", w, cr)
 		}
