@@ -216,6 +216,7 @@ func (db *DB) archiveMonth(dir string, m, until time.Time, res *ArchiveResult) e
 		batch := keys[:n]
 		keys = keys[n:]
 		err := db.update("archive", func(tx *bolt.Tx) error {
+			var moved int64
 			recs, bySN, arch := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN), tx.Bucket(bucketArchived)
 			arch.FillPercent = appendFill
 			for _, k := range batch {
@@ -243,8 +244,9 @@ func (db *DB) archiveMonth(dir string, m, until time.Time, res *ArchiveResult) e
 					return err
 				}
 				res.Archived++
+				moved++
 			}
-			return nil
+			return setArchivedCount(tx, archivedCount(tx)+moved)
 		})
 		if err != nil {
 			return err
@@ -577,6 +579,9 @@ func (db *DB) restoreIfArchived(clientSN string) error {
 			return nil // restored meanwhile
 		}
 		if err := putOrder(tx, &o, nil); err != nil {
+			return err
+		}
+		if err := setArchivedCount(tx, archivedCount(tx)-1); err != nil {
 			return err
 		}
 		return arch.Delete([]byte(clientSN))

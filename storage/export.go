@@ -343,7 +343,7 @@ func (db *DB) Stats() (Stats, error) {
 		}
 		s.Provisioned = tx.Bucket(bucketCreds).Get(keyCredsCurrent) != nil
 		s.Pending = tx.Bucket(bucketOpen).Stats().KeyN
-		s.Archived = tx.Bucket(bucketArchived).Stats().KeyN
+		s.Archived = int(archivedCount(tx))
 		s.FileSize = tx.Size()
 		c := tx.Bucket(bucketOrderRecs).Cursor()
 		if k, _ := c.First(); k != nil {
@@ -353,6 +353,9 @@ func (db *DB) Stats() (Stats, error) {
 			s.LastOrder, _, _ = parseOrderKey(k)
 		}
 		return tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
+			if k[0] != 's' {
+				return nil
+			}
 			state := string(k[1:])
 			t, err := parseTotals(state, v)
 			if err != nil {

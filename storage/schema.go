@@ -24,7 +24,7 @@ var (
 	bucketOrderRecs = []byte("o")        // orderKey → record (record.go)
 	bucketBySN      = []byte("sn")       // client_sn → orderKey
 	bucketOpen      = []byte("p")        // big-endian Seq → orderKey, non-final orders only
-	bucketStats     = []byte("stats")    // "s"+state → uvarint count, zig-zag amount, zig-zag refunded
+	bucketStats     = []byte("stats")    // "s"+state → uvarint count, zig-zag amount, zig-zag refunded; "a" → archived count
 	bucketArchived  = []byte("archived") // client_sn → orderKey of an order moved to an archive file
 
 	// Schema v1–v2, kept for the migrations.
@@ -309,6 +309,23 @@ func putTotals(b *bolt.Bucket, state string, t stateTotals) error {
 	v = appendUvarint(v, zigzag(t.amount))
 	v = appendUvarint(v, zigzag(t.refunded))
 	return b.Put(statsKey(state), v)
+}
+
+var keyArchivedCount = []byte("a")
+
+func archivedCount(tx *bolt.Tx) int64 {
+	r := &reader{b: tx.Bucket(bucketStats).Get(keyArchivedCount)}
+	if len(r.b) == 0 {
+		return 0
+	}
+	return int64(r.uvarint())
+}
+
+func setArchivedCount(tx *bolt.Tx, n int64) error {
+	if n <= 0 {
+		return tx.Bucket(bucketStats).Delete(keyArchivedCount)
+	}
+	return tx.Bucket(bucketStats).Put(keyArchivedCount, appendUvarint(nil, uint64(n)))
 }
 
 // count adds (sign +1) or removes (-1) o from the counters.

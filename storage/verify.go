@@ -229,6 +229,9 @@ func recordProblems(ctx context.Context, tx *bolt.Tx) ([]string, error) {
 	}
 	stored := map[string]stateTotals{}
 	err := tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
+		if k[0] != 's' {
+			return nil
+		}
 		t, err := parseTotals(string(k), v)
 		stored[string(k[1:])] = t
 		return err
@@ -238,6 +241,9 @@ func recordProblems(ctx context.Context, tx *bolt.Tx) ([]string, error) {
 	} else if !maps.Equal(stored, d.totals) {
 		states := slices.Sorted(maps.Keys(d.totals))
 		note("counters %v differ from the orders %v (states %v)", stored, d.totals, states)
+	}
+	if have, want := archivedCount(tx), int64(tx.Bucket(bucketArchived).Stats().KeyN); have != want {
+		note("archived counter %d, but %d archived orders", have, want)
 	}
 	last, err := lastSeq(tx)
 	if err != nil {
@@ -282,6 +288,9 @@ func rebuildDerived(tx *bolt.Tx) error {
 			return err
 		}
 		maxSeq = max(maxSeq, o.Seq)
+	}
+	if err := setArchivedCount(tx, int64(tx.Bucket(bucketArchived).Stats().KeyN)); err != nil {
+		return err
 	}
 	return raiseCounter(tx, maxSeq)
 }
