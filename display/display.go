@@ -13,6 +13,7 @@ import (
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 
 	"posagent/display/image565"
+	"posagent/display/locale"
 )
 
 // Display shows screens. Show draws a Screen (it may block for a panel's
@@ -130,6 +131,12 @@ type Config struct {
 	// CountdownStep rounds the countdown so slow panels redraw less; 0
 	// means 1 s, and 30 s on e-paper, which takes seconds per refresh.
 	CountdownStep time.Duration `toml:"countdown_step"`
+
+	// Locale and TimeZone are not display keys: the CLI fills them from
+	// terminal.locale and terminal.timezone, shared with the printer and
+	// the CLI (see Options).
+	Locale   string         `toml:"-"`
+	TimeZone *time.Location `toml:"-"`
 }
 
 // Open returns the display cfg.Driver names. Hardware drivers initialise
@@ -141,13 +148,20 @@ func Open(cfg Config) (Display, error) {
 	default:
 		return nil, fmt.Errorf("display: rotation %d, want 0, 90, 180 or 270", cfg.Rotation)
 	}
+	if _, err := locale.Lookup(cfg.Locale); err != nil {
+		return nil, fmt.Errorf("display: %w", err)
+	}
 	switch cfg.Driver {
 	case "png":
 		return NewPNG(cfg)
 	case "term":
 		return NewTerm(cfg), nil
 	case "st7789", "ili9341", "ssd1306", "ssd1306-i2c", "st7567", "epd2in13", "epd2in13v2", "epd2in13v3", "epd2in13v4":
-		return openHardware(cfg)
+		d, err := openHardware(cfg)
+		if p, ok := d.(*Panel); ok && err == nil {
+			p.SetText(cfg.Locale, cfg.TimeZone)
+		}
+		return d, err
 	case "":
 		return nil, errors.New("display: no driver named in the configuration")
 	}
@@ -173,6 +187,15 @@ type Panel struct {
 // called by Close after the drawer is halted (to close the bus).
 func NewPanel(name string, dev periphdisplay.Drawer, format Format, step time.Duration, closer func() error) *Panel {
 	return &Panel{name: name, dev: dev, opts: Options{Size: dev.Bounds().Size(), Format: format, CountdownStep: step}, closer: closer}
+}
+
+// SetText sets the locale and time zone of the words on the panel (see
+// Options); Open calls it with the Config's.
+func (p *Panel) SetText(locale string, tz *time.Location) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opts.Locale, p.opts.TimeZone = locale, tz
+	p.last = nil
 }
 
 // Show implements Display.

@@ -142,7 +142,7 @@ func TestTermOnARealPseudoTerminal(t *testing.T) {
 	}
 	tty.Close()
 	out = strings.ReplaceAll(out, "\r\n", "\n")
-	if !strings.Contains(out, "¥12.50") || !strings.Contains(out, "3:59") || !strings.Contains(out, "SCAN TO PAY") {
+	if !strings.Contains(out, "¥12.50") || !strings.Contains(out, "3:59") || !strings.Contains(out, "Scan to pay") {
 		t.Errorf("terminal output lacks amount, countdown or title:\n%s", out)
 	}
 	if got := decodeQR(t, readTermQR(t, out)); got != SampleQR {

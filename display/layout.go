@@ -2,178 +2,402 @@ package display
 
 import (
 	"image"
+	"slices"
+
+	"posagent/display/bitmapfont"
 )
 
-// line is one line (or paragraph, with wrap) of text in a flow.
-type line struct {
+// item is one element of a screen: a line (or paragraph) of text, the
+// amount, a label/value row or a menu entry. The layout picks each item's
+// size from the font's sizes between min and max, wraps or shortens it by
+// rule, and leaves out the lowest-priority items when the panel is full.
+type item struct {
+	role     string // what it is, for tests: "title", "amount", "instruction", "countdown", ...
 	text     string
-	maxK     int     // largest integer scale wanted
-	color    uint8   // palette index
-	font     *glyphs // nil: regular
-	optional bool    // may be left out when space is short
-	wrap     int     // >0: may wrap onto up to this many lines (at scale 1)
-	k        int     // chosen scale
-	banner   bool    // drawn light on a coloured band
-	band     uint8   // band colour
-	group    int     // >0: part of a wrapped paragraph
+	right    string // row: the value, right-aligned
+	sign     string // amount: the currency sign, drawn smaller before text
+	min, max int    // em size range in pixels
+	color    uint8
+	bold     bool
+	wrap     int   // >1: may take up to this many lines
+	prio     int   // 0 is never left out; higher numbers go first
+	band     bool  // title: light text on a coloured band across the panel
+	bandC    uint8 // band colour
+	selected bool  // menu: drawn inverted
+	left     bool  // aligned left instead of centred
+	stack    bool  // amount: the sign on a line of its own above the digits
+
+	size  int      // chosen size
+	lines []string // chosen text, one entry per line
 }
 
-// layout is a rectangle of the screen being drawn into.
-type layout struct {
-	dst    *image.Paletted
-	r      image.Rectangle
-	margin int // left and right, kept free of text
+// minText is the smallest text on a panel: 12 px on 1-bit panels (the
+// smallest at which Chinese stays legible), 16 px on colour panels, whose
+// ink is then at least 8 px high even for lowercase letters (issue 16).
+func minText(o Options) int {
+	if o.Format == RGB565 {
+		return 16
+	}
+	return 12
 }
 
-const gap = 2 // pixels between lines, at any scale
+// amountFloor is the least ink height of the amount's digits: 1/8 of the
+// panel height and at least 16 pixels (issue 16's legibility floor).
+func amountFloor(h int) int { return max(16, h/8) }
 
-// status draws a full-screen status: a coloured title band on top, then the
-// lines centred in the rest.
-func (l *layout) status(title string, band uint8, lines []line) {
-	all := append([]line{{text: title, maxK: 3, font: bold, banner: true, band: band, color: cBG}}, lines...)
-	l.margin = max(2, l.r.Dx()/32)
-	l.flow(all, true)
+// sizesIn returns the font sizes from lo to hi, largest first.
+func sizesIn(lo, hi int) []int {
+	var out []int
+	for _, s := range bitmapfont.Sizes() {
+		if s >= lo && s <= hi {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		out = []int{lo}
+	}
+	slices.Reverse(out)
+	return out
 }
 
-// flow fits lines into the layout's rectangle and draws them centred
-// vertically. Each line gets the largest scale up to maxK at which it fits
-// the width; while the block is too tall the largest scale is reduced, then
-// optional lines are left out from the bottom. Text is never drawn outside
-// the rectangle.
-func (l *layout) flow(in []line, center bool) {
-	w, h := l.r.Dx()-2*l.margin, l.r.Dy()
-	var lines []line
-	for gi, ln := range in {
-		if ln.font == nil {
-			ln.font = regular
+// amountSize is the smallest size whose digits are at least floor pixels
+// high.
+func amountSize(floor int) int {
+	for _, s := range bitmapfont.Sizes() {
+		t, b := inkOnly("0123456789", s)
+		if b-t >= floor {
+			return s
 		}
-		ln.text = printable(ln.text, ln.font)
-		if ln.text == "" {
-			continue
-		}
-		perLine := ln.font.perLine(w)
-		if perLine < 1 {
-			continue
-		}
-		ln.k = max(1, min(ln.maxK, w/max(1, ln.font.width(ln.text, 1))))
-		if ln.font.width(ln.text, 1) > w || ln.wrap > 0 {
-			if ln.wrap > 0 {
-				// The largest scale at which the paragraph fits its lines.
-				k := max(1, ln.maxK)
-				parts := wrap(ln.text, ln.font.perLine(w/k))
-				for ; k > 1 && (len(parts) > ln.wrap || len(parts) == 0); k-- {
-					parts = wrap(ln.text, ln.font.perLine(w/(k-1)))
-				}
-				if len(parts) > ln.wrap {
-					parts = parts[:ln.wrap]
-					parts[len(parts)-1] = truncate(parts[len(parts)-1]+"…", ln.font.perLine(w/k))
-				}
-				for _, p := range parts {
-					c := ln
-					c.text, c.k, c.wrap, c.group = p, k, 0, gi+1
-					lines = append(lines, c)
-				}
-				continue
-			}
-			ln.text = truncate(ln.text, perLine)
-			ln.k = 1
-		}
-		lines = append(lines, ln)
 	}
-	height := func() int {
-		t := 0
-		for i, ln := range lines {
-			if i > 0 {
-				t += gap
-			}
-			t += ln.font.lineHeight(ln.k)
-			if ln.banner {
-				t += 2 * bannerPad(ln.k)
-			}
+	return bitmapfont.Sizes()[len(bitmapfont.Sizes())-1]
+}
+
+const gap = 2 // pixels between lines
+
+// signSize is the size of the currency sign before an amount drawn at
+// size: smaller, as on a price tag, so the digits get the room.
+func signSize(size int) int {
+	return sizesIn(0, max(12, size*3/5))[0]
+}
+
+// fit sets it.size and it.lines for width w at the given size; false when
+// it cannot be drawn at that size without cutting a word.
+func (it *item) fit(w, size int) bool {
+	it.size = size
+	switch {
+	case it.sign != "" || it.role == "amount":
+		it.lines = []string{it.text}
+		return it.amountWidth(size) <= w
+	case it.right != "":
+		rw := textWidth(it.right, size, it.bold)
+		lw := w - rw - size/2
+		if lw <= 0 {
+			return false
 		}
-		return t
+		l := shorten(it.text, lw, size, it.bold)
+		it.lines = []string{l}
+		return l != "" || it.text == ""
+	case it.wrap > 1:
+		lines, ok := wrapText(it.text, w, size, it.bold, it.wrap)
+		it.lines = lines
+		return ok && len(lines) > 0
 	}
-	// Make room: shrink text bigger than 2, then the title band to 1, then
-	// leave out optional lines (last first), then shrink the rest to 1, then
-	// leave out anything, last first.
-	biggest := func(above int) int {
-		big := -1
-		for i, ln := range lines {
-			if ln.k > above && (big < 0 || ln.k > lines[big].k) {
-				big = i
+	it.lines = []string{it.text}
+	return textWidth(it.text, size, it.bold) <= w
+}
+
+func (it *item) menuItem() bool { return it.role == "menu" }
+
+// amountWidth is the width of the amount with its sign at size.
+func (it *item) amountWidth(size int) int {
+	tw := textWidth(it.text, size, it.bold)
+	if it.sign == "" {
+		return tw
+	}
+	sw := textWidth(it.sign, signSize(size), false)
+	if it.stack {
+		return max(tw, sw)
+	}
+	return tw + sw + 1
+}
+
+// height of the item as fitted.
+func (it *item) height() int {
+	if it.role == "amount" {
+		t, b := inkOnly(it.text, it.size)
+		if it.sign != "" {
+			st, sb := inkOnly(it.sign, signSize(it.size))
+			if it.stack {
+				return sb - st + gap + b - t
 			}
+			t, b = min(t, st), max(b, sb)
 		}
-		return big
+		return b - t
 	}
-	for height() > h && len(lines) > 0 {
-		if i := biggest(2); i >= 0 {
-			lines[i].k--
+	h := 0
+	for i, l := range it.lines {
+		if i > 0 {
+			h += gap
+		}
+		t, b := lineExtent(l, it.size)
+		h += b - t
+	}
+	if it.band || it.selected {
+		h += 2 * bandPad(it.size)
+	}
+	return h
+}
+
+func bandPad(size int) int { return 1 + size/8 }
+
+// settle chooses sizes: each item the largest size that fits w, else its
+// min size shortened by rule (a line that cannot even be shortened is left
+// out). Then, while the items are taller than h, the item with most room
+// above its min shrinks a step, then the lowest-priority items go.
+func settle(items []item, w, h int) []item {
+	var out []item
+	for _, it := range items {
+		it.text = cleanText(it.text)
+		if it.text == "" && it.right == "" {
 			continue
 		}
-		if len(lines) > 0 && lines[0].banner && lines[0].k > 1 {
-			lines[0].k--
-			continue
-		}
-		drop := -1
-		for i := len(lines) - 1; i >= 0; i-- {
-			if lines[i].optional {
-				drop = i
+		ok := false
+		for _, s := range sizesIn(it.min, it.max) {
+			if it.fit(w, s) {
+				ok = true
 				break
 			}
 		}
-		if drop < 0 {
-			if i := biggest(1); i >= 0 {
-				lines[i].k--
+		if !ok {
+			s := sizesIn(it.min, it.max)
+			it.size = s[len(s)-1]
+			switch {
+			case it.role == "amount":
+				// Never shorten an amount: put the sign above the digits,
+				// and only then go below the floor.
+				if it.sign != "" {
+					it.stack = true
+					ok = it.fit(w, it.size)
+				}
+				for _, s := range sizesIn(0, it.size) {
+					if ok = it.fit(w, s); ok {
+						break
+					}
+				}
+			case it.right != "":
+			default:
+				short := shorten(it.text, w, it.size, it.bold)
+				if short != "" {
+					it.lines, ok = []string{short}, true
+				}
+			}
+			if !ok {
 				continue
 			}
-			drop = len(lines) - 1
 		}
-		if g := lines[drop].group; g > 0 && drop > 0 && lines[drop-1].group == g {
-			// Say that the paragraph goes on.
-			prev := &lines[drop-1]
-			prev.text = truncate(prev.text+"…", prev.font.perLine(w/prev.k))
-		}
-		lines = append(lines[:drop], lines[drop+1:]...)
+		out = append(out, it)
 	}
-	y := l.r.Min.Y
-	if center {
-		// Banner stays at the top; the rest is centred below it.
-		if len(lines) > 0 && lines[0].banner {
-			y = l.drawLine(lines[0], y) + gap
-			lines = lines[1:]
-			rest := 0
-			for i, ln := range lines {
-				if i > 0 {
-					rest += gap
-				}
-				rest += ln.font.lineHeight(ln.k)
+	total := func() int {
+		t := 0
+		for i, it := range out {
+			if i > 0 {
+				t += gap + 1
 			}
-			y += (l.r.Max.Y - y - rest) / 2
-		} else {
-			y += (h - height()) / 2
+			t += it.height()
 		}
-	} else {
-		y += (h - height()) / 2
+		return t
 	}
-	for _, ln := range lines {
-		y = l.drawLine(ln, y) + gap
+	for total() > h && len(out) > 0 {
+		// Shrink the item with the most sizes left above its min.
+		best, room := -1, 0
+		for i, it := range out {
+			r := 0
+			for _, s := range sizesIn(it.min, it.size-1) {
+				if s < it.size {
+					r++
+				}
+			}
+			if r > room {
+				best, room = i, r
+			}
+		}
+		if best >= 0 {
+			it := &out[best]
+			for _, s := range sizesIn(it.min, it.size-1) {
+				if it.fit(w, s) {
+					break
+				}
+			}
+			continue
+		}
+		drop, prio := -1, 0
+		for i := len(out) - 1; i >= 0; i-- {
+			if out[i].prio > prio {
+				drop, prio = i, out[i].prio
+			}
+		}
+		if drop < 0 {
+			drop = len(out) - 1
+		}
+		if len(out[drop].lines) > 1 {
+			// A paragraph loses its last line first, and says so.
+			it := &out[drop]
+			rest := joinLines(it.lines[len(it.lines)-2:])
+			it.lines = append(it.lines[:len(it.lines)-2], shorten(rest, w, it.size, it.bold))
+			if it.lines[len(it.lines)-1] != "" {
+				continue
+			}
+			it.lines = it.lines[:len(it.lines)-1]
+			continue
+		}
+		out = slices.Delete(out, drop, drop+1)
+	}
+	return out
+}
+
+// drawn records where a line of text went, for the tests that measure the
+// legibility floor from the pixels.
+type drawn struct {
+	role string
+	text string
+	size int
+	rect image.Rectangle // the line's box
+}
+
+// frame is a rectangle of the screen being drawn into.
+type frame struct {
+	dst   *image.Paletted
+	r     image.Rectangle
+	trace *[]drawn
+}
+
+// column draws items top to bottom in f.r: a band item on top, the rest
+// centred vertically in what is left, each line centred (or left-aligned)
+// with margin pixels kept free left and right.
+func (f frame) column(items []item, margin int) {
+	w := f.r.Dx() - 2*margin
+	if w <= 0 {
+		return
+	}
+	var band *item
+	if len(items) > 0 && items[0].band {
+		b := items[0]
+		band = &b
+		items = items[1:]
+	}
+	y := f.r.Min.Y
+	if band != nil {
+		bs := settle([]item{*band}, w, f.r.Dy())
+		if len(bs) == 1 {
+			y = f.draw(bs[0], y, margin)
+		}
+	}
+	body := settle(items, w, f.r.Max.Y-y)
+	h := 0
+	for i, it := range body {
+		if i > 0 {
+			h += gap + 1
+		}
+		h += it.height()
+	}
+	y += max(0, (f.r.Max.Y-y-h)/2)
+	for _, it := range body {
+		y = f.draw(it, y, margin) + gap + 1
 	}
 }
 
-func bannerPad(k int) int { return 1 + k }
-
-// drawLine draws one line centred horizontally with its top at y and
-// returns the y below it.
-func (l *layout) drawLine(ln line, y int) int {
-	tw := ln.font.width(ln.text, ln.k)
-	th := ln.font.lineHeight(ln.k)
-	x := l.r.Min.X + (l.r.Dx()-tw)/2
-	if ln.banner {
-		pad := bannerPad(ln.k)
-		fillRect(l.dst, image.Rect(l.r.Min.X, y, l.r.Max.X, y+th+2*pad), ln.band)
-		ln.font.draw(l.dst, x, y+pad, ln.text, ln.k, ln.color)
-		return y + th + 2*pad
+// draw paints one settled item with its top at y and returns its bottom.
+func (f frame) draw(it item, y, margin int) int {
+	x0, x1 := f.r.Min.X+margin, f.r.Max.X-margin
+	place := func(w int) int {
+		if it.left || it.right != "" {
+			return x0
+		}
+		return x0 + (x1-x0-w)/2
 	}
-	ln.font.draw(l.dst, x, y, ln.text, ln.k, ln.color)
-	return y + th
+	if it.band || it.selected {
+		pad := bandPad(it.size)
+		bg, fg := it.bandC, it.color
+		if it.selected {
+			bg, fg = cFG, cBG
+		}
+		fillRect(f.dst, image.Rect(f.r.Min.X, y, f.r.Max.X, y+it.height()), bg)
+		it.color = fg
+		y += pad
+		bottom := f.lines(it, y, x0, x1, place)
+		return bottom + pad
+	}
+	if it.role == "amount" && it.stack {
+		ss := signSize(it.size)
+		st, sb := inkOnly(it.sign, ss)
+		sw := textWidth(it.sign, ss, false)
+		x := place(sw)
+		drawText(f.dst, f.r, x, y-st, it.sign, ss, false, it.color)
+		f.record("sign", it.sign, ss, image.Rect(x, y, x+sw, y+sb-st))
+		y += sb - st + gap
+		t, b := inkOnly(it.text, it.size)
+		tw := textWidth(it.text, it.size, it.bold)
+		x = place(tw)
+		drawText(f.dst, f.r, x, y-t, it.text, it.size, it.bold, it.color)
+		f.record(it.role, it.text, it.size, image.Rect(x, y, x+tw, y+b-t))
+		return y + b - t
+	}
+	if it.role == "amount" {
+		ss := signSize(it.size)
+		sw := 0
+		if it.sign != "" {
+			sw = textWidth(it.sign, ss, false) + 1
+		}
+		tw := textWidth(it.text, it.size, it.bold)
+		x := place(sw + tw)
+		t, b := inkOnly(it.text, it.size)
+		if it.sign != "" {
+			st, sb := inkOnly(it.sign, ss)
+			t, b = min(t, st), max(b, sb)
+		}
+		base := y - t
+		if it.sign != "" {
+			drawText(f.dst, f.r, x, base, it.sign, ss, false, it.color)
+		}
+		drawText(f.dst, f.r, x+sw, base, it.text, it.size, it.bold, it.color)
+		f.record(it.role, it.sign+it.text, it.size, image.Rect(x, y, x+sw+tw, y+b-t))
+		return y + b - t
+	}
+	return f.lines(it, y, x0, x1, place)
+}
+
+func (f frame) lines(it item, y, x0, x1 int, place func(int) int) int {
+	for i, l := range it.lines {
+		if i > 0 {
+			y += gap
+		}
+		t, b := lineExtent(l, it.size)
+		tw := textWidth(l, it.size, it.bold)
+		x := place(tw)
+		drawText(f.dst, f.r, x, y-t, l, it.size, it.bold, it.color)
+		f.record(it.role, l, it.size, image.Rect(x, y, x+tw, y+b-t))
+		if it.right != "" && i == 0 {
+			rw := textWidth(it.right, it.size, it.bold)
+			drawText(f.dst, f.r, x1-rw, y-t, it.right, it.size, it.bold, it.color)
+			f.record(it.role+".value", it.right, it.size, image.Rect(x1-rw, y, x1, y+b-t))
+		}
+		y += b - t
+	}
+	return y
+}
+
+func (f frame) record(role, text string, size int, r image.Rectangle) {
+	if f.trace != nil {
+		*f.trace = append(*f.trace, drawn{role: role, text: text, size: size, rect: r})
+	}
+}
+
+func fillRect(dst *image.Paletted, r image.Rectangle, c uint8) {
+	r = r.Intersect(dst.Rect)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		row := dst.Pix[dst.PixOffset(r.Min.X, y):dst.PixOffset(r.Max.X, y)]
+		for i := range row {
+			row[i] = c
+		}
+	}
 }

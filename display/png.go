@@ -34,7 +34,7 @@ func NewPNG(cfg Config) (*PNG, error) {
 	if cfg.Mono {
 		f = Mono
 	}
-	p := &PNG{path: cfg.Path, opts: Options{Size: size, Format: f, CountdownStep: cfg.CountdownStep}}
+	p := &PNG{path: cfg.Path, opts: Options{Size: size, Format: f, CountdownStep: cfg.CountdownStep, Locale: cfg.Locale, TimeZone: cfg.TimeZone}}
 	// Catch a bad size now rather than on the first sale.
 	if _, err := p.r.Render(Screen{}, p.opts); err != nil {
 		return nil, err

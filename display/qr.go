@@ -26,19 +26,20 @@ func levelName(l qrcode.RecoveryLevel) string {
 
 // fitQR returns the scale and quiet zone of an n-module symbol in a square of
 // side pixels, or scale 0 when it does not fit even at 1 pixel per module
-// with a 2-module quiet zone.
+// with a quiet zone of minQuiet modules.
 //
 // The largest scale wins; the 4-module quiet zone of ISO/IEC 18004 is kept
-// unless dropping to 2 modules gains a step of scale while modules are still
-// small (under 3 pixels), which is only the case on 64-pixel panels. There a
-// module twice as big scans far better than the wider margin helps.
-func fitQR(n, side int) (scale, quiet int) {
+// unless minQuiet allows 2 (64-pixel panels only, issue 16) and dropping to
+// 2 modules gains a step of scale while modules are still small (under 3
+// pixels). There a module twice as big scans far better than the wider
+// margin helps.
+func fitQR(n, side, minQuiet int) (scale, quiet int) {
 	s4 := side / (n + 8)
 	s2 := side / (n + 4)
 	switch {
-	case s4 >= 1 && (s4 == s2 || s4 >= 3):
+	case s4 >= 1 && (s4 == s2 || s4 >= 3 || minQuiet > 2):
 		return s4, 4
-	case s2 >= 1:
+	case s2 >= 1 && minQuiet <= 2:
 		return s2, 2
 	}
 	return 0, 0
@@ -49,7 +50,10 @@ func fitQR(n, side int) (scale, quiet int) {
 // still gets the same module scale and quiet zone as level L. Small panels so
 // end up with L (every module counts), large ones with M or better, which
 // survives a glare spot or a scratched screen protector.
-func planQR(payload string, side int) (qrPlan, error) {
+//
+// maxScale caps the module size: beyond it a bigger code scans no better
+// and takes the room of the merchant's name and the order number.
+func planQR(payload string, side, minQuiet, maxScale int) (qrPlan, error) {
 	if payload == "" {
 		return qrPlan{}, fmt.Errorf("display: empty QR payload")
 	}
@@ -65,7 +69,13 @@ func planQR(payload string, side int) (qrPlan, error) {
 		q.DisableBorder = true
 		bits := q.Bitmap()
 		n := len(bits)
-		scale, quiet := fitQR(n, side)
+		scale, quiet := fitQR(n, side, minQuiet)
+		scale = min(scale, maxScale)
+		if scale > 0 {
+			// Whatever room the scale leaves widens the quiet zone, up to
+			// the standard's 4 modules.
+			quiet = max(quiet, min(4, (side/scale-n)/2))
+		}
 		if level == qrcode.Low {
 			if scale == 0 {
 				return qrPlan{}, fmt.Errorf("display: a QR code of %d bytes needs %d×%d modules and a quiet zone, the panel has only %d pixels for it", len(payload), n, n, side)

@@ -11,6 +11,7 @@ import (
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 
 	"posagent/display/image565"
+	"posagent/display/locale"
 )
 
 // Format is the pixel format of a panel.
@@ -45,6 +46,12 @@ type Options struct {
 	// slow panel (e-paper) redraws only when the shown value changes. Zero
 	// means one second.
 	CountdownStep time.Duration
+	// Locale names the words on screen: "zh-CN", "zh-HK" or "en" (package
+	// display/locale); "" means "en".
+	Locale string
+	// TimeZone is the zone of times on screen (reports); nil means the
+	// locale's (UTC+8).
+	TimeZone *time.Location
 }
 
 // Palette indices used while drawing. Every screen is drawn into an
@@ -83,11 +90,12 @@ func light(c color.Color) bool {
 // ticks do not re-encode the payload. It is safe for concurrent use; the
 // zero value is ready.
 type Renderer struct {
-	mu     sync.Mutex
-	qrKey  string
-	qrSide int
-	qr     qrPlan
-	qrErr  error
+	mu      sync.Mutex
+	qrCache map[qrKey]qrEntry
+	qr      qrPlan      // the last code drawn (tests)
+	qrAt    image.Point // and where
+
+	trace *[]drawn // tests: where each line of text went
 }
 
 // Render draws s with a fresh Renderer. See Renderer.Render.
@@ -97,12 +105,13 @@ func Render(s Screen, o Options) (image.Image, error) {
 }
 
 // Render draws s for a panel. The result is deterministic: the same Screen
-// and Options always give the same pixels. It returns an *image565.Image for
-// RGB565 and an *image1bit.VerticalLSB for Mono.
+// and Options always give the same pixels (characters outside the
+// pre-rendered table aside, which come from the system font). It returns an
+// *image565.Image for RGB565 and an *image1bit.VerticalLSB for Mono.
 //
 // An error means the screen could not be shown as asked (a QR payload too
-// long for the panel, a panel too small); the image then carries an error
-// screen saying so, and is still worth showing.
+// long for the panel, a panel too small, an unknown locale); the image then
+// carries an error screen saying so, and is still worth showing.
 func (r *Renderer) Render(s Screen, o Options) (image.Image, error) {
 	if o.Size.X < 32 || o.Size.Y < 32 || o.Size.X > 4096 || o.Size.Y > 4096 {
 		return nil, fmt.Errorf("display: panel size %dx%d out of range (32..4096 pixels each side)", o.Size.X, o.Size.Y)
@@ -110,117 +119,136 @@ func (r *Renderer) Render(s Screen, o Options) (image.Image, error) {
 	if o.Format != RGB565 && o.Format != Mono {
 		return nil, fmt.Errorf("display: unknown pixel format %d", int(o.Format))
 	}
-	img, err := r.paint(s, o)
+	lc, lerr := lookupLocale(o.Locale)
+	img, err := r.paint(s, o, lc)
 	if err != nil {
 		// Show the reason instead of a half-drawn screen.
 		var perr error
-		img, perr = r.paint(Screen{Kind: Error, Reason: err.Error(), AmountCents: s.AmountCents, OrderNo: s.OrderNo}, o)
+		img, perr = r.paint(Screen{Kind: Error, Reason: err.Error(), AmountCents: s.AmountCents, Currency: s.Currency, OrderNo: s.OrderNo}, o, lc)
 		if perr != nil {
 			return nil, err
 		}
 	}
+	if err == nil {
+		err = lerr
+	}
 	return convert(img, o.Format), err
 }
 
-// paint draws into a paletted image.
-func (r *Renderer) paint(s Screen, o Options) (*image.Paletted, error) {
-	dst := image.NewPaletted(image.Rectangle{Max: o.Size}, colourPalette)
-	l := &layout{dst: dst, r: dst.Rect}
-	switch s.Kind {
-	case Idle:
-		l.status("READY", cAccent, []line{
-			{text: s.Merchant, maxK: 2, color: cFG, optional: true},
-			{text: "Enter amount", maxK: 2, color: cMuted, optional: true},
-		})
-	case Entering:
-		typed := s.Typed
-		l.status("AMOUNT", cAccent, []line{
-			{text: "¥" + typed + "_", maxK: 5, color: cFG, font: bold},
-			{text: "press Enter", maxK: 2, color: cMuted, optional: true},
-		})
-	case Connecting:
-		l.status("CONNECTING…", cAccent, []line{
-			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: "please wait", maxK: 2, color: cMuted, optional: true},
-		})
-	case AwaitingPayment:
-		if err := r.paintQR(l, s, o); err != nil {
-			return nil, err
-		}
-	case Paid:
-		l.status("PAID", cGood, []line{
-			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: "Thank you", maxK: 2, color: cFG, optional: true},
-			{text: s.OrderNo, maxK: 1, color: cMuted, optional: true},
-		})
-	case Canceled:
-		l.status("CANCELED", cBad, []line{
-			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: s.Reason, maxK: 2, color: cFG, optional: true, wrap: 2},
-			{text: "not charged", maxK: 2, color: cMuted, optional: true},
-		})
-	case Expired:
-		l.status("EXPIRED", cWarn, []line{
-			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: "not paid", maxK: 2, color: cFG, optional: true},
-			{text: s.OrderNo, maxK: 1, color: cMuted, optional: true},
-		})
-	case Refunded:
-		l.status("REFUNDED", cWarn, []line{
-			{text: FormatAmount(s.AmountCents), maxK: 5, color: cFG, font: bold},
-			{text: s.OrderNo, maxK: 1, color: cMuted, optional: true},
-		})
-	case Offline:
-		l.status("OFFLINE", cWarn, []line{
-			{text: strconv.Itoa(s.Queued) + " queued", maxK: 5, color: cFG, font: bold},
-			{text: "not payable yet", maxK: 2, color: cFG, optional: true},
-			{text: s.Reason, maxK: 2, color: cMuted, optional: true, wrap: 2},
-		})
-	case Error:
-		reason := s.Reason
-		if reason == "" {
-			reason = "unknown error"
-		}
-		l.status("ERROR", cBad, []line{
-			{text: reason, maxK: 2, color: cFG, wrap: 4},
-			{text: s.OrderNo, maxK: 1, color: cMuted, optional: true},
-		})
-	default:
-		return nil, fmt.Errorf("display: unknown screen kind %d", int(s.Kind))
+func lookupLocale(tag string) (*locale.Locale, error) {
+	if tag == "" {
+		return locale.Must("en"), nil
 	}
+	l, err := locale.Lookup(tag)
+	if err != nil {
+		return locale.Must("en"), fmt.Errorf("display: %w", err)
+	}
+	return l, nil
+}
+
+// paint draws into a paletted image.
+func (r *Renderer) paint(s Screen, o Options, lc *locale.Locale) (*image.Paletted, error) {
+	dst := image.NewPaletted(image.Rectangle{Max: o.Size}, colourPalette)
+	if r.trace != nil {
+		*r.trace = (*r.trace)[:0]
+	}
+	f := frame{dst: dst, r: dst.Rect, trace: r.trace}
+	c := content{s: s, o: o, l: lc}
+	if s.Kind == AwaitingPayment {
+		return dst, r.paintQR(f, c)
+	}
+	items, err := c.items()
+	if err != nil {
+		return nil, err
+	}
+	f.column(items, max(2, o.Size.X/32))
 	return dst, nil
 }
 
-// qrFor returns the QR plan for payload in a square of side pixels, cached.
-func (r *Renderer) qrFor(payload string, side int) (qrPlan, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.qrKey == payload && r.qrSide == side && (r.qr.n > 0 || r.qrErr != nil) {
-		return r.qr, r.qrErr
-	}
-	r.qr, r.qrErr = planQR(payload, side)
-	r.qrKey, r.qrSide = payload, side
-	return r.qr, r.qrErr
+// qrKey names a QR plan in the cache.
+type qrKey struct {
+	payload                  string
+	side, minQuiet, maxScale int
 }
 
-// Minimum room kept for the amount and countdown beside or under the code.
-const (
-	minInfoW = 64 // 8 characters of the 8-pixel font
-	minInfoH = 32 // two lines of text: amount and countdown
-)
+type qrEntry struct {
+	plan qrPlan
+	err  error
+}
+
+// qrFor returns the QR plan for payload in a square of side pixels. Plans
+// are cached (a few: the payment screen tries two areas on small panels),
+// so countdown ticks never re-encode the payload.
+func (r *Renderer) qrFor(payload string, side, minQuiet, maxScale int) (qrPlan, error) {
+	k := qrKey{payload, side, minQuiet, maxScale}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.qrCache[k]; ok {
+		return e.plan, e.err
+	}
+	if len(r.qrCache) >= 4 {
+		clear(r.qrCache)
+	}
+	if r.qrCache == nil {
+		r.qrCache = map[qrKey]qrEntry{}
+	}
+	p, err := planQR(payload, side, minQuiet, maxScale)
+	r.qrCache[k] = qrEntry{p, err}
+	return p, err
+}
+
+// minQuiet is the least quiet zone in modules: 4 (ISO/IEC 18004) on every
+// panel but the 64-pixel-high ones, where 2 buys a module size (issue 16).
+func minQuiet(o Options) int {
+	if o.Size.Y <= 64 || o.Size.X <= 64 {
+		return 2
+	}
+	return 4
+}
 
 // paintQR lays out the payment screen: the code as large as the panel allows
-// on the left (landscape) or top (portrait and square), text in the rest.
-func (r *Renderer) paintQR(l *layout, s Screen, o Options) error {
+// on the left (landscape) or top (portrait and square), and beside or under
+// it the instruction, the amount at least amountFloor high, the countdown,
+// then what fits of merchant, subject and order number.
+func (r *Renderer) paintQR(f frame, c content) error {
+	o := c.o
 	w, h := o.Size.X, o.Size.Y
 	landscape := w > h
-	var area int
-	if landscape {
-		area = min(h, w-minInfoW)
-	} else {
-		area = min(w, h-minInfoH)
+	items := c.qrItems()
+	// Room the text needs at its floors: the instruction, the amount and
+	// the countdown.
+	amt := items[1]
+	asz := amountSize(amountFloor(h))
+	stacked := amt
+	stacked.stack = true
+	needW := max(64, stacked.amountWidth(asz)+4)
+	needW = max(needW, textWidth(items[0].text, minText(o), true)+4)
+	needH := 0
+	for i, it := range items[:3] {
+		size := minText(o)
+		if i == 1 {
+			size = asz
+		}
+		it.fit(1<<20, size)
+		needH += it.height() + gap + 1
 	}
-	p, err := r.qrFor(s.QR, area)
+	area := func(col, row int) int {
+		if landscape {
+			return min(h, w-col)
+		}
+		return min(w, h-row)
+	}
+	maxScale := max(3, min(w, h)/48)
+	p, err := r.qrFor(c.s.QR, area(needW, needH), minQuiet(o), maxScale)
+	if err != nil || p.scale < 2 {
+		// Modules of one pixel do not survive a phone camera: give the
+		// code more room, down to a third of the panel for the text (the
+		// amount then goes under its floor, still whole).
+		q, qerr := r.qrFor(c.s.QR, area(max(48, w/3), max(40, h/5)), minQuiet(o), maxScale)
+		if qerr == nil && (err != nil || q.scale > p.scale || q.side() > p.side()) {
+			p, err = q, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -234,23 +262,12 @@ func (r *Renderer) paintQR(l *layout, s Screen, o Options) error {
 		qrAt = image.Pt((w-side)/2, 0)
 		info = image.Rect(0, side, w, h)
 	}
-	drawQR(l.dst, qrAt, p)
-	step := o.CountdownStep
-	if step <= 0 {
-		step = time.Second
-	}
-	remaining := (s.Remaining + step - 1) / step * step
-	inner := &layout{dst: l.dst, r: info.Inset(1)}
-	amount := FormatAmount(s.AmountCents)
-	// The countdown is never bigger than the amount.
-	ka := max(1, min(3, inner.r.Dx()/max(1, bold.width(amount, 1))))
-	inner.flow([]line{
-		{text: amount, maxK: 3, color: cFG, font: bold},
-		{text: formatCountdown(remaining), maxK: min(2, ka), color: cAccent},
-		{text: s.Merchant, maxK: 1, color: cFG, optional: true},
-		{text: s.Subject, maxK: 1, color: cFG, optional: true},
-		{text: s.OrderNo, maxK: 1, color: cMuted, optional: true},
-	}, false)
+	drawQR(f.dst, qrAt, p)
+	r.mu.Lock()
+	r.qr, r.qrAt = p, qrAt
+	r.mu.Unlock()
+	f.r = info
+	f.column(items, 2)
 	return nil
 }
 

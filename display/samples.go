@@ -9,7 +9,9 @@ import (
 
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 
+	"posagent/agent/report"
 	"posagent/display/image565"
+	"posagent/display/locale"
 )
 
 // PanelSpec is a panel size and format that the drivers support out of the
@@ -33,19 +35,46 @@ var Panels = []PanelSpec{
 // SampleQR is a 128-character payload shaped like a long Upay qr_code.
 const SampleQR = "https://qr.shouqianba.com/gw/pay?sn=7895259238744512&t=20261125105812&sign=0f3c6a1e9b2d4c8e7a5f1b3d9c2e6a4f8b0d2c4e6a8f0b2d4c6e8"
 
-// Samples returns one example of every screen kind, as the docs show them.
-func Samples() []Screen {
+// Samples returns one example of every screen kind, as the docs show them,
+// with English names.
+func Samples() []Screen { return SamplesFor("en") }
+
+// SamplesFor returns one example of every screen kind with a shop of the
+// locale's place: a café in Shanghai (CNY), a cha chaan teng in Hong Kong
+// (HKD) or the English "Corner Cafe". Every character of these names is
+// in the pre-rendered font table (display/bitmapfont), so the golden
+// screens never depend on a system font.
+func SamplesFor(tag string) []Screen {
+	merchant, subject, declined, cur, channel := "Corner Cafe", "2x latte", "insufficient balance", "CNY", "Alipay"
+	switch tag {
+	case "zh-CN":
+		merchant, subject, declined, channel = "街角咖啡", "拿铁 大杯 ×2", "余额不足", "微信"
+	case "zh-HK":
+		merchant, subject, declined, cur, channel = "港式茶餐廳", "奶茶 ×2", "餘額不足", "HKD", "支付寶"
+	}
+	at := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	rep := &report.Summary{Kind: report.Z, Terminal: "T100123", Merchant: merchant, Currency: cur, From: at, To: at.Add(12 * time.Hour),
+		ByOutcome: []report.Line{{Key: "paid", Count: 41, Cents: 128650}, {Key: "canceled", Count: 3, Cents: 4200}, {Key: "expired", Count: 2, Cents: 2500}},
+		Refunds:   report.Line{Count: 1, Cents: 1250}, NetCents: 127400,
+		Open: []report.Order{{ClientSN: "T1-00000099", AmountCents: 990, Device: "pending", Gateway: "no answer"}}}
 	return []Screen{
-		{Kind: Idle, Merchant: "Corner Cafe"},
-		{Kind: Entering, Typed: "12.5"},
-		{Kind: Connecting, AmountCents: 1250},
-		{Kind: AwaitingPayment, AmountCents: 1250, QR: SampleQR, Merchant: "Corner Cafe", Subject: "2x latte", OrderNo: "T1-00000042", Remaining: 3*time.Minute + 59*time.Second},
-		{Kind: Paid, AmountCents: 1250, OrderNo: "T1-00000042"},
-		{Kind: Canceled, AmountCents: 1250, Reason: "canceled by cashier", OrderNo: "T1-00000042"},
-		{Kind: Expired, AmountCents: 1250, OrderNo: "T1-00000042"},
-		{Kind: Refunded, AmountCents: 1250, OrderNo: "T1-00000042"},
-		{Kind: Offline, Queued: 3, Reason: "no route to gateway"},
-		{Kind: Error, Reason: "amount over limit ¥5000.00", OrderNo: "T1-00000042"},
+		{Kind: Idle, Merchant: merchant, Currency: cur},
+		{Kind: Entering, Typed: "12.5", Currency: cur, Keys: []string{"key.enter", "key.cancel"}},
+		{Kind: Connecting, AmountCents: 1250, Currency: cur},
+		{Kind: AwaitingPayment, AmountCents: 1250, Currency: cur, QR: SampleQR, Merchant: merchant, Subject: subject, OrderNo: "T1-00000042", Remaining: 3*time.Minute + 59*time.Second, Keys: []string{"key.cancel"}},
+		{Kind: Paid, AmountCents: 1250, Currency: cur, Channel: channel, OrderNo: "T1-00000042"},
+		{Kind: Canceled, AmountCents: 1250, Currency: cur, OrderNo: "T1-00000042"},
+		{Kind: Expired, AmountCents: 1250, Currency: cur, OrderNo: "T1-00000042"},
+		{Kind: Refunded, AmountCents: 1250, RefundedCents: 500, Currency: cur, OrderNo: "T1-00000042"},
+		{Kind: Offline, Queued: 3, QueuedCents: 3680, Currency: cur, Reason: "no route to gateway"},
+		{Kind: Error, Reason: "amount over limit " + locale.Money(500000, cur), OrderNo: "T1-00000042"},
+		{Kind: Declined, AmountCents: 1250, Currency: cur, Reason: declined, OrderNo: "T1-00000042", Keys: []string{"key.ok"}},
+		{Kind: Checking, AmountCents: 1250, Currency: cur, Recovered: true, OrderNo: "T1-00000042", Keys: []string{"key.check", "key.cancel"}},
+		{Kind: LatePaid, AmountCents: 1250, Currency: cur, Channel: channel, OrderNo: "T1-00000042", Keys: []string{"key.keep", "key.refund"}},
+		{Kind: Menu, Menu: []string{"refund_last", "refund_order", "reprint", "x_report", "z_report", "selftest", "network", "checkin", "activate"}, Selected: 2, Keys: []string{"key.down", "key.ok", "key.back"}},
+		{Kind: PIN, Typed: "123", Reason: "pin_wrong", Keys: []string{"key.ok", "key.back"}},
+		{Kind: Report, Report: rep, Currency: cur, Keys: []string{"key.back"}},
+		{Kind: Info, Title: "network", Facts: []Fact{{Label: "status", Value: "ok"}, {Label: "ip", Value: "192.168.1.20"}, {Label: "gateway", Value: "upay 38 ms"}, {Label: "last_checkin", Value: "09:02"}}, Keys: []string{"key.back"}},
 	}
 }
 

@@ -3,49 +3,148 @@ package display
 import (
 	"bytes"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"posagent/display/locale"
 )
 
-// ScreenFile is the file name of a sample screen in docs/screens.
-func ScreenFile(p PanelSpec, s Screen) string {
-	return p.Name + "-" + s.Kind.String() + ".png"
+// ScreenFile is the file name of a sample screen in docs/screens, under
+// the locale's directory: "zh-CN/st7789-240x240-paid.png".
+func ScreenFile(tag string, p PanelSpec, s Screen) string {
+	return tag + "/" + p.Name + "-" + s.Kind.String() + ".png"
 }
 
-// RenderScreens renders every sample screen for every panel, keyed by file
-// name. WriteScreens and the golden test share it.
+// SheetFile is the contact sheet of a locale: every screen on every panel
+// in one picture.
+func SheetFile(tag string) string { return "contact-sheet-" + tag + ".png" }
+
+// RenderScreens renders every sample screen for every panel and locale,
+// and one contact sheet per locale, keyed by file name. WriteScreens and
+// the golden test share it.
 func RenderScreens() (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, p := range Panels {
-		var r Renderer
-		for _, s := range Samples() {
-			img, err := r.Render(s, Options{Size: p.Size, Format: p.Format})
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", p.Name, s.Kind, err)
+	for _, tag := range locale.Tags {
+		var sheet []sheetCell
+		for _, p := range Panels {
+			var r Renderer
+			for _, s := range SamplesFor(tag) {
+				img, err := r.Render(s, Options{Size: p.Size, Format: p.Format, Locale: tag})
+				if err != nil {
+					return nil, fmt.Errorf("%s %s %s: %w", tag, p.Name, s.Kind, err)
+				}
+				var b bytes.Buffer
+				if err := EncodePNG(&b, img); err != nil {
+					return nil, err
+				}
+				out[ScreenFile(tag, p, s)] = b.Bytes()
+				sheet = append(sheet, sheetCell{panel: p, kind: s.Kind, img: img})
 			}
-			var b bytes.Buffer
-			if err := EncodePNG(&b, img); err != nil {
-				return nil, err
-			}
-			out[ScreenFile(p, s)] = b.Bytes()
 		}
+		var b bytes.Buffer
+		if err := EncodePNG(&b, contactSheet(sheet)); err != nil {
+			return nil, err
+		}
+		out[SheetFile(tag)] = b.Bytes()
 	}
 	return out, nil
 }
 
-// WriteScreens writes the sample screens and an index README.md into dir.
+type sheetCell struct {
+	panel PanelSpec
+	kind  Kind
+	img   image.Image
+}
+
+// contactSheet puts every screen of a locale on one picture: a row per
+// panel, panels under 200 pixels wide drawn twice as large, each screen
+// framed so that a white screen stands out from the sheet.
+func contactSheet(cells []sheetCell) image.Image {
+	const pad, label = 8, 16
+	perRow := 0
+	for _, c := range cells {
+		if c.panel.Name == cells[0].panel.Name {
+			perRow++
+		}
+	}
+	zoom := func(p PanelSpec) int {
+		if p.Size.X < 200 {
+			return 2
+		}
+		return 1
+	}
+	cellW := 0
+	for _, p := range Panels {
+		cellW = max(cellW, p.Size.X*zoom(p))
+	}
+	cellW += 2 * pad
+	h := pad
+	for _, p := range Panels {
+		h += label + p.Size.Y*zoom(p) + 2*pad
+	}
+	sheet := image.NewRGBA(image.Rect(0, 0, perRow*cellW+pad, h))
+	draw.Draw(sheet, sheet.Bounds(), image.NewUniform(color.RGBA{0xd8, 0xd8, 0xd8, 0xff}), image.Point{}, draw.Src)
+	y := pad
+	for i := 0; i < len(cells); i += perRow {
+		p := cells[i].panel
+		z := zoom(p)
+		for j, c := range cells[i : i+perRow] {
+			x := pad + j*cellW
+			frame := image.Rect(x-1, y+label-1, x+p.Size.X*z+1, y+label+p.Size.Y*z+1)
+			draw.Draw(sheet, frame, image.NewUniform(color.Black), image.Point{}, draw.Src)
+			b := c.img.Bounds()
+			for py := 0; py < b.Dy()*z; py++ {
+				for px := 0; px < b.Dx()*z; px++ {
+					sheet.Set(x+px, y+label+py, c.img.At(b.Min.X+px/z, b.Min.Y+py/z))
+				}
+			}
+			name := c.kind.String()
+			if j == 0 {
+				name = p.Name + "  " + name
+			}
+			drawLabel(sheet, x, y+label-4, name)
+		}
+		y += label + p.Size.Y*z + 2*pad
+	}
+	return sheet
+}
+
+// drawLabel writes s in 12-pixel text with its baseline at y.
+func drawLabel(dst *image.RGBA, x, y int, s string) {
+	face(12).Draw(func(px, py int) {
+		if (image.Point{px, py}).In(dst.Rect) {
+			dst.Set(px, py, color.Black)
+		}
+	}, x, y, s, false)
+}
+
+// WriteScreens writes the sample screens, the contact sheets and an index
+// README.md into dir, and removes PNG files there that are no longer made.
 func WriteScreens(dir string) error {
 	files, err := RenderScreens()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("display: %w", err)
+	for _, tag := range locale.Tags {
+		if err := os.MkdirAll(filepath.Join(dir, tag), 0o755); err != nil {
+			return fmt.Errorf("display: %w", err)
+		}
 	}
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), b, 0o644); err != nil {
 			return fmt.Errorf("display: %w", err)
+		}
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.png"))
+	for _, f := range append(stale, more...) {
+		rel, _ := filepath.Rel(dir, f)
+		if _, ok := files[filepath.ToSlash(rel)]; !ok {
+			os.Remove(f)
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(screensIndex()), 0o644)
@@ -54,23 +153,31 @@ func WriteScreens(dir string) error {
 func screensIndex() string {
 	var b strings.Builder
 	b.WriteString("# Screens\n\n")
-	b.WriteString("Every screen on every supported panel, at the panel's true pixel size (shown enlarged).\n")
-	b.WriteString("Generated by `go run ./display/cmd/screens`; `go test ./display/` fails when these files\n")
-	b.WriteString("are stale and decodes every QR code in them with an independent decoder.\n\n")
-	for _, p := range Panels {
-		zoom := 1
-		if p.Size.X < 200 || p.Size.Y < 100 {
-			zoom = 2
+	b.WriteString("Every screen on every supported panel in every locale, at the panel's true pixel size (shown enlarged).\n")
+	b.WriteString("Generated by `make screens` (`go run ./display/cmd/screens`); `go test ./display/` fails when these files\n")
+	b.WriteString("are stale, decodes every QR code in them after a simulated phone camera, and measures the text on every\n")
+	b.WriteString("screen against the legibility floor (amount ≥ 1/8 of the panel height and ≥ 16 px, no text under 8 px\n")
+	b.WriteString("on colour panels, nothing cut mid-word).\n\n")
+	b.WriteString("The words are in `display/locale/*.toml`; the glyphs are WenQuanYi Micro Hei (`display/bitmapfont`).\n\n")
+	b.WriteString("## Contact sheets\n\n")
+	for _, tag := range locale.Tags {
+		fmt.Fprintf(&b, "- %s: [%s](%s)\n", tag, SheetFile(tag), SheetFile(tag))
+	}
+	b.WriteString("\n")
+	for _, tag := range locale.Tags {
+		fmt.Fprintf(&b, "## %s\n\n", tag)
+		for _, p := range Panels {
+			zoom := 1
+			if p.Size.X < 200 || p.Size.Y < 100 {
+				zoom = 2
+			}
+			fmt.Fprintf(&b, "### %s (%dx%d, %s)\n\n", p.Name, p.Size.X, p.Size.Y, p.Format)
+			for _, s := range SamplesFor(tag) {
+				f := ScreenFile(tag, p, s)
+				fmt.Fprintf(&b, "<img src=\"%s\" width=\"%d\" alt=\"%s\" title=\"%s\"> ", f, p.Size.X*zoom, s.Kind, s.Kind)
+			}
+			b.WriteString("\n\n")
 		}
-		if p.Size.X <= 128 {
-			zoom = 3
-		}
-		fmt.Fprintf(&b, "## %s (%dx%d, %s)\n\n", p.Name, p.Size.X, p.Size.Y, p.Format)
-		for _, s := range Samples() {
-			f := ScreenFile(p, s)
-			fmt.Fprintf(&b, "<img src=\"%s\" width=\"%d\" alt=\"%s\" title=\"%s\"> ", f, p.Size.X*zoom, s.Kind, s.Kind)
-		}
-		b.WriteString("\n\n")
 	}
 	return b.String()
 }

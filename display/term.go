@@ -3,13 +3,16 @@ package display
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+
+	"posagent/display/locale"
 )
 
 // Term draws screens in a terminal with ANSI colours. The QR code is drawn
@@ -21,6 +24,8 @@ type Term struct {
 	mu    sync.Mutex
 	w     io.Writer
 	plain bool
+	l     *locale.Locale
+	tz    *time.Location
 }
 
 // NewTerm returns a terminal display writing to cfg.Out (os.Stdout if nil).
@@ -29,7 +34,11 @@ func NewTerm(cfg Config) *Term {
 	if w == nil {
 		w = os.Stdout
 	}
-	return &Term{w: w, plain: cfg.Plain}
+	l, err := locale.Lookup(cfg.Locale)
+	if err != nil || cfg.Locale == "" {
+		l = locale.Must("en")
+	}
+	return &Term{w: w, plain: cfg.Plain, l: l, tz: cfg.TimeZone}
 }
 
 const (
@@ -40,63 +49,56 @@ const (
 	ansiQR = "\x1b[30;107m"
 )
 
-var termTitle = map[Kind]struct {
-	text string
-	sgr  string
-}{
-	Idle:            {"READY", "\x1b[97;44m"},
-	Entering:        {"AMOUNT", "\x1b[97;44m"},
-	Connecting:      {"CONNECTING…", "\x1b[97;44m"},
-	AwaitingPayment: {"SCAN TO PAY", "\x1b[97;44m"},
-	Paid:            {"PAID", "\x1b[97;42m"},
-	Canceled:        {"CANCELED", "\x1b[97;41m"},
-	Expired:         {"EXPIRED", "\x1b[30;43m"},
-	Refunded:        {"REFUNDED", "\x1b[30;43m"},
-	Offline:         {"OFFLINE", "\x1b[30;43m"},
-	Error:           {"ERROR", "\x1b[97;41m"},
+// termColour is the title's colours per kind, as on the panels.
+func termColour(k Kind) string {
+	switch k {
+	case Paid:
+		return "\x1b[97;42m"
+	case Canceled, Error, Declined:
+		return "\x1b[97;41m"
+	case Expired, Refunded, Offline, Checking, LatePaid:
+		return "\x1b[30;43m"
+	}
+	return "\x1b[97;44m"
 }
 
-// Show implements Display.
+// Show implements Display. The words are the panels' (package locale);
+// terminals draw Chinese themselves.
 func (t *Term) Show(s Screen) error {
-	title, ok := termTitle[s.Kind]
-	if !ok {
-		return fmt.Errorf("display: unknown screen kind %d", int(s.Kind))
+	c := content{s: s, o: Options{Size: image.Pt(320, 240), Format: RGB565, TimeZone: t.tz}, l: t.l}
+	var items []item
+	if s.Kind == AwaitingPayment {
+		items = append([]item{c.title("awaiting-payment", cAccent)}, c.qrItems()[1:]...)
+	} else {
+		var err error
+		if items, err = c.items(); err != nil {
+			return err
+		}
 	}
 	var b bytes.Buffer
 	if !t.plain {
 		b.WriteString(ansiClear)
 	}
-	fmt.Fprintf(&b, "%s %s %s\n\n", title.sgr+ansiBold, title.text, ansiReset)
-	var lines []string
-	amount := ansiBold + FormatAmount(s.AmountCents) + ansiReset
-	switch s.Kind {
-	case Idle:
-		lines = []string{clean(s.Merchant), "Enter amount"}
-	case Entering:
-		lines = []string{ansiBold + "¥" + clean(s.Typed) + "_" + ansiReset}
-	case Connecting:
-		lines = []string{amount, "please wait"}
-	case AwaitingPayment:
+	fmt.Fprintf(&b, "%s %s %s\n\n", termColour(s.Kind)+ansiBold, clean(items[0].text), ansiReset)
+	if s.Kind == AwaitingPayment {
 		if err := writeQR(&b, s.QR); err != nil {
 			return err
 		}
-		lines = []string{amount + "   " + formatCountdown(s.Remaining), clean(s.Merchant), clean(s.Subject), clean(s.OrderNo)}
-	case Paid:
-		lines = []string{amount, "Thank you", clean(s.OrderNo)}
-	case Canceled:
-		lines = []string{amount, clean(s.Reason), "not charged"}
-	case Expired:
-		lines = []string{amount, "not paid", clean(s.OrderNo)}
-	case Refunded:
-		lines = []string{amount, clean(s.OrderNo)}
-	case Offline:
-		lines = []string{ansiBold + strconv.Itoa(s.Queued) + " queued" + ansiReset, "not payable yet", clean(s.Reason)}
-	case Error:
-		lines = []string{clean(s.Reason), clean(s.OrderNo)}
 	}
-	for _, l := range lines {
-		if l != "" {
-			b.WriteString("  " + l + "\n")
+	for _, it := range items[1:] {
+		text := clean(cleanText(it.text))
+		switch {
+		case it.role == "amount":
+			text = ansiBold + clean(it.sign) + text + ansiReset
+		case it.right != "":
+			text += "  " + clean(it.right)
+		case it.selected:
+			text = "> " + text
+		case it.menuItem():
+			text = "  " + text
+		}
+		if strings.TrimSpace(text) != "" {
+			b.WriteString("  " + text + "\n")
 		}
 	}
 	t.mu.Lock()
