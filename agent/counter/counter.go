@@ -219,8 +219,9 @@ func (c *Counter) publish() {
 	c.screens.set(s)
 }
 
-// recover takes over the newest sale the last run left open (its QR may
-// be in front of a customer), so Cancel works on it.
+// recover counts the sales the last run left queued. The open sale it
+// left on the screen comes back from the engine (an event marked
+// Recovered): the engine and the counter agree on which sale Cancel acts on.
 func (c *Counter) recover() {
 	os, err := c.o.Store.PendingOrders()
 	if err != nil {
@@ -229,23 +230,13 @@ func (c *Counter) recover() {
 	}
 	var q int
 	var qc int64
-	var last *storage.Order
-	for i := range os {
-		switch agent.State(os[i].State) {
-		case agent.Queued:
+	for _, o := range os {
+		if agent.State(o.State) == agent.Queued {
 			q++
-			qc += os[i].AmountCents
-		case agent.Awaiting, agent.Unknown, agent.Submitting:
-			if last == nil || os[i].CreatedAt.After(last.CreatedAt) {
-				last = &os[i]
-			}
+			qc += o.AmountCents
 		}
 	}
 	c.m.Queue(q, qc)
-	if last != nil && c.o.Now().Before(last.Deadline) {
-		c.m.Recover(*last)
-		c.o.Log.Info("recovered the open sale", "client_sn", last.ClientSN)
-	}
 }
 
 func (c *Counter) key(ctx context.Context, wg *sync.WaitGroup, ev keypad.Event) {

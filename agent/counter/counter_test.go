@@ -333,9 +333,22 @@ func TestCounterRecoversOpenSale(t *testing.T) {
 	r.saleReturned()
 	r.stop()
 	r.start()
+	// The engine's start-up reconciliation announces the open sale.
+	if _, err := r.eng.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	rec := r.waitScreen("recovered", func(s display.Screen) bool { return s.Recovered })
 	if rec.Kind != display.AwaitingPayment || rec.OrderNo != qr.OrderNo || rec.QR != qr.QR {
 		t.Fatalf("recovered screen %+v, want the QR of %s", rec, qr.OrderNo)
+	}
+	// Cancel acts on it: the engine of the new run cancels it.
+	r.typeKeys(keypad.Cancel)
+	c := r.waitScreen("cancelled", kind(display.Canceled))
+	if c.OrderNo != qr.OrderNo || c.Reason != "canceled_by_cashier" {
+		t.Fatalf("cancel of the recovered sale: %+v", c)
+	}
+	if o, _ := r.db.GetOrder(qr.OrderNo); o.State != string(agent.Canceled) {
+		t.Fatalf("recovered order %s after Cancel", o.State)
 	}
 }
 

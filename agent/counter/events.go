@@ -27,26 +27,6 @@ func (m *Machine) Queue(n int, cents int64) {
 	}
 }
 
-// Recover makes a sale left open by the last run the sale on the screen,
-// saying it was recovered: Cancel works on it as on any sale.
-func (m *Machine) Recover(o storage.Order) {
-	if m.mode != ModeIdle {
-		return
-	}
-	m.current = o.ClientSN
-	m.deadline = o.Deadline
-	s := m.saleScreen(o)
-	s.Recovered = true
-	if o.QRCode != "" && agent.State(o.State) == agent.Awaiting {
-		s.Kind, s.QR = display.AwaitingPayment, o.QRCode
-		s.Remaining = max(o.Deadline.Sub(m.now), 0)
-		m.show(ModeAwaiting, s)
-		return
-	}
-	s.Kind = display.Checking
-	m.show(ModeChecking, s)
-}
-
 func (m *Machine) saleScreen(o storage.Order) display.Screen {
 	return display.Screen{AmountCents: o.AmountCents, OrderNo: o.ClientSN, Subject: m.cfg.Subject,
 		Channel: o.Channel, RefundedCents: o.RefundedCents, Recovered: m.screen.Recovered && o.ClientSN == m.screen.OrderNo}
@@ -66,11 +46,15 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 		m.current = o.ClientSN
 	}
 	mine := o.ClientSN != "" && o.ClientSN == m.current
-	// A sale that reaches the gateway (or is found open) while the counter
-	// is idle takes the screen: its customer may be waiting.
-	if !mine && o.ClientSN != "" && m.mode == ModeIdle &&
-		(ev.Kind == agent.EventAwaitingPayment || ev.Kind == agent.EventChecking) {
+	// A sale that reaches the gateway (or is found open after a restart)
+	// while the counter is idle takes the screen: its customer may be
+	// waiting. A late payment takes an idle or finished screen too: the
+	// money is in, the cashier must decide.
+	free := m.mode == ModeIdle || (m.mode == ModeOutcome && ev.Kind == agent.EventLatePaid)
+	if !mine && o.ClientSN != "" && free &&
+		(ev.Kind == agent.EventAwaitingPayment || ev.Kind == agent.EventChecking || ev.Kind == agent.EventLatePaid) {
 		m.current, mine = o.ClientSN, true
+		m.screen.Recovered, m.screen.OrderNo = ev.Recovered, o.ClientSN
 	}
 	s := m.saleScreen(o)
 	switch ev.Kind {
@@ -93,13 +77,15 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 		}
 	case agent.EventChecking:
 		if mine {
-			s.Kind = display.Checking
+			s.Kind, s.Reason = display.Checking, "do_not_hand_over"
+			m.deadline = o.Deadline
 			m.show(ModeChecking, s)
 		}
-	case agent.EventPaid, agent.EventRefunded:
+	case agent.EventPaid, agent.EventRefunded, agent.EventLatePaid:
+		late := ev.Kind == agent.EventLatePaid || (ev.Kind == agent.EventPaid && ev.Outcome == "" && latePaid(o))
 		if pc.Receipts {
 			r := receipt(m.cfg.Merchant, o, ev.Kind)
-			if ev.Kind == agent.EventPaid && latePaid(o) {
+			if late {
 				r.Kind = printer.ReceiptLatePaid
 			}
 			docs = append(docs, Doc{ID: o.ClientSN, Receipt: r})
@@ -110,23 +96,36 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 			case ev.Kind == agent.EventRefunded:
 				s.Kind = display.Refunded
 				m.show(ModeOutcome, s)
-			case latePaid(o):
-				s.Kind = display.LatePaid
+			case late:
+				s.Kind, s.Reason = display.LatePaid, "keep_or_refund"
 				m.show(ModeLatePaid, s)
 			default:
 				s.Kind = display.Paid
 				m.show(ModeOutcome, s)
 			}
 		}
-	case agent.EventCanceled, agent.EventFailed:
-		kind, reason := outcome(ev)
-		if m.slips[o.ClientSN] && (kind == display.Canceled || kind == display.Expired) {
-			r := "canceled"
-			if kind == display.Expired {
-				r = "expired"
+	case agent.EventWatching:
+		// The sale left the screen but the gateway did not confirm it is
+		// closed: the keypad is free; a payment would come as late paid.
+		if m.slips[o.ClientSN] {
+			docs = append(docs, m.void(o, display.Expired))
+		}
+		if mine {
+			s.Kind, s.Reason = display.Canceled, "watching"
+			if k, _ := outcome(agent.Event{Kind: agent.EventCanceled, Order: o}); k == display.Expired {
+				s.Kind = display.Expired
 			}
-			docs = append(docs, Doc{ID: o.ClientSN, Void: &printer.Void{ClientSN: o.ClientSN, AmountCents: o.AmountCents, Reason: r,
-				At: o.UpdatedAt, Merchant: m.cfg.Merchant}})
+			m.show(ModeOutcome, s)
+		}
+	case agent.EventFailed:
+		if ev.Outcome == agent.OutcomeRefundRefused {
+			break // the refund's own result says so (menu), the sale stays paid
+		}
+		fallthrough
+	case agent.EventCanceled:
+		kind, reason := outcome(ev)
+		if m.slips[o.ClientSN] && (kind == display.Canceled || kind == display.Expired || kind == display.Declined) {
+			docs = append(docs, m.void(o, kind))
 		}
 		delete(m.slips, o.ClientSN)
 		if mine {
@@ -148,6 +147,11 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 		if m.mode == ModeIdle && m.current == "" {
 			m.idle()
 		}
+	case agent.EventClockWait, agent.EventClockOK:
+		m.clockWait = ev.Kind == agent.EventClockWait
+		if m.mode == ModeIdle {
+			m.idle()
+		}
 	case agent.EventError:
 		if m.mode != ModeBusy && m.mode != ModeMenu && m.mode != ModePIN {
 			m.show(ModeOutcome, display.Screen{Kind: display.Error, Reason: "save_failed", OrderNo: o.ClientSN})
@@ -156,10 +160,30 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 	return docs
 }
 
+// void is the void slip for o's printed QR slip.
+func (m *Machine) void(o storage.Order, kind display.Kind) Doc {
+	r := "canceled"
+	if kind == display.Expired {
+		r = "expired"
+	}
+	delete(m.slips, o.ClientSN)
+	return Doc{ID: o.ClientSN, Void: &printer.Void{ClientSN: o.ClientSN, AmountCents: o.AmountCents, Reason: r,
+		At: o.UpdatedAt, Merchant: m.cfg.Merchant}}
+}
+
 // outcome names how a sale ended without payment, in the words the
 // cashier needs: the cashier cancelled it, nobody paid in time, or the
 // payment was declined (nobody was charged in any of these).
 func outcome(ev agent.Event) (display.Kind, string) {
+	switch ev.Outcome {
+	case agent.OutcomeCanceled:
+		return display.Canceled, "canceled_by_cashier"
+	case agent.OutcomeExpired, agent.OutcomeNeverSent:
+		return display.Expired, "not_paid_in_time"
+	case agent.OutcomeDeclined, agent.OutcomeRefused:
+		return display.Declined, "not_charged"
+	}
+	// Without an Outcome (an older engine), read the order's history.
 	o := ev.Order
 	if ev.Kind == agent.EventFailed || agent.State(o.State) == agent.PayFailed || agent.State(o.State) == agent.Failed {
 		return display.Declined, "not_charged"

@@ -49,9 +49,10 @@ func TestBadAmountThenGoodSale(t *testing.T) {
 }
 
 // TestOutcomeScreens: every way a sale ends has its own screen and words
-// (issue 15, "Every outcome has its own screen"). The engine's notes are
-// those agent/engine.go writes: "cancelled by the cashier" and "payment
-// window closed" on the move to canceling.
+// (issue 15, "Every outcome has its own screen"). The engine names the
+// outcome (agent/event.go, Outcome); for an event without one, the notes
+// agent/engine.go writes on the move to canceling ("cancelled by the
+// cashier", "payment window closed") decide.
 func TestOutcomeScreens(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -61,17 +62,29 @@ func TestOutcomeScreens(t *testing.T) {
 		mode   Mode
 	}{
 		{"paid", agent.Event{Kind: agent.EventPaid, Order: order("A1", 500, agent.Paid)}, display.Paid, "", ModeOutcome},
-		{"declined by the payer", agent.Event{Kind: agent.EventCanceled, Order: order("A1", 500, agent.PayFailed)}, display.Declined, "not_charged", ModeOutcome},
-		{"refused by the gateway", agent.Event{Kind: agent.EventFailed, Order: order("A1", 500, agent.Failed)}, display.Declined, "not_charged", ModeOutcome},
+		{"declined by the payer", agent.Event{Kind: agent.EventCanceled, Order: order("A1", 500, agent.PayFailed), Outcome: agent.OutcomeDeclined},
+			display.Declined, "not_charged", ModeOutcome},
+		{"refused by the gateway", agent.Event{Kind: agent.EventFailed, Order: order("A1", 500, agent.Failed), Outcome: agent.OutcomeRefused},
+			display.Declined, "not_charged", ModeOutcome},
+		{"cancelled (engine outcome)", agent.Event{Kind: agent.EventCanceled, Order: order("A1", 500, agent.Canceled), Outcome: agent.OutcomeCanceled},
+			display.Canceled, "canceled_by_cashier", ModeOutcome},
+		{"expired (engine outcome)", agent.Event{Kind: agent.EventCanceled, Order: order("A1", 500, agent.Canceled), Outcome: agent.OutcomeExpired},
+			display.Expired, "not_paid_in_time", ModeOutcome},
+		{"late paid (engine event)", agent.Event{Kind: agent.EventLatePaid, Order: order("A1", 500, agent.Paid), Outcome: agent.OutcomeLatePaid},
+			display.LatePaid, "keep_or_refund", ModeLatePaid},
+		{"watching: not confirmed closed", agent.Event{Kind: agent.EventWatching, Order: order("A1", 500, agent.Awaiting, "canceling:payment window closed"),
+			Outcome: agent.OutcomeNotCanceled}, display.Expired, "watching", ModeOutcome},
 		{"cancelled by the cashier", agent.Event{Kind: agent.EventCanceled,
 			Order: order("A1", 500, agent.Canceled, "canceling:cancelled by the cashier")}, display.Canceled, "canceled_by_cashier", ModeOutcome},
 		{"not paid in time", agent.Event{Kind: agent.EventCanceled,
 			Order: order("A1", 500, agent.Canceled, "canceling:payment window closed")}, display.Expired, "not_paid_in_time", ModeOutcome},
 		{"queued too long", agent.Event{Kind: agent.EventCanceled, Order: order("A1", 500, agent.Expired)}, display.Expired, "not_paid_in_time", ModeOutcome},
 		{"paid after the cashier cancelled", agent.Event{Kind: agent.EventPaid,
-			Order: order("A1", 500, agent.Paid, "canceling:cancelled by the cashier")}, display.LatePaid, "", ModeLatePaid},
+			Order: order("A1", 500, agent.Paid, "canceling:cancelled by the cashier")}, display.LatePaid, "keep_or_refund", ModeLatePaid},
 		{"refunded", agent.Event{Kind: agent.EventRefunded, Order: order("A1", 500, agent.Refunded)}, display.Refunded, "", ModeOutcome},
-		{"checking", agent.Event{Kind: agent.EventChecking, Order: order("A1", 500, agent.Unknown)}, display.Checking, "", ModeChecking},
+		{"checking", agent.Event{Kind: agent.EventChecking, Order: order("A1", 500, agent.Unknown)}, display.Checking, "do_not_hand_over", ModeChecking},
+		{"refund refused keeps the screen", agent.Event{Kind: agent.EventFailed, Order: order("A1", 500, agent.Awaiting), Outcome: agent.OutcomeRefundRefused},
+			display.AwaitingPayment, "", ModeAwaiting},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMachine(t)
@@ -145,11 +158,12 @@ func TestVoidSlips(t *testing.T) {
 	}
 }
 
-// TestRecoveredSale: after a restart the open sale is the one on the
-// screen, says so, and Cancel acts on it.
+// TestRecoveredSale: after a restart the engine re-announces the open
+// sale with Recovered set (agent/event.go, Event.Recovered); it becomes the
+// sale on the screen, says so, and Cancel acts on it.
 func TestRecoveredSale(t *testing.T) {
 	m := newMachine(t)
-	m.Recover(order("A7", 1250, agent.Awaiting))
+	m.Event(agent.Event{Kind: agent.EventAwaitingPayment, Order: order("A7", 1250, agent.Awaiting), Recovered: true}, PrintConfig{})
 	s := m.Screen()
 	if s.Kind != display.AwaitingPayment || !s.Recovered || s.OrderNo != "A7" || s.QR == "" {
 		t.Fatalf("recovered screen: %+v", s)
@@ -157,17 +171,17 @@ func TestRecoveredSale(t *testing.T) {
 	if a := m.Key(keypad.Cancel); a.Kind != ActCancel {
 		t.Fatalf("Cancel on the recovered sale: %s", a.Kind)
 	}
-	m.Event(agent.Event{Kind: agent.EventCanceled, Order: order("A7", 1250, agent.Canceled, "canceling:cancelled by the cashier")}, PrintConfig{})
+	m.Event(agent.Event{Kind: agent.EventCanceled, Order: order("A7", 1250, agent.Canceled), Outcome: agent.OutcomeCanceled}, PrintConfig{})
 	if s := m.Screen(); s.Kind != display.Canceled || s.OrderNo != "A7" {
 		t.Fatalf("after cancel: %+v", s)
 	}
 	// An order whose outcome was unknown at the crash: Checking, recovered.
 	m = newMachine(t)
-	m.Recover(order("A8", 100, agent.Unknown))
-	if s := m.Screen(); s.Kind != display.Checking || !s.Recovered {
+	m.Event(agent.Event{Kind: agent.EventChecking, Order: order("A8", 100, agent.Unknown), Recovered: true, Outcome: agent.OutcomeUnknown}, PrintConfig{})
+	if s := m.Screen(); s.Kind != display.Checking || !s.Recovered || s.Reason != "do_not_hand_over" {
 		t.Fatalf("recovered unknown: %+v", s)
 	}
-	// The same order's events keep the recovered mark.
+	// The same order's later events keep the recovered mark.
 	m.Event(agent.Event{Kind: agent.EventAwaitingPayment, Order: order("A8", 100, agent.Awaiting)}, PrintConfig{})
 	if s := m.Screen(); s.Kind != display.AwaitingPayment || !s.Recovered {
 		t.Fatalf("recovered then awaiting: %+v", s)

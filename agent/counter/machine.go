@@ -172,8 +172,9 @@ type Machine struct {
 	lastKey time.Time
 	now     time.Time
 
-	deadline time.Time       // of the sale on the QR screen
-	slips    map[string]bool // QR slips printed, for their void slips
+	clockWait bool            // the engine takes no sale until the clock is right
+	deadline  time.Time       // of the sale on the QR screen
+	slips     map[string]bool // QR slips printed, for their void slips
 }
 
 // New returns a Machine on the Idle screen.
@@ -257,6 +258,9 @@ func (m *Machine) idle() {
 	s := display.Screen{Kind: display.Idle, Subject: m.cfg.Subject}
 	if !m.online || m.queued > 0 {
 		s = display.Screen{Kind: display.Offline, Queued: m.queued, QueuedCents: m.qCents}
+	}
+	if m.clockWait {
+		s = display.Screen{Kind: display.Error, Reason: "clock_wait"}
 	}
 	m.show(ModeIdle, s)
 }
