@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,7 +60,7 @@ func TestBenchScale(t *testing.T) {
 		case "day":
 			cols = append(cols, "day rows")
 		case "export":
-			cols = append(cols, "export orders/s")
+			cols = append(cols, "export orders/s", "export after MB")
 		}
 	}
 	rows := map[int]map[string]float64{}
@@ -92,6 +93,7 @@ func TestBenchScale(t *testing.T) {
 				if warm.ms > 0 {
 					r["export orders/s"] = float64(warm.n) / (warm.ms / 1000)
 				}
+				r["export after MB"] = warm.after
 			}
 		}
 		rows[n] = r
@@ -183,6 +185,7 @@ func dropCache(t *testing.T, path string) {
 type scaleResult struct {
 	ms, mb float64
 	n      int
+	after  float64 // MB resident after the operation and a GC: what a long-running service keeps
 }
 
 func runScaleChild(t *testing.T, op, path string) scaleResult {
@@ -198,9 +201,9 @@ func runScaleChild(t *testing.T, op, path string) scaleResult {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		var r scaleResult
-		var kb int
-		if _, err := fmt.Sscanf(sc.Text(), "RESULT %f %d %d", &r.ms, &kb, &r.n); err == nil {
-			r.mb = float64(kb) / 1024
+		var kb, afterKB int
+		if _, err := fmt.Sscanf(sc.Text(), "RESULT %f %d %d %d", &r.ms, &kb, &r.n, &afterKB); err == nil {
+			r.mb, r.after = float64(kb)/1024, float64(afterKB)/1024
 			return r
 		}
 	}
@@ -275,7 +278,9 @@ func scaleChild(t *testing.T, op, path string) {
 		t.Fatal(err)
 	}
 	ms := float64(time.Since(start).Microseconds()) / 1000
-	fmt.Printf("RESULT %f %d %d\n", ms, vmHWM(t), n)
+	hwm := procStatus(t, "VmHWM:")
+	debug.FreeOSMemory()
+	fmt.Printf("RESULT %f %d %d %d\n", ms, hwm, n, procStatus(t, "VmRSS:"))
 }
 
 type countingWriter struct{ lines int }
@@ -285,14 +290,15 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// vmHWM is the peak resident set of this process in KiB (proc(5)).
-func vmHWM(t *testing.T) int {
+// procStatus reads a size in KiB from /proc/self/status (proc(5)): VmHWM
+// is the peak resident set, VmRSS the current one.
+func procStatus(t *testing.T, key string) int {
 	raw, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			kb, _ := strconv.Atoi(f[1])
 			return kb
 		}
