@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"posagent/gateway"
+	"posagent/storage"
 )
 
 // Options configure New.
@@ -454,3 +455,25 @@ func errKind(err error) string {
 
 // String helps tests and logs print a Paper.
 func (p Paper) String() string { return string(p) }
+
+// OrdersOf counts pending orders (storage's pending index: every order not
+// in a final state) into an Orders snapshot. The state names are the
+// engine's (agent/state.go): queued orders never reached the gateway;
+// submitting, unknown, canceling, unresolved and watching ones have an
+// outcome the terminal cannot tell yet; awaiting_payment is a QR on the
+// screen, which the payment window bounds.
+func OrdersOf(pending []storage.Order) Orders {
+	o := Orders{Open: len(pending)}
+	for _, p := range pending {
+		switch p.State {
+		case "queued":
+			o.Queued++
+		case "submitting", "unknown", "canceling", "unresolved", "watching":
+			o.Unresolved++
+			if o.Oldest.IsZero() || p.CreatedAt.Before(o.Oldest) {
+				o.Oldest = p.CreatedAt
+			}
+		}
+	}
+	return o
+}

@@ -20,8 +20,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"posagent/agent"
 	"posagent/agent/metrics"
 	"posagent/gateway"
+	"posagent/storage"
 )
 
 // fakeClock hands out the times a test scripts; the metrics read it for
@@ -382,4 +384,34 @@ func histogram(t *testing.T, mfs map[string]*dto.MetricFamily, gw string) *dto.H
 	}
 	t.Fatalf("no latency histogram for gateway %s", gw)
 	return nil
+}
+
+// TestOrdersOf classifies orders by the engine's own state constants
+// (agent/state.go), so a renamed state breaks this test, not the alert.
+func TestOrdersOf(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	pending := []storage.Order{
+		{State: string(agent.Awaiting), CreatedAt: at(-30)}, // a QR on screen: not unresolved
+		{State: string(agent.Queued), CreatedAt: at(-40)},
+		{State: string(agent.Queued), CreatedAt: at(-1)},
+		{State: string(agent.Unknown), CreatedAt: at(-5)},
+		{State: string(agent.Watching), CreatedAt: at(-20)},
+		{State: string(agent.Canceling), CreatedAt: at(-3)},
+		{State: string(agent.Unresolved), CreatedAt: at(-7)},
+		{State: string(agent.Submitting), CreatedAt: at(-2)},
+	}
+	got := metrics.OrdersOf(pending)
+	want := metrics.Orders{Open: 8, Queued: 2, Unresolved: 5, Oldest: at(-20)}
+	if got != want {
+		t.Errorf("OrdersOf = %+v, want %+v", got, want)
+	}
+	for _, s := range []agent.State{agent.Submitting, agent.Queued, agent.Unknown, agent.Awaiting, agent.Canceling, agent.Unresolved, agent.Watching} {
+		if s.Final() {
+			t.Errorf("%s is final: OrdersOf would count a final state", s)
+		}
+	}
+	if got := metrics.OrdersOf(nil); got != (metrics.Orders{}) {
+		t.Errorf("OrdersOf(nil) = %+v", got)
+	}
 }

@@ -82,7 +82,10 @@ var copyrightLine = regexp.MustCompile(`(?m)^\s*Copyright\s*(?:\([cC]\)|©)?\s*(
 func holders(text, fallback string) []string {
 	var out []string
 	for _, m := range copyrightLine.FindAllStringSubmatch(text, -1) {
-		h := strings.TrimSuffix(strings.TrimSpace(m[1]), ".")
+		// "Copyright 2006-2008, Google Corporation; some CJK punctuation
+		// from": the statement ends at the semicolon.
+		h, _, _ := strings.Cut(m[1], ";")
+		h = strings.TrimSuffix(strings.TrimSpace(h), ".")
 		h = strings.TrimSuffix(h, " All rights reserved")
 		h = strings.TrimSuffix(h, ".")
 		// Skip the Apache licence's own "Copyright [yyyy] [name of
