@@ -709,3 +709,52 @@ func TestWalkAcrossCompaction(t *testing.T) {
 		}
 	}
 }
+
+// Sales commit while the background check holds its read transaction:
+// the check never makes a sale wait for it (bbolt readers do not block
+// the writer). The sale is made from inside the check, so if it had to
+// wait for the check to end, the test would deadlock instead of passing.
+func TestSalesCommitDuringCheck(t *testing.T) {
+	e := newEnv(t)
+	db := e.open(t)
+	defer db.Close()
+	fillSales(t, db, 500, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	var sold []Order
+	checkHook = func() {
+		for range 3 {
+			sold = append(sold, mustCreate(t, db, 123))
+		}
+	}
+	defer func() { checkHook = nil }()
+	if err := db.Verify(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sold) != 3 {
+		t.Fatalf("hook made %d sales", len(sold))
+	}
+	for _, o := range sold {
+		if _, err := db.GetOrder(o.ClientSN); err != nil {
+			t.Error(err)
+		}
+	}
+	// The check saw its snapshot: the sales made during it are not
+	// reported as index problems.
+	if strings.Contains(e.logs.String(), "rebuilt") {
+		t.Errorf("a sale during the check looked like damage:\n%s", e.logs)
+	}
+}
+
+// Damage to the header is still found by the default, constant-cost
+// Open (the meta pages are read every time), and moved aside.
+func TestDefaultOpenStillFindsHeaderDamage(t *testing.T) {
+	e := newEnv(t)
+	makeHistory(t, e, 50)
+	if err := os.Truncate(e.path, fileSize(t, e.path)/2); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(e.path, e.opts())
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.MovedTo == "" || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("default Open of a truncated file = %v", err)
+	}
+}
