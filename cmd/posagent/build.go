@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ func newUpayClient(cfg GatewayConfig, vendor upay.Config) (*upay.Client, error) 
 		return nil, err
 	}
 	vendor.BaseURL, vendor.RootCAs, vendor.Timeout = cfg.URL, roots, cfg.Timeout
+	vendor.Transport = transport(cfg, roots)
 	vendor.Payway, vendor.SubPayway = cfg.Payway, cfg.SubPayway
 	return upay.New(vendor)
 }
@@ -141,16 +143,26 @@ func fileGateway(cfg GatewayConfig) (gateway.Gateway, error) {
 	switch cfg.Kind {
 	case "alipay":
 		return alipay.New(alipay.Config{BaseURL: cfg.URL, AppID: cfg.AppID, AppPrivateKeyFile: cfg.AppPrivateKeyFile,
-			AlipayPublicKeyFile: cfg.AlipayPublicKeyFile, RootCAs: roots, Timeout: cfg.Timeout})
+			AlipayPublicKeyFile: cfg.AlipayPublicKeyFile, RootCAs: roots, Timeout: cfg.Timeout, Transport: transport(cfg, roots)})
 	case "yedpay":
 		token, err := readSecretFile(cfg.AccessTokenFile, "gateway.access_token_file")
 		if err != nil {
 			return nil, err
 		}
 		return yedpay.New(yedpay.Config{BaseURL: cfg.URL, StoreID: cfg.StoreID, AccessToken: token,
-			GatewayID: yedpay.GatewayID(cfg.GatewayID), Currency: cfg.Currency, RootCAs: roots, Timeout: cfg.Timeout})
+			GatewayID: yedpay.GatewayID(cfg.GatewayID), Currency: cfg.Currency, RootCAs: roots, Timeout: cfg.Timeout,
+			Transport: transport(cfg, roots)})
 	}
 	return nil, fmt.Errorf("gateway.kind %q has no credential files", cfg.Kind)
+}
+
+// transport is the gateway clients' transport: nil (each client builds
+// its own from RootCAs) unless the service wraps it for its metrics.
+func transport(cfg GatewayConfig, roots *x509.CertPool) http.RoundTripper {
+	if cfg.wrap == nil {
+		return nil
+	}
+	return cfg.wrap(gateway.NewTransport(roots))
 }
 
 // readSecretFile reads a one-line secret from a file only its owner can read.

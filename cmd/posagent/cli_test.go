@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -26,9 +27,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
 	"posagent/agent/counter"
@@ -629,5 +634,83 @@ func TestPINSet(t *testing.T) {
 	}
 	if _, _, code := posagent(t, s.dir, "", nil, "pin", "set", "owner", "--config", s.config); code != 2 {
 		t.Errorf("unknown role: exit %d", code)
+	}
+}
+
+// TestMetricsFromService: a paid sale shows in the metrics served on
+// metrics.listen and, after SIGTERM, in the textfile for node_exporter,
+// both read with the client library's own parser (prometheus/common
+// expfmt); names and labels as docs/monitoring/README.md lists them.
+func TestMetricsFromService(t *testing.T) {
+	r := newRig(t, nil)
+	prom := filepath.Join(r.dir, "posagent.prom")
+	r.writeConfig(fmt.Sprintf("[metrics]\ntextfile = %q\nlisten = \"127.0.0.1:0\"\n", prom))
+	r.provision()
+	p := r.start()
+	var addr string // logged before "posagent running", which start waited for
+	for _, line := range strings.Split(p.logText(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "metrics served" {
+			addr, _ = m["addr"].(string)
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no metrics address logged:\n%s", p.logText())
+	}
+	r.typeKeys("3.50\r")
+	sn := p.waitFor("awaiting", orderTo("awaiting_payment"))["client_sn"].(string)
+	if err := r.sb.Pay(sn); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("paid", orderTo("paid"))
+	parse := func(text io.Reader) map[string]*dto.MetricFamily {
+		t.Helper()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(text)
+		if err != nil {
+			t.Fatalf("metrics do not parse: %v", err)
+		}
+		return fams
+	}
+	paid := func(fams map[string]*dto.MetricFamily) float64 {
+		for _, m := range fams["posagent_sales_total"].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["gateway"] == "upay" && labels["outcome"] == "paid" {
+				return m.GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := parse(resp.Body)
+	resp.Body.Close()
+	if got := paid(fams); got != 1 {
+		t.Errorf("posagent_sales_total{gateway=upay,outcome=paid} = %v, want 1", got)
+	}
+	for _, name := range []string{"posagent_build_info", "posagent_database_size_bytes", "posagent_last_checkin_success_timestamp_seconds", "posagent_gateway_request_duration_seconds"} {
+		if fams[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
+	if h := fams["posagent_gateway_request_duration_seconds"].GetMetric(); len(h) == 0 || h[0].GetHistogram().GetSampleCount() == 0 {
+		t.Errorf("gateway calls not timed: %v", h)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	f, err := os.Open(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := paid(parse(f)); got != 1 {
+		t.Errorf("textfile after stop: paid = %v, want 1", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -81,6 +82,10 @@ type GatewayConfig struct {
 	AccessTokenFile string `toml:"access_token_file"`
 	GatewayID       int    `toml:"gateway_id"`
 	Currency        string `toml:"currency"`
+
+	// wrap, when set, wraps each gateway client's transport (the
+	// service's metrics). Not a configuration key.
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // KeypadConfig says where keys come from.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -28,6 +29,7 @@ import (
 
 	"posagent/agent"
 	"posagent/agent/keypad"
+	"posagent/agent/metrics"
 	"posagent/agent/watchdog"
 	"posagent/printer"
 	"posagent/provision"
@@ -215,6 +217,14 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 		return err
 	}
 	defer db.Close()
+	m, stopMetrics, err := startMetrics(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	if m != nil {
+		cfg.Gateway.wrap = func(rt http.RoundTripper) http.RoundTripper { return m.Transport(rt, cfg.Gateway.Kind) }
+	}
 	gw, upayClient, prefix, err := buildGateway(cfg.Gateway, db)
 	if err != nil {
 		return err
@@ -237,7 +247,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	if err != nil {
 		return err
 	}
-	t.eng = agent.New(ecfg, db, gw, agent.SystemClock{}, log, t.Emit)
+	t.eng = agent.New(ecfg, db, gw, agent.SystemClock{}, log, metricsEmit(m, cfg.Gateway.Kind, t.Emit))
 	t.attach(db, gw, upayClient, prefix, cfg)
 	if o.hook != nil {
 		t.hook = func(ev agent.Event) { o.hook(t, ev) }
@@ -247,6 +257,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	}
 	if t.disp != nil {
 		defer t.disp.Close() // blanks the panel: no stale QR on a stopped terminal
+		m.SetDevice(metrics.Display, true)
 	}
 	if cfg.Printer.Driver != "" {
 		p, err := printer.Open(printerConfig(cfg.Printer))
@@ -276,9 +287,21 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	}
 	if upayClient != nil {
 		creds, _ := db.Credentials()
+		if !creds.LastCheckin.IsZero() {
+			m.CheckedIn(cfg.Gateway.Kind, creds.LastCheckin)
+		}
 		go provision.RunDaily(ctx, agent.SystemClock{}, func(ctx context.Context) error {
-			return provision.Checkin(ctx, db, upayClient, creds.DeviceID, time.Now())
+			err := provision.Checkin(ctx, db, upayClient, creds.DeviceID, time.Now())
+			if err == nil {
+				m.CheckedIn(cfg.Gateway.Kind, time.Now())
+			}
+			return err
 		}, log)
+	}
+	if m != nil {
+		tick := time.NewTicker(metricsEvery)
+		defer tick.Stop()
+		go pollMetrics(ctx, m, db, statusPathFor(cfg.Terminal.Database), tick.C)
 	}
 	go watchdog.Run(ctx, watchdog.CheckerFunc(t.eng.Alive), watchdog.Options{Logger: log, Status: func() string {
 		p, q, _ := t.eng.Pending()
