@@ -351,6 +351,9 @@ func randomKey() string {
 
 // Terminal lifecycle.
 
+// activate: signed with the vendor pair, fields of upay-v2.md "Terminal
+// lifecycle"; a code has a usage count (upay-v2.md line 44, field-notes.md
+// line 18: "default to 1 use") and each use yields a new terminal.
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 	sn, sign, body, good := readSigned(w, r)
 	if !good {
@@ -407,7 +410,8 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 }
 
 // authTerminal checks the terminal signature; it returns the terminal and
-// which key signed, or reports the error.
+// which key signed, or reports the error. The current and the previous key
+// are valid (upay-v2.md line 47); a bad one is ILLEGAL_SIGN (line 18).
 func (s *Server) authTerminal(w http.ResponseWriter, sn, sign string, body []byte) (*terminal, string, bool) {
 	t := s.terminals[sn]
 	if t == nil {
@@ -491,6 +495,10 @@ func (s *Server) terminalCall(h txHandler) http.HandlerFunc {
 var paywayNames = map[string]string{"1": "支付宝", "2": "支付宝", "3": "微信", "4": "百度钱包", "5": "京东钱包",
 	"7": "NFC", "8": "拉卡拉钱包", "15": "拉卡拉微信", "16": "招商银行", "17": "银联云闪付", "18": "翼支付"}
 
+// precreate checks the seeds' field limits (seeds 000 and 001; upay-v2.md
+// "Precreate field limits"). A repeated client_sn with the same amount on
+// an open order answers the same order; anything else is CLIENT_SN_CONFLICT
+// (upay-v2.md line 62).
 func (s *Server) precreate(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
 	var p struct {
 		clientSN, subject, operator, payway, subPayway string
@@ -613,7 +621,8 @@ func (s *Server) orderJSON(o *order) *orderJSON {
 	return j
 }
 
-// find resolves sn or client_sn (sn wins) for terminal t.
+// find resolves sn or client_sn ("sn wins if both", upay-v2.md line 56)
+// for terminal t; none is UPAY_ORDER_NOT_EXISTS (line 83).
 func (s *Server) find(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, failCode string) *order {
 	sn, err := str(m, "sn", 16, false)
 	var clientSN string
@@ -651,6 +660,10 @@ func (s *Server) query(w http.ResponseWriter, t *terminal, m map[string]json.Raw
 	}
 }
 
+// cancel reverses an order that is not final (upay-v2.md line 57); a paid
+// one is refused with UPAY_CANCEL_INVALID_ORDER_STATE (a documented code,
+// line 86) and stays paid; cancelling a cancelled order again succeeds
+// (field-notes.md line 14: CANCEL_SUCCESS ends it).
 func (s *Server) cancel(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
 	if s.kit.Has(sandboxkit.NoCancel) {
 		// No such path: nothing is parsed or applied. The payer may
@@ -684,6 +697,7 @@ func (s *Server) cancel(w http.ResponseWriter, t *terminal, m map[string]json.Ra
 	}
 }
 
+// revoke: "same-day full refund of a paid order" (upay-v2.md line 58).
 func (s *Server) revoke(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
 	o := s.find(w, t, m, "FAIL")
 	if o == nil {
@@ -705,6 +719,9 @@ func (s *Server) revoke(w http.ResponseWriter, t *terminal, m map[string]json.Ra
 	}
 }
 
+// refund: refund_request_no is the idempotency key, partial refunds sum
+// to at most the total (upay-v2.md line 59); more is
+// REFUNDABLE_AMOUNT_NOT_ENOUGH (line 84).
 func (s *Server) refund(w http.ResponseWriter, t *terminal, m map[string]json.RawMessage, now time.Time) {
 	reqNo, err := str(m, "refund_request_no", 20, true)
 	var amt int64
@@ -764,8 +781,10 @@ func (s *Server) findQuiet(t *terminal, m map[string]json.RawMessage) *order {
 	return s.byClient[t.sn+"/"+clientSN]
 }
 
-// expireLocked cancels orders left unpaid past the TTL, as Upay does, and
-// lets the late payer of LatePayAfterCancel pay first.
+// expireLocked cancels orders left unpaid past the TTL, as Upay does
+// ("payable for about 4 minutes ... before Upay cancels it itself",
+// upay-v2.md line 115), and lets the late payer of LatePayAfterCancel pay
+// first.
 func (s *Server) expireLocked(now time.Time) {
 	for _, o := range s.orders {
 		if o.status == gateway.StatusCreated && !o.latePayAt.IsZero() && !now.Before(o.latePayAt) {
