@@ -415,3 +415,34 @@ func TestOrdersOf(t *testing.T) {
 		t.Errorf("OrdersOf(nil) = %+v", got)
 	}
 }
+
+func TestServe(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	m.Sale("alipay", "paid")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs := parse(t, resp.Body)
+	resp.Body.Close()
+	if got := value(mfs, "posagent_sales_total", map[string]string{"gateway": "alipay"}); got != 1 {
+		t.Errorf("served sales = %v, want 1", got)
+	}
+	if resp, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET / = %s, want 404: only /metrics is served", resp.Status)
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after cancel: %v", err)
+	}
+}
