@@ -3,27 +3,34 @@
 // /gateway.do the way the real gateway does, closely enough to drive every
 // path of posagent/gateway/alipay and the sale engine without the network.
 //
-// What it reproduces, because the terminal must cope with it:
-//   - Requests are checked like the real gateway does: app_id, charset,
-//     timestamp (Beijing time, within 15 minutes) and the RSA2/RSA
-//     signature over the sorted key=value string, verified with code
-//     written apart from the client's. Failures answer the documented
-//     codes (40001/40002 isv.*, 40004 ACQ.*).
+// What it reproduces, because the terminal must cope with it (sources:
+// seed 002, ../../../../shared/spec/field-notes.md "Alipay face-to-face"):
+//   - Requests are checked like the real gateway does: the common
+//     parameters of seed 002 (lines 13-23), charset, timestamp (Beijing
+//     time, field-notes.md line 31; within 15 minutes) and the RSA2/RSA
+//     signature over the sorted key=value string (field-notes.md lines
+//     22-23), verified with code written apart from the client's. Failures
+//     answer the open platform's documented codes (40001/40002 isv.*,
+//     40004 ACQ.*).
 //   - Answers are signed with the sandbox's own "Alipay" key over the raw
 //     bytes of the *_response value, and written with "\/" escapes as
-//     Alipay's serializer does, so a client that re-serialises before
-//     verifying fails here as it would in the field.
+//     Alipay's serializer does (field-notes.md lines 24-26), so a client
+//     that re-serialises before verifying fails here as it would in the
+//     field.
 //   - A precreated trade does not exist for query until the payer scans
-//     the code (GET of the QR URL, Scan, or Pay); closing it before that
-//     answers ACQ.TRADE_NOT_EXIST but locks the code, so it can no longer
-//     be paid.
-//   - close fails on a paid trade (ACQ.TRADE_STATUS_ERROR); refunds are
-//     idempotent by out_request_no, and a repeat with another amount is
-//     ACQ.DISCORDANT_REPEAT_REQUEST; precreate is idempotent by
-//     out_trade_no while the trade is open, and another amount or subject
-//     is ACQ.CONTEXT_INCONSISTENT.
+//     the code (field-notes.md lines 34-35; GET of the QR URL, Scan, or
+//     Pay); closing it before that answers ACQ.TRADE_NOT_EXIST but locks
+//     the code, so it can no longer be paid (alipay.go's package doc:
+//     "本笔交易已关闭" when scanned later).
+//   - close fails on a paid trade (field-notes.md lines 36-38:
+//     ACQ.TRADE_STATUS_ERROR); refunds are idempotent by out_request_no,
+//     and a repeat with another amount is ACQ.DISCORDANT_REPEAT_REQUEST;
+//     precreate is idempotent by out_trade_no while the trade is open
+//     (seed 002 line 28: out_trade_no "is used for idempotence check"), and
+//     another amount or subject is ACQ.CONTEXT_INCONSISTENT.
 //   - Unpaid trades close by themselves after OrderTTL or the request's
-//     timeout_express, whichever is shorter, measured with Options.Now.
+//     timeout_express (seed 002, lines 58-61), whichever is shorter,
+//     measured with Options.Now.
 //   - A parameter sent twice (in the query string and the body, say) is
 //     refused with 40002 isv.invalid-parameter, as the independent gateway
 //     of issue 13 refused a duplicated charset.
