@@ -260,6 +260,12 @@ func dollars(s string) int64 {
 
 func money(cents int64) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) }
 
+// precreate checks the body fields of seed 004 (lines 15-31): gateway_id
+// 1, 4 or 8 (10: the gateway_code lists), amount with at most 2 decimals
+// (line 19), return_url and notify_url at most 255 (lines 21-23, both
+// mandatory for Alipay Online), wallet HK or CN (line 24), extra_parameters
+// JSON of at most 200 (line 26), custom_id letters, digits, _ and -, at
+// most 36 (line 27). Errors are the Laravel 422 envelope with errors.
 func (s *Server) precreate(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		fail(w, http.StatusBadRequest, "The request body is not a form.", nil)
@@ -374,6 +380,8 @@ func (s *Server) tickLocked(o *order) {
 	}
 }
 
+// show is "Show Transaction" (field-notes.md lines 42-43), with the lookup
+// by custom_id as the package doc says.
 func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query().Get("query") // a GET body is never read
 	if q != "" && q != "custom_id" && q != "transaction_id" {
@@ -390,6 +398,8 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": s.render(o, r)})
 }
 
+// close is "Close Transaction": "precreated/pending" only (field-notes.md
+// lines 43-44); anything else answers 400.
 func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	s.mu.Lock()
@@ -421,6 +431,8 @@ func (s *Server) close(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Successfully close the transaction"})
 }
 
+// refund is yedpay/php-library src/Client.php refund(): POST with
+// refund_reason and amount (all that is left when amount is absent).
 func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		fail(w, http.StatusBadRequest, "The request body is not a form.", nil)
