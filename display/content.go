@@ -171,8 +171,11 @@ func (c content) items() ([]item, error) {
 			// Entries far from the selection go first when the panel is
 			// short, so the visible ones are a window around it.
 			e.prio = 10 + abs(i-s.Selected)
-			if e.selected {
+			switch {
+			case e.selected:
 				e.prio = pKeep
+			case abs(i-s.Selected) == 1:
+				e.prio = pMain // the neighbours stay before the key hints
 			}
 			it = append(it, e)
 		}

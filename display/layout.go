@@ -154,7 +154,7 @@ func bandPad(size int) int { return 1 + size/8 }
 // min size shortened by rule (a line that cannot even be shortened is left
 // out). Then, while the items are taller than h, the item with most room
 // above its min shrinks a step, then the lowest-priority items go.
-func settle(items []item, w, h int) []item {
+func settle(items []item, w, h, sep int) []item {
 	var out []item
 	for _, it := range items {
 		it.text = cleanText(it.text)
@@ -201,7 +201,7 @@ func settle(items []item, w, h int) []item {
 		t := 0
 		for i, it := range out {
 			if i > 0 {
-				t += gap + 1
+				t += sep
 			}
 			t += it.height()
 		}
@@ -252,8 +252,24 @@ func settle(items []item, w, h int) []item {
 		}
 		out = slices.Delete(out, drop, drop+1)
 	}
+	// The rows of a list (report, facts, menu) share one size: the
+	// smallest any of them needed.
+	rowSize := 0
+	for _, it := range out {
+		if it.listRow() && (rowSize == 0 || it.size < rowSize) {
+			rowSize = it.size
+		}
+	}
+	for i := range out {
+		if it := &out[i]; it.listRow() && it.size != rowSize {
+			it.fit(w, rowSize)
+		}
+	}
 	return out
 }
+
+// listRow reports whether the item is a row of a list.
+func (it *item) listRow() bool { return it.right != "" || it.menuItem() }
 
 // drawn records where a line of text went, for the tests that measure the
 // legibility floor from the pixels.
@@ -279,30 +295,28 @@ func (f frame) column(items []item, margin int) {
 	if w <= 0 {
 		return
 	}
-	var band *item
+	// Items are spaced 3 pixels apart, 2 on 64-pixel panels where every
+	// row counts.
+	sep := gap + 1
+	if f.r.Dy() <= 64 {
+		sep = gap
+	}
+	items = settle(items, w, f.r.Dy(), sep)
+	y := f.r.Min.Y
 	if len(items) > 0 && items[0].band {
-		b := items[0]
-		band = &b
+		y = f.draw(items[0], y, margin) + sep
 		items = items[1:]
 	}
-	y := f.r.Min.Y
-	if band != nil {
-		bs := settle([]item{*band}, w, f.r.Dy())
-		if len(bs) == 1 {
-			y = f.draw(bs[0], y, margin)
-		}
-	}
-	body := settle(items, w, f.r.Max.Y-y)
 	h := 0
-	for i, it := range body {
+	for i, it := range items {
 		if i > 0 {
-			h += gap + 1
+			h += sep
 		}
 		h += it.height()
 	}
 	y += max(0, (f.r.Max.Y-y-h)/2)
-	for _, it := range body {
-		y = f.draw(it, y, margin) + gap + 1
+	for _, it := range items {
+		y = f.draw(it, y, margin) + sep
 	}
 }
 

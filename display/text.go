@@ -207,10 +207,21 @@ func wrapText(s string, w, size int, bold bool, n int) (lines []string, ok bool)
 			cur = next
 			continue
 		}
+		// Break after a pause (，：；) in the second half of the line if
+		// there is one, so a clause stays together.
+		carry := ""
+		if rs := []rune(cur); len(rs) > 2 {
+			for i := len(rs) - 1; i > len(rs)/2; i-- {
+				if strings.ContainsRune("，：；。、", rs[i]) {
+					cur, carry = string(rs[:i+1]), string(rs[i+1:])
+					break
+				}
+			}
+		}
 		if strings.TrimSpace(cur) != "" {
 			lines = append(lines, strings.TrimSpace(cur))
 		}
-		cur = strings.TrimLeft(seg, " ")
+		cur = strings.TrimLeft(carry+seg, " ")
 		if textWidth(cur, size, bold) > w {
 			return nil, false
 		}
