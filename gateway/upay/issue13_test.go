@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,35 @@ func TestLastDate(t *testing.T) {
 		if got, want := e.c.LastDate(), e.clock.Now().Truncate(time.Second); !got.Equal(want) {
 			t.Fatalf("%s: LastDate %v, want the sandbox's clock %v", name, got, want)
 		}
+	}
+}
+
+// BenchmarkPrecreateQuery is one precreate and one query through the real
+// client and sandbox, over loopback and in memory: what a chaos seed
+// spends per gateway call.
+func BenchmarkPrecreateQuery(b *testing.B) {
+	for _, mode := range []string{"wire", "memory"} {
+		b.Run(mode, func(b *testing.B) {
+			t := &testing.T{}
+			var e *env
+			if mode == "wire" {
+				e = newEnv(t, false)
+			} else {
+				e = newMemEnv(t)
+			}
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				i++
+				sn := "B-" + strconv.Itoa(i)
+				o, err := e.c.Precreate(ctx, req(sn, 100))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.c.Query(ctx, gateway.Ref{ClientSN: sn, SN: o.SN}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -872,6 +872,9 @@ func (s *Server) ledgerLocked() gateway.Ledger {
 }
 
 func (s *Server) saveLedgerLocked() {
+	if s.opts.LedgerPath == "" {
+		return // and build no ledger: this runs after every call
+	}
 	if err := sandboxkit.WriteLedger(s.opts.LedgerPath, s.ledgerLocked()); err != nil {
 		s.opts.Logger.Error("sandbox: writing ledger", "err", err)
 	}
