@@ -24,10 +24,12 @@
 package sandboxkit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -267,42 +269,62 @@ func (k *Kit) after500(h http.Handler) http.Handler {
 	})
 }
 
-// control is /sandbox/faults: faults.Config with one more member,
-// "personalities" (absent: unchanged).
+// control is /sandbox/faults: the injector's own control (faults.Config),
+// with one more member, "personalities" (absent: unchanged). The
+// personalities are checked before anything changes, and the rest is
+// handed to the injector's handler as is.
 func (k *Kit) control(w http.ResponseWriter, r *http.Request) {
-	type snapshot struct {
-		faults.Config
-		Personalities []Personality `json:"personalities"`
-	}
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodPost:
-		var c struct {
-			faults.Config
-			Personalities *[]Personality `json:"personalities"`
+	var ps []Personality
+	set := false
+	if r.Method == http.MethodPost {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+		var m map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(b, &m)
 		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
+		if raw, ok := m["personalities"]; ok && err == nil {
+			err = json.Unmarshal(raw, &ps)
+			for _, p := range ps {
+				if err == nil && !knownPersonality(p) {
+					err = fmt.Errorf("unknown personality %q", p)
+				}
+			}
+			delete(m, "personalities")
+			set = true
+		}
+		if err != nil {
 			http.Error(w, "sandbox: bad faults config: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := k.faults.Configure(c.Config); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if c.Personalities != nil {
-			if err := k.SetPersonalities(*c.Personalities...); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-		}
-	default:
-		http.Error(w, "GET or POST", http.StatusMethodNotAllowed)
+		b, _ = json.Marshal(m)
+		r = r.Clone(r.Context())
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	}
+	rec := httptest.NewRecorder()
+	k.faults.Handler().ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		copyRecorded(w, rec)
 		return
 	}
+	if set {
+		k.SetPersonalities(ps...)
+	}
+	var snap map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &snap); err != nil {
+		http.Error(w, "sandbox: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	snap["personalities"], _ = json.Marshal(k.Personalities())
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(snapshot{k.faults.Snapshot(), k.Personalities()})
+	json.NewEncoder(w).Encode(snap)
+}
+
+func copyRecorded(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for key, v := range rec.Header() {
+		w.Header()[key] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
 }
 
 func (k *Kit) payer(w http.ResponseWriter, r *http.Request) {
