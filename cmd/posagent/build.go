@@ -217,6 +217,32 @@ func openDisplays(cfgs []display.Config, out io.Writer) (display.Display, error)
 	return m, nil
 }
 
+// printerConfigFor is the printer's configuration with the terminal's
+// locale, time zone and the gateway's currency: receipts speak the shop's
+// language and time whatever the Pi's own settings.
+func printerConfigFor(cfg Config) printer.Config {
+	pc := printerConfig(cfg.Printer)
+	pc.Locale, pc.Location, pc.Currency = cfg.locale(), cfg.location(), "CNY"
+	if cfg.Gateway.Kind == "yedpay" {
+		pc.Currency = cfg.Gateway.Currency
+		if pc.Currency == "" {
+			pc.Currency = "HKD" // the Yedpay client's default (gateway/yedpay)
+		}
+	}
+	return pc
+}
+
+// displayConfigs are the [[display]] tables with the terminal's locale and
+// time zone, which are not display keys.
+func displayConfigs(cfg Config) []display.Config {
+	out := make([]display.Config, len(cfg.Display))
+	for i, d := range cfg.Display {
+		d.Locale, d.TimeZone = cfg.locale(), cfg.location()
+		out[i] = d
+	}
+	return out
+}
+
 func printerConfig(c PrinterConfig) printer.Config {
 	return printer.Config{Driver: c.Driver, Device: c.Device, Baud: c.Baud, Parity: c.Parity, PaperMM: c.PaperMM,
 		NativeQR: c.NativeQR, Charset: c.Charset, TextFont: c.TextFont, Cut: c.Cut, NoStatus: c.NoStatus}

@@ -746,7 +746,7 @@ func (c *cli) refund(cfg Config, sn string, cents int64, yes bool) error {
 	}
 	fmt.Fprintf(c.stdout, "refunded: order %s is %s, %s refunded in all\n", got.ClientSN, got.State, agent.Yuan(got.RefundedCents))
 	if cfg.Printer.Driver != "" && cfg.Terminal.PrintReceipts {
-		if p, err := printer.Open(printerConfig(cfg.Printer)); err == nil {
+		if p, err := printer.Open(printerConfigFor(cfg)); err == nil {
 			defer p.Close()
 			if err := p.PrintReceipt(context.Background(), printer.Receipt{Kind: printer.Refunded, Merchant: cfg.Terminal.Merchant,
 				AmountCents: got.AmountCents, RefundedCents: amount, At: time.Now(), ClientSN: got.ClientSN, SN: got.SN,

@@ -192,7 +192,7 @@ func deviceChecks(cfg Config) []provision.Check {
 			return p.Close()
 		}))
 	}
-	for i, dc := range cfg.Display {
+	for i, dc := range displayConfigs(cfg) {
 		checks = append(checks, provision.DeviceCheck(fmt.Sprintf("display[%d] %s", i, dc.Driver), func(ctx context.Context) error {
 			if dc.Driver == "term" {
 				return nil // the console; drawing on it would garble the doctor's own output
@@ -210,7 +210,7 @@ func deviceChecks(cfg Config) []provision.Check {
 	}
 	if cfg.Printer.Driver != "" {
 		checks = append(checks, provision.DeviceCheck("printer", func(ctx context.Context) error {
-			p, err := printer.Open(printerConfig(cfg.Printer))
+			p, err := printer.Open(printerConfigFor(cfg))
 			if err != nil {
 				return errors.New(plain(err))
 			}

@@ -175,3 +175,30 @@ func TestConfigPlainWords(t *testing.T) {
 		t.Fatalf("%+v %v", cfg.Display, err)
 	}
 }
+
+// TestLocaleReachesPrinterAndDisplays: terminal.locale and
+// terminal.timezone (defaults per gateway as issue 17's brief sets them:
+// zh-CN and Asia/Shanghai for upay/alipay, zh-HK and Asia/Hong_Kong for
+// yedpay) are what the printer and every display are opened with.
+func TestLocaleReachesPrinterAndDisplays(t *testing.T) {
+	cfg, err := loadConfig("/nonexistent", false, []string{"gateway.kind=yedpay", "display.driver=png", "display[1].driver=term"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := printerConfigFor(cfg)
+	if pc.Locale != "zh-HK" || pc.Location.String() != "Asia/Hong_Kong" || pc.Currency != "HKD" {
+		t.Errorf("printer: %q %v %q", pc.Locale, pc.Location, pc.Currency)
+	}
+	for i, d := range displayConfigs(cfg) {
+		if d.Locale != "zh-HK" || d.TimeZone.String() != "Asia/Hong_Kong" {
+			t.Errorf("display[%d]: %q %v", i, d.Locale, d.TimeZone)
+		}
+	}
+	cfg, err = loadConfig("/nonexistent", false, []string{"terminal.locale=en", "terminal.timezone=Europe/London"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc := printerConfigFor(cfg); pc.Locale != "en" || pc.Location.String() != "Europe/London" || pc.Currency != "CNY" {
+		t.Errorf("printer: %q %v %q", pc.Locale, pc.Location, pc.Currency)
+	}
+}

@@ -87,8 +87,11 @@ func newRig(t *testing.T, codes map[string]int) *rig {
 }
 
 func (r *rig) writeConfig(extra string) {
+	// English receipts: the preview reader reads them back as text (a
+	// Chinese receipt needs a printer charset or font set up).
 	cfg := fmt.Sprintf(`[terminal]
 merchant = "E2E Shop"
+locale = "en"
 database = %q
 [gateway]
 url = %q

@@ -252,7 +252,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	if o.hook != nil {
 		t.hook = func(ev agent.Event) { o.hook(t, ev) }
 	}
-	if t.disp, err = openDisplays(cfg.Display, o.stdout); err != nil {
+	if t.disp, err = openDisplays(displayConfigs(cfg), o.stdout); err != nil {
 		return err
 	}
 	if t.disp != nil {
@@ -260,7 +260,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 		m.SetDevice(metrics.Display, true)
 	}
 	if cfg.Printer.Driver != "" {
-		p, err := printer.Open(printerConfig(cfg.Printer))
+		p, err := printer.Open(printerConfigFor(cfg))
 		if err != nil {
 			return err
 		}
