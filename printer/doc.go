@@ -3,6 +3,7 @@ package printer
 import (
 	"fmt"
 	"image"
+	"image/color"
 	"os"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/image/math/fixed"
 	"golang.org/x/text/width"
 
+	"posagent/display/bitmapfont"
 	"posagent/printer/escpos"
 )
 
@@ -47,11 +49,12 @@ func (d *doc) LF() *doc {
 	return d
 }
 
-// Line prints s. When the charset cannot encode all of s and a text font is
-// configured, the line is rasterised; without a font the missing characters
-// print as '?'.
+// Line prints s. When the charset cannot encode all of s the line is
+// rasterised with the text font: the configured one, else the glyphs of
+// package display/bitmapfont (every word of the locales pre-rendered, other
+// characters from the system font, a box when none has them).
 func (d *doc) Line(s string) *doc {
-	if d.l.font == nil || d.l.cs.CanEncode(s) {
+	if d.l.cs.CanEncode(s) {
 		d.b.Line(s)
 		return d
 	}
@@ -69,8 +72,75 @@ func (d *doc) raster(bm *escpos.Bitmap) {
 	d.b.Align(escpos.Left).Raster(bm).Align(d.align)
 }
 
+// lineFont draws a line of text as an image, laid out like printed text.
+type lineFont interface {
+	line(s string, st escpos.Style, align escpos.Align, dots int) *escpos.Bitmap
+}
+
+// tableFont draws lines with display/bitmapfont: WenQuanYi Micro Hei at
+// 24 px for wide (Chinese) characters and 20 px for narrow ones, which
+// fit the printer's 24×24 and 12×24 cells. Without a configured font it is
+// what a Western printer prints Chinese words with.
+type tableFont struct{}
+
+func (tableFont) line(s string, st escpos.Style, align escpos.Align, dots int) *escpos.Bitmap {
+	const cellW, h, gap, baseline = 12, 24, 6, 20
+	w := 0
+	for _, r := range s {
+		w += runeCells(r) * cellW
+	}
+	w = max(1, min(w, dots))
+	m := image.NewAlpha(image.Rect(0, 0, w, h))
+	x := 0
+	for _, r := range s {
+		cw := runeCells(r) * cellW
+		f := bitmapfont.ForSize(20)
+		if cw > cellW {
+			f = bitmapfont.ForSize(24)
+		}
+		g, _ := f.Glyph(r)
+		left := x + (cw-g.Advance)/2
+		f.Draw(func(px, py int) {
+			if px >= x && px < x+cw && py >= 0 && py < h {
+				m.SetAlpha(px, py, color.Alpha{A: 0xff})
+			}
+		}, left, baseline, string(r), st.Bold)
+		x += cw
+	}
+	return scaleLine(m, w, h, gap, st, align, dots)
+}
+
+// scaleLine doubles the line for double width/height and places it on the
+// paper as the alignment says.
+func scaleLine(m *image.Alpha, w, h, gap int, st escpos.Style, align escpos.Align, dots int) *escpos.Bitmap {
+	sx, sy := 1, 1
+	if st.DoubleWidth {
+		sx = 2
+	}
+	if st.DoubleHeight {
+		sy = 2
+	}
+	ow := min(w*sx, dots)
+	x0 := 0
+	switch align {
+	case escpos.Center:
+		x0 = (dots - ow) / 2
+	case escpos.Right:
+		x0 = dots - ow
+	}
+	bm := escpos.NewBitmap(x0+ow, h*sy+gap)
+	for y := 0; y < h*sy; y++ {
+		for x := 0; x < ow; x++ {
+			if m.AlphaAt(x/sx, y/sy).A >= 0x80 {
+				bm.Set(x0+x, y, true)
+			}
+		}
+	}
+	return bm
+}
+
 // textFont draws lines for printers whose code page lacks some characters
-// (Chinese on a Western printer, say).
+// (Chinese on a Western printer, say) with a configured font file.
 type textFont struct {
 	mu      sync.Mutex // a font.Face is not safe for concurrent use
 	regular font.Face  // the configured font, for what the charset lacks
@@ -155,28 +225,5 @@ func (f *textFont) line(s string, st escpos.Style, align escpos.Align, dots int)
 		}
 		x += cw
 	}
-	sx, sy := 1, 1
-	if st.DoubleWidth {
-		sx = 2
-	}
-	if st.DoubleHeight {
-		sy = 2
-	}
-	ow := min(w*sx, dots)
-	x0 := 0
-	switch align {
-	case escpos.Center:
-		x0 = (dots - ow) / 2
-	case escpos.Right:
-		x0 = dots - ow
-	}
-	bm := escpos.NewBitmap(x0+ow, h*sy+gap)
-	for y := 0; y < h*sy; y++ {
-		for x := 0; x < ow; x++ {
-			if m.AlphaAt(x/sx, y/sy).A >= 0x80 {
-				bm.Set(x0+x, y, true)
-			}
-		}
-	}
-	return bm
+	return scaleLine(m, w, h, gap, st, align, dots)
 }

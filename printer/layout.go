@@ -58,6 +58,7 @@ type Receipt struct {
 	SN            string // gateway transaction number
 	TradeNo       string // payment channel's trade number
 	Channel       string // "Alipay", "WeChat Pay", "微信", ...: named in the locale
+	Subject       string // the order subject, printed under the title; may be Chinese
 }
 
 // Layout turns slips and receipts into ESC/POS bytes for one printer model.
@@ -70,7 +71,7 @@ type Layout struct {
 	cut      escpos.CutMode
 	loc      *time.Location
 	module   int
-	font     *textFont // nil: characters the charset lacks print as '?'
+	font     lineFont // draws the lines the charset cannot print
 	lc       *locale.Locale
 	currency string
 }
@@ -119,6 +120,7 @@ func NewLayout(cfg Config) (*Layout, error) {
 	if l.module < 0 || l.module > 16 {
 		return nil, fmt.Errorf("printer: QR module size %d out of range 1..16 (0 = automatic)", l.module)
 	}
+	l.font = tableFont{}
 	if cfg.TextFont != "" {
 		if l.font, err = loadFont(cfg.TextFont); err != nil {
 			return nil, err
@@ -240,7 +242,7 @@ func segments(s string) [][]rune {
 
 // rasterised reports whether a line holding s goes out as an image.
 func (l *Layout) rasterised(s string) bool {
-	return l.font != nil && !l.cs.CanEncode(s)
+	return !l.cs.CanEncode(s)
 }
 
 // cells is the printed width of s in 12-dot cells, as text in the charset
@@ -383,6 +385,11 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 		l.title(b, r.Merchant)
 	}
 	l.title(b, head)
+	if r.Subject != "" {
+		for _, line := range l.wrap(r.Subject, l.cols) {
+			b.Line(line)
+		}
+	}
 	b.Align(escpos.Left)
 	rule := strings.Repeat("-", l.cols)
 	b.Line(rule)

@@ -290,8 +290,17 @@ func TestNoUTF8ReachesAPrinterWithoutChinese(t *testing.T) {
 			t.Fatalf("UTF-8 sequence at offset %d: % X", i, got[i:i+3])
 		}
 	}
-	p := checkPage(t, got, 384, false, []string{"????", "REFUNDED", "¥8.80", "¥5.00"}, "")
-	_ = p
+	// The Chinese merchant and channel lines go out as images (from
+	// display/bitmapfont), never as '?'.
+	p := checkPage(t, got, 384, false, []string{"REFUNDED", "¥8.80", "¥5.00"}, "")
+	for _, line := range p.Texts() {
+		if strings.Contains(line, "?") {
+			t.Errorf("printed %q", line)
+		}
+	}
+	if len(p.Rasters) == 0 {
+		t.Error("the Chinese merchant name was not printed as an image")
+	}
 }
 
 func TestCommandInjectionIsDefused(t *testing.T) {
@@ -382,12 +391,17 @@ func TestTextFontRasterisesWhatTheCodePageLacks(t *testing.T) {
 	s := slip
 	s.Merchant = "Łódź"
 
+	// Without a text font the line is drawn from display/bitmapfont (the
+	// system font, or boxes): an image, never '?'.
 	plain, _ := NewLayout(Config{})
 	b, err := plain.Slip(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkPage(t, b, 384, false, []string{"?ód?"}, s.QR)
+	pp := checkPage(t, b, 384, false, []string{"Scan to pay"}, s.QR)
+	if strings.Contains(strings.Join(pp.Texts(), "\n"), "?") || len(pp.Rasters) != 2 {
+		t.Errorf("Łódź without a font: texts %q, rasters %v (want the name and the QR as images)", pp.Texts(), pp.Rasters)
+	}
 
 	path := filepath.Join(t.TempDir(), "font.ttf")
 	if err := os.WriteFile(path, gomono.TTF, 0o644); err != nil {
@@ -550,4 +564,55 @@ func darkIn(img *image.Gray, r image.Rectangle) int {
 		}
 	}
 	return n
+}
+
+// A Chinese merchant name and subject on a GB18030 printer go out as
+// GB18030 text after FS & (field notes: Chinese printers take GB18030
+// bytes after FS &) and read back as themselves with the ESC/POS reader,
+// next to the zh-CN words of the receipt (issue 16; the screen side is
+// display's TestChineseNamesOnScreen).
+func TestChineseOnAGB18030Receipt(t *testing.T) {
+	l, err := NewLayout(Config{PaperMM: 58, Charset: "gb18030", Locale: "zh-CN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := paid
+	r.Merchant, r.Subject, r.Channel = "星巴克咖啡", "拿铁 大杯 ×2", "Alipay"
+	b, err := l.Receipt(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 星 is D0 C7 and 巴 is B0 CD in GB 2312-80, which GB18030 keeps.
+	if !bytes.Contains(b, []byte{0x1C, 0x26}) || !bytes.Contains(b, []byte{0xD0, 0xC7, 0xB0, 0xCD}) {
+		t.Errorf("no FS & or no GB18030 星巴 in % X", b)
+	}
+	p := checkPage(t, b, 384, false, []string{"星巴克咖啡", "支付成功", "拿铁 大杯 ×2", "金额", "￥12.50", "支付宝", "谢谢惠顾"}, "")
+	if len(p.Rasters) != 0 {
+		t.Errorf("a GB18030 printer got images %v: Chinese must go as text", p.Rasters)
+	}
+}
+
+// On a Western (CP437) printer the zh-HK words are printed as images drawn
+// from the pre-rendered WenQuanYi table: no system font is needed, and
+// nothing is printed as '?'.
+func TestChineseWordsOnAWesternPrinter(t *testing.T) {
+	l, err := NewLayout(Config{Locale: "zh-HK", Currency: "HKD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Void(void)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lines with Chinese labels are images as a whole; only the rules are
+	// text.
+	p := checkPage(t, b, 384, false, []string{"--------------------------------"}, "")
+	for _, line := range p.Texts() {
+		if strings.Contains(line, "?") {
+			t.Errorf("printed %q", line)
+		}
+	}
+	if len(p.Rasters) < 3 {
+		t.Errorf("rasters %v: want the title, reason and labels as images", p.Rasters)
+	}
 }

@@ -15,8 +15,12 @@
 //     a per-printer setting (Config.NativeQR) and raster (GS v 0) is the
 //     default.
 //   - There is no Unicode in ESC/POS. Chinese printers take GB18030/GBK after
-//     FS &; other printers get their code page, with characters it lacks
-//     printed as '?'. UTF-8 is never sent.
+//     FS &; other printers get their code page, and a line with characters
+//     it lacks goes out as an image drawn with WenQuanYi Micro Hei (the
+//     pre-rendered words of display/bitmapfont, the system font for the
+//     rest). UTF-8 is never sent.
+//   - Words come from display/locale (Config.Locale), amounts carry the
+//     currency's sign (¥, HK$), times are in one configured zone.
 //
 // The bytes come from package escpos; package preview renders any stream back
 // to a PNG (the test suite uses it as an independent reader).
@@ -61,9 +65,10 @@ type Config struct {
 	// whose font has only the double-byte part of GB18030).
 	Charset string
 	// TextFont is an optional TTF/OTF/TTC font file (for example a CJK font
-	// such as WenQuanYi). With it, a line holding characters the Charset
-	// lacks is printed as an image drawn with this font; without it those
-	// characters print as '?'.
+	// such as WenQuanYi). A line holding characters the Charset lacks is
+	// printed as an image drawn with this font; without it, with the glyphs
+	// of display/bitmapfont (every locale word pre-rendered, the rest from
+	// the system font /usr/share/fonts/truetype/wqy/wqy-microhei.ttc).
 	TextFont string
 	// Cut is "partial" (default) or "full".
 	Cut string
