@@ -179,6 +179,9 @@ func New(cfg Config) *Kit {
 			http.NotFound(w, r)
 			return
 		}
+		// Outside the faults, so that every answer, a proxy's 502 too,
+		// is dated by the sandbox's clock.
+		w.Header().Set("Date", k.cfg.Now().UTC().Format(http.TimeFormat))
 		api.ServeHTTP(w, r)
 	})
 	k.mux.HandleFunc("GET /qr/{id}", k.page)
@@ -248,7 +251,6 @@ func (k *Kit) ClientLookupBlind() bool {
 // its answer is replaced by the gateway's server error.
 func (k *Kit) after500(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Date", k.cfg.Now().UTC().Format(http.TimeFormat))
 		k.mu.Lock()
 		hit := false
 		if k.on[Error500AfterCommit] {

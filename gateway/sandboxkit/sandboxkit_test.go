@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"posagent/gateway"
+	"posagent/gateway/faults"
 )
 
 // payer is a one-order payer for the tests.
@@ -228,5 +230,26 @@ func TestWriteLedger(t *testing.T) {
 	}
 	if err := WriteLedger("", l); err != nil {
 		t.Fatal("an empty path must write nothing")
+	}
+}
+
+// TestDate: API answers carry the sandbox's clock as their Date (RFC 9110
+// §6.6.1), through the faults too, so a clock guard can be tested on a
+// fake clock.
+func TestDate(t *testing.T) {
+	fake := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	k := New(Config{Name: "T", API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Now: func() time.Time { return fake }})
+	srv := httptest.NewServer(k)
+	defer srv.Close()
+	k.Faults().Script(faults.Status502, faults.Duplicate, faults.None)
+	for i := 0; i < 3; i++ {
+		resp, err := http.Post(srv.URL+"/api", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, err := http.ParseTime(resp.Header.Get("Date")); err != nil || !got.Equal(fake) {
+			t.Fatalf("answer %d: Date %q, want %v", i, resp.Header.Get("Date"), fake)
+		}
 	}
 }
