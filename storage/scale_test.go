@@ -63,6 +63,7 @@ func TestBenchScale(t *testing.T) {
 			cols = append(cols, "export orders/s", "export after MB")
 		}
 	}
+	cols = append(cols, "archive s", "archive MB", "archived", "B/order kept", "show archived ms", "show archived MB", "list50 after ms")
 	rows := map[int]map[string]float64{}
 	for _, n := range sizes {
 		path := filepath.Join(dir, fmt.Sprintf("scale-%d.db", n))
@@ -95,6 +96,19 @@ func TestBenchScale(t *testing.T) {
 				}
 				r["export after MB"] = warm.after
 			}
+		}
+		if n > 0 && os.Getenv("POSAGENT_BENCH_ARCHIVE") != "0" {
+			// Retention: archive all but the last 30 days, then read an
+			// archived order back.
+			res := runScaleChild(t, "archive", path)
+			r["archive s"], r["archive MB"], r["archived"] = res.ms/1000, res.mb, float64(res.n)
+			if fi, err := os.Stat(path); err == nil {
+				r["B/order kept"] = float64(fi.Sys().(*syscall.Stat_t).Blocks*512) / float64(max(1, n-res.n))
+			}
+			res = runScaleChild(t, "show-archived", path)
+			r["show archived ms"], r["show archived MB"] = res.ms, res.mb
+			res = runScaleChild(t, "list50", path)
+			r["list50 after ms"] = res.ms
 		}
 		rows[n] = r
 		t.Logf("%d orders done: %v", n, r)
@@ -215,7 +229,7 @@ func runScaleChild(t *testing.T, op, path string) scaleResult {
 // duration, the process's peak RSS and how many orders it produced.
 func scaleChild(t *testing.T, op, path string) {
 	opts := &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if op != "start" {
+	if op != "start" && op != "archive" {
 		opts.ReadOnly = true
 	}
 	start := time.Now()
@@ -271,6 +285,17 @@ func scaleChild(t *testing.T, op, path string) {
 		err = db.ExportJSON(&w, Filter{})
 		st, _ := db.Stats()
 		n = st.Orders
+	case "archive":
+		var res ArchiveResult
+		res, err = db.Archive(scaleDay.AddDate(0, 0, -30), filepath.Join(filepath.Dir(path), "archive"))
+		n = res.Archived
+	case "show-archived":
+		o, err := db.GetOrder(fmt.Sprintf("T1-%0*d", SeqWidth, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = WriteOrderDetail(&w, o)
+		n = 1
 	default:
 		t.Fatalf("unknown op %q", op)
 	}
