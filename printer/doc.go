@@ -152,11 +152,7 @@ func loadFont(path string) (*textFont, error) {
 	if err != nil {
 		return nil, fmt.Errorf("printer: text font: %w", err)
 	}
-	coll, err := opentype.ParseCollection(data)
-	if err != nil {
-		return nil, fmt.Errorf("printer: text font %s: %w", path, err)
-	}
-	f, err := coll.Font(0)
+	f, err := bitmapfont.ParseFont(data) // also reads wqy-microhei.ttc's unaligned tables
 	if err != nil {
 		return nil, fmt.Errorf("printer: text font %s: %w", path, err)
 	}

@@ -85,6 +85,8 @@ var goldenCases = []goldenCase{
 		[]string{"街角咖啡", "退款成功", "金额", "￥8.80", "退款金额", "￥5.00", "2026-11-25 12:00:00", "支付方式", "微信支付", "谢谢惠顾"}, ""},
 	{"receipt_late_paid_58_gb18030", Config{Charset: "gb18030", Locale: "zh-CN"}, func(l *Layout) ([]byte, error) { r := paid; r.Kind = ReceiptLatePaid; return l.Receipt(r) },
 		[]string{"取消后已付款", "￥12.50", "支付宝", "请保留或退款"}, ""},
+	{"receipt_paid_58_cp437_zh-CN", Config{Locale: "zh-CN"}, func(l *Layout) ([]byte, error) { return l.Receipt(paid) },
+		[]string{"Corner Cafe", "--------------------------------"}, ""},
 	{"void_58", Config{}, func(l *Layout) ([]byte, error) { return l.Void(void) },
 		[]string{"*** VOID ***", "Canceled: do not scan", "Amount                    ¥12.50", "Order                 7100012345", "2026-11-25 11:02:00"}, ""},
 	{"void_80_gb18030_zh-HK", Config{PaperMM: 80, Charset: "gb18030", Locale: "zh-HK", Currency: "HKD"}, func(l *Layout) ([]byte, error) { v := void; v.Reason = "expired"; return l.Void(v) },

@@ -10,6 +10,8 @@ import (
 	"golang.org/x/image/font/gofont/gomonobold"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
+
+	"posagent/display/bitmapfont"
 )
 
 // Go Mono at 20 px has an advance of 12 px: exactly a 12×24 font A cell.
@@ -78,6 +80,20 @@ func drawGlyph(c *canvas, g glyph, x, y int, cjk *cjkFont) {
 			return
 		}
 	}
+	if g.wide && cjk == nil {
+		// The pre-rendered WenQuanYi glyphs, for the picture only: Lines
+		// are decoded from the bytes, independently of any font.
+		if f := bitmapfont.ForSize(24); f.InTable(string(g.r)) {
+			gl, _ := f.Glyph(g.r)
+			left := (2*cellW - gl.Advance) / 2
+			f.Draw(func(px, py int) {
+				if px >= 0 && px < 2*cellW && py >= 0 && py < cellH {
+					c.fill(x+px*g.sx, y+py*g.sy, g.sx, g.sy)
+				}
+			}, left, 20, string(g.r), g.bold)
+			return
+		}
+	}
 	if m == nil || g.wide {
 		// No glyph (a Chinese character, say): a box the size of the cell.
 		for i := 2; i < g.w-2; i++ {
@@ -106,11 +122,7 @@ type cjkFont struct {
 }
 
 func newCJK(data []byte) (*cjkFont, error) {
-	coll, err := opentype.ParseCollection(data)
-	if err != nil {
-		return nil, fmt.Errorf("preview: CJK font: %w", err)
-	}
-	f, err := coll.Font(0)
+	f, err := bitmapfont.ParseFont(data)
 	if err != nil {
 		return nil, fmt.Errorf("preview: CJK font: %w", err)
 	}

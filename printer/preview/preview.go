@@ -18,9 +18,10 @@
 //
 // Rendering follows a 203 dpi head: font A cells of 12×24 dots (24×24 for a
 // Chinese character), line pitch 30 dots, the paper 384 (58 mm) or 576
-// (80 mm) dots wide. Text is drawn with the Go Mono font; characters it has
-// no glyph for (Chinese) are drawn as boxes, while Lines carries the decoded
-// text. A native QR symbol is drawn the way a printer would, from the stored
+// (80 mm) dots wide. Text is drawn with the Go Mono font; Chinese with
+// Options.CJKFont, else with the pre-rendered WenQuanYi glyphs of
+// display/bitmapfont where it has them, else as boxes. Lines always carries
+// the text decoded from the bytes, whatever the picture shows. A native QR symbol is drawn the way a printer would, from the stored
 // payload.
 package preview
 
