@@ -309,6 +309,9 @@ func normalize(doc map[string]any, t reflect.Type, prefix, source string) error 
 }
 
 func convert(v any, ft reflect.Type, key string) (any, error) {
+	for ft.Kind() == reflect.Pointer { // optional keys (display.spi_mode): set means set
+		ft = ft.Elem()
+	}
 	text, fromSet := v.(setText)
 	switch {
 	case ft == durationType:

@@ -144,12 +144,14 @@ func TestConfigPlainWords(t *testing.T) {
 		"gateway.kind=alipay", "gateway.app_id=2021000000000001", "display.driver=st7789", "display.width=240",
 		"display.spi_port=/dev/spidev0.0", "terminal.timezone=Asia/Hong_Kong", "metrics.textfile=/var/lib/node/posagent.prom",
 		"metrics.listen=127.0.0.1:9464", "storage.retention=400d", "printer.native_qr=yes", "keypad.keymap={enter = [\"\\r\"]}",
+		"display.column_offset=4", // an optional key (*int in display.Config)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Gateway.AppID != "2021000000000001" || len(cfg.Display) != 1 || cfg.Display[0].Driver != "st7789" || cfg.Display[0].Width != 240 ||
-		!cfg.Printer.NativeQR || cfg.Keypad.Keymap["enter"][0] != "\r" || cfg.Metrics.Listen != "127.0.0.1:9464" {
+		!cfg.Printer.NativeQR || cfg.Keypad.Keymap["enter"][0] != "\r" || cfg.Metrics.Listen != "127.0.0.1:9464" ||
+		cfg.Display[0].ColumnOffset == nil || *cfg.Display[0].ColumnOffset != 4 {
 		t.Fatalf("%+v", cfg)
 	}
 	if r, _ := cfg.retention(); r != 400*24*time.Hour {
