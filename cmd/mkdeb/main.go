@@ -145,10 +145,11 @@ func main() {
 		date     = flag.String("date", "", "changelog date, RFC 3339 (default: $SOURCE_DATE_EPOCH, else now)")
 	)
 	var x extras
-	flag.StringVar(&x.ManDir, "man", "", "directory of man pages from `posagent gen-docs --man DIR` (\"\" ships none)")
 	flag.StringVar(&x.SrcDir, "src", ".", "module root the binaries were built from")
-	flag.StringVar(&x.MainPkg, "main", "./cmd/posagent", "main package of the binaries: the NOTICE files of the packages it links in go into the copyright file (\"\" for none)")
-	flag.StringVar(&x.Completions, "completions", "", "directory of completion scripts from `posagent gen-docs --completions DIR` (\"\" ships none)")
+	flag.StringVar(&x.MainPkg, "main", "./cmd/posagent", "main package of the binaries: its gen-docs command and the NOTICE files of the packages it links in (\"\" for neither)")
+	flag.StringVar(&x.ManDir, "man", "", "directory of man pages from `posagent gen-docs --man DIR`")
+	flag.StringVar(&x.Completions, "completions", "", "directory of completion scripts from `posagent gen-docs --completions DIR`")
+	flag.BoolVar(&x.GenDocs, "gen-docs", true, "when neither -man nor -completions is given, make both with `go run MAIN gen-docs` (false: ship none)")
 	flag.Parse()
 	x.Maintainer = *maint
 	var err error
@@ -177,6 +178,9 @@ type extras struct {
 	Completions      string
 	GoRoot, ModCache string
 	SrcDir, MainPkg  string
+	// GenDocs: with ManDir and Completions both empty, run the main
+	// package's gen-docs command to make them (see genDocs).
+	GenDocs bool
 }
 
 // changelogDate picks the changelog's date: the flag, else
@@ -197,6 +201,22 @@ func changelogDate(flagValue, epoch string, now time.Time) (time.Time, error) {
 		return time.Unix(n, 0), nil
 	}
 	return now, nil
+}
+
+// genDocs runs `go run mainPkg gen-docs --man manDir --completions compDir`
+// in srcDir: the CLI writes its man pages and completion scripts from its
+// own command definitions (cmd/posagent, cobra/doc). SOURCE_DATE_EPOCH is
+// the changelog's date, which cobra/doc puts in the pages, so that a
+// package build is reproducible. It runs for the build machine, whatever
+// GOOS/GOARCH the environment names.
+func genDocs(srcDir, mainPkg, manDir, compDir string, date time.Time) error {
+	cmd := exec.Command("go", "run", mainPkg, "gen-docs", "--man", manDir, "--completions", compDir)
+	cmd.Dir = srcDir
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(date.Unix(), 10), "GOOS=", "GOARCH=", "GOARM=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("mkdeb: go run %s gen-docs: %w\n%s(pass -man DIR -completions DIR, or -gen-docs=false to ship none)", mainPkg, err, out)
+	}
+	return nil
 }
 
 // goEnv asks the go command where the standard library and the module
@@ -223,6 +243,18 @@ func run(dist, out, version, config, doc, selected string, stdout io.Writer, x e
 	v, err := debVersion(version)
 	if err != nil {
 		return err
+	}
+	if x.GenDocs && x.ManDir == "" && x.Completions == "" && x.MainPkg != "" {
+		dir, err := os.MkdirTemp("", "mkdeb-docs-")
+		if err != nil {
+			return fmt.Errorf("mkdeb: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		x.ManDir, x.Completions = filepath.Join(dir, "man"), filepath.Join(dir, "completions")
+		if err := genDocs(x.SrcDir, x.MainPkg, x.ManDir, x.Completions, x.Date); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "man pages and completions from go run %s gen-docs\n", x.MainPkg)
 	}
 	for _, name := range strings.Split(selected, ",") {
 		t, err := lookupTarget(strings.TrimSpace(name))

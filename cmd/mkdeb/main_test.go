@@ -48,7 +48,7 @@ func goBinary(t *testing.T, goarch, goarm string) string {
 		src := filepath.Join(d, "src")
 		os.MkdirAll(src, 0o755)
 		os.WriteFile(filepath.Join(src, "go.mod"), []byte("module hello\n\ngo 1.22\n"), 0o644)
-		os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nimport \"hello/glyphs\"\n\nfunc main() { println(\"hello from an ARM build\", glyphs.N) }\n"), 0o644)
+		os.WriteFile(filepath.Join(src, "main.go"), []byte(helloMain), 0o644)
 		// A package carrying third-party data and its NOTICE, as
 		// display/bitmapfont carries the WenQuanYi glyphs.
 		os.MkdirAll(filepath.Join(src, "glyphs"), 0o755)
@@ -79,6 +79,30 @@ type fixture struct {
 	dist, config, doc, out string
 	x                      extras
 }
+
+// helloMain is the test program. Its gen-docs stands in for posagent's
+// (cmd/posagent/cmd_gendocs.go: --man DIR --completions DIR, pages named
+// posagent*.1, scripts posagent.bash/.zsh/.fish).
+const helloMain = `package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"hello/glyphs"
+)
+
+func main() {
+	if len(os.Args) == 6 && os.Args[1] == "gen-docs" && os.Args[2] == "--man" && os.Args[4] == "--completions" {
+		os.MkdirAll(os.Args[3], 0o755)
+		os.WriteFile(filepath.Join(os.Args[3], "posagent.1"), []byte(".TH POSAGENT 1 \"" + os.Getenv("SOURCE_DATE_EPOCH") + "\"\n"), 0o644)
+		os.MkdirAll(os.Args[5], 0o755)
+		os.WriteFile(filepath.Join(os.Args[5], "posagent.bash"), []byte("# bash completion\n"), 0o644)
+		return
+	}
+	println("hello from an ARM build", glyphs.N)
+}
+`
 
 // testNotice is shaped like display/bitmapfont/NOTICE.
 const testNotice = `glyphs.bin holds glyphs rendered from a test font.
@@ -1042,5 +1066,46 @@ func TestPrivateUsersKeepsDeviceGroups(t *testing.T) {
 	// Control: without the group, the same file is refused.
 	if out, err := asPosagent("", true); err == nil || strings.Contains(out, "keypad") {
 		t.Errorf("without the device group the file opened: %v\n%s", err, out)
+	}
+}
+
+// TestGenDocs: without -man and -completions, mkdeb asks the CLI itself
+// (go run MAIN gen-docs) and ships what it writes; -gen-docs=false ships
+// none; a main package without the command is an error that says what to
+// pass instead.
+func TestGenDocs(t *testing.T) {
+	f := newFixture(t)
+	x := f.x
+	x.ManDir, x.Completions, x.GenDocs = "", "", true
+	var stdout bytes.Buffer
+	must(t, run(f.dist, f.out, "1.0", f.config, f.doc, "arm64", &stdout, x))
+	if !strings.Contains(stdout.String(), "gen-docs") {
+		t.Errorf("mkdeb did not say where the man pages came from:\n%s", stdout.String())
+	}
+	d := readDeb(t, filepath.Join(f.out, "posagent_1.0_arm64.deb"))
+	zr, err := gzip.NewReader(bytes.NewReader(d.data["/usr/share/man/man1/posagent.1.gz"].data))
+	must(t, err)
+	page, _ := io.ReadAll(zr)
+	// SOURCE_DATE_EPOCH is the changelog date (2026-12-01T10:00:00Z).
+	if want := ".TH POSAGENT 1 \"1796119200\"\n"; string(page) != want {
+		t.Errorf("man page %q, want %q", page, want)
+	}
+	if got := string(d.data["/usr/share/bash-completion/completions/posagent"].data); got != "# bash completion\n" {
+		t.Errorf("bash completion %q", got)
+	}
+
+	x.GenDocs = false
+	must(t, run(f.dist, f.out, "1.0", f.config, f.doc, "arm64", io.Discard, x))
+	d = readDeb(t, filepath.Join(f.out, "posagent_1.0_arm64.deb"))
+	for p := range d.data {
+		if strings.HasPrefix(p, "/usr/share/man/") && strings.HasSuffix(p, ".gz") {
+			t.Errorf("-gen-docs=false shipped %s", p)
+		}
+	}
+
+	x.GenDocs, x.MainPkg = true, "./glyphs" // not a main package
+	err = run(f.dist, f.out, "1.0", f.config, f.doc, "arm64", io.Discard, x)
+	if err == nil || !strings.Contains(err.Error(), "-man DIR -completions DIR") {
+		t.Errorf("gen-docs from a package without the command: %v", err)
 	}
 }
