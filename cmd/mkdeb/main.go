@@ -2,8 +2,11 @@
 // nfpm as a Go library (pinned in go.mod: nothing is downloaded at build
 // time). `make deb` runs it after `make build-arm`:
 //
-//	go run ./cmd/mkdeb -dist dist -out dist -version 1.2.0 \
-//		-man dist/man -completions dist/completions
+//	go run ./cmd/mkdeb -dist dist -out dist -version 1.2.0
+//
+// The man pages and shell completions come from the CLI's own command
+// definitions: mkdeb runs `go run ./cmd/posagent gen-docs` unless given
+// -man DIR and -completions DIR.
 //
 // It writes one package per build:
 //
@@ -27,9 +30,9 @@
 //	/usr/share/doc/posagent/install.md        0644 (wiring, provisioning, troubleshooting)
 //	/usr/share/doc/<package>/copyright        DEP-5, with every Go module linked in
 //	/usr/share/doc/<package>/changelog.gz     gzip -9n
-//	/usr/share/man/man1/posagent*.1.gz        from -man (posagent gen-docs --man)
-//	/usr/share/{bash-completion,zsh,fish}/…   from -completions (posagent gen-docs --completions)
-//	/usr/share/lintian/overrides/<package>    the two deliberate deviations, with reasons
+//	/usr/share/man/man1/posagent*.1.gz        posagent gen-docs --man
+//	/usr/share/{bash-completion,zsh,fish}/…   posagent gen-docs --completions
+//	/usr/share/lintian/overrides/<package>    the deliberate deviations, each with its reason
 //
 // and maintainer scripts that create the posagent system user before unpack
 // (so the owners above resolve), put it in the device groups that exist
