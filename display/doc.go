@@ -18,19 +18,33 @@
 // the cashier look bad and the sale slow. Phones decode best when modules are
 // big, square and sharp and when there is a light quiet zone around the code.
 // So the QR code is drawn with an integer number of pixels per module (never
-// resampled), dark modules on a light field, the largest scale the panel
-// allows, and the highest error-correction level that does not cost a step of
-// scale (see qrLayout). The quiet zone is 4 modules (ISO/IEC 18004) when it
-// fits at that scale; on very small panels it shrinks to 2, which phone
-// scanners still accept, rather than halving the module size.
+// resampled), dark modules on a light field, at least 2 pixels per module
+// wherever the payload allows it (error-correction level L if that is what
+// it takes), and otherwise the highest level that does not cost a step of
+// scale (see planQR). The quiet zone is 4 modules (ISO/IEC 18004); only on
+// 64-pixel panels may it shrink to 2, which phone scanners still accept,
+// rather than halving the module size. The tests decode every payment
+// screen after a simulated phone camera (magnified, blurred, tilted,
+// unevenly lit), not only from the exact pixels.
 //
-// Monochrome panels get a thresholded 1-bit image: fonts are bitmap faces
-// (golang.org/x/image/font/inconsolata) thresholded at 50% coverage, and no
-// dithering is used anywhere, so the QR modules stay exact.
+// # Words and legibility
 //
-// Text that the bitmap font cannot draw (for example a Chinese subject from
-// the gateway) never breaks rendering: a field that is mostly unknown to the
-// font is left out, a few unknown runes become '?'.
+// Every word is in package display/locale (zh-CN, zh-HK, en; Options.Locale)
+// and drawn with package display/bitmapfont: WenQuanYi Micro Hei glyphs at
+// whole pixel sizes, thresholded to 1 bit once, so text is the same on
+// 1-bit and colour panels. Dynamic text (a Chinese merchant name or subject,
+// a gateway's message) is drawn from the system font when the pre-rendered
+// table lacks a character, and as a visible box when no font has it.
+//
+// Each screen is a list of items (title, amount, lines, rows) with a size
+// range and a priority. The legibility floor of issue 16 is built in: the
+// amount's digits are at least 1/8 of the panel height and 16 pixels high,
+// no text on a colour panel is under 16-pixel type (8 pixels of ink for
+// lowercase), every payment screen says what to do ("请扫码支付"). When the
+// panel is full, items shrink to their floor, then the least important go;
+// text is shortened by rule, at a word (or between Chinese characters) with
+// "…", never by the renderer cutting a word in two. Monochrome panels get a
+// 1-bit threshold of the colour picture; no dithering anywhere.
 //
 // # Drivers
 //

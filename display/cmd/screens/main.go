@@ -1,7 +1,9 @@
-// Command screens renders every sample screen for every supported panel into
-// docs/screens, the pictures the docs show and the golden files the display
-// tests check.
+// Command screens renders every sample screen for every supported panel and
+// every locale (zh-CN, zh-HK, en) into docs/screens/<locale>/, with one
+// contact sheet per locale (all screens on one picture): the pictures the
+// docs show and the golden files the display tests check.
 //
+//	make screens                            # the same as:
 //	go run ./display/cmd/screens            # writes docs/screens
 //	go run ./display/cmd/screens -out DIR
 package main
