@@ -19,10 +19,12 @@
 //     truncated or malformed body, a body whose signature does not verify).
 //     Only a Query with the same client_sn can tell. Unknown is never failure.
 //
-// Implementations: posagent/gateway/upay (Shouqianba), and later
+// Implementations: posagent/gateway/upay (Shouqianba),
 // posagent/gateway/alipay and posagent/gateway/yedpay. Each has a sandbox
 // server in a sibling package that speaks the same wire protocol and shares
-// the fault injection of posagent/gateway/faults.
+// the fault injection of posagent/gateway/faults (on the wire, or in memory
+// with faults.Transport) and the payer page, ledger and gateway
+// personalities of posagent/gateway/sandboxkit.
 package gateway
 
 import (
