@@ -115,7 +115,18 @@ func TestLookupByTradeNo(t *testing.T) {
 	if q2, err := e.c.Query(context.Background(), ref); err != nil || q2.Status != gateway.StatusCreated {
 		t.Fatalf("query by trade_no: %+v %v", q2, err)
 	}
-	if c, err := e.c.Cancel(context.Background(), ref); err != nil || c.Status != gateway.StatusCanceled {
+	// Paid, the trade is found by out_trade_no again (the sandbox's
+	// reading: nothing else could find it).
+	e.sb.Pay("TN_1")
+	if q3, err := e.c.Query(context.Background(), gateway.Ref{ClientSN: "TN_1"}); err != nil || q3.Status != gateway.StatusPaid {
+		t.Fatalf("paid trade by out_trade_no: %+v %v", q3, err)
+	}
+	precreate(t, e, "TN_2", 100)
+	e.sb.Scan("TN_2")
+	e.sb.SetPersonalities()
+	q, _ = e.c.Query(context.Background(), gateway.Ref{ClientSN: "TN_2"})
+	e.sb.SetPersonalities(sandboxkit.ConfirmedThenNotFound)
+	if c, err := e.c.Cancel(context.Background(), gateway.Ref{ClientSN: "TN_2", SN: q.SN}); err != nil || c.Status != gateway.StatusCanceled {
 		t.Fatalf("close by trade_no: %+v %v", c, err)
 	}
 }
