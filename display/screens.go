@@ -60,17 +60,11 @@ type sheetCell struct {
 	img   image.Image
 }
 
-// contactSheet puts every screen of a locale on one picture: a row per
-// panel, panels under 200 pixels wide drawn twice as large, each screen
-// framed so that a white screen stands out from the sheet.
+// contactSheet puts every screen of a locale on one picture: each panel's
+// screens in rows of sheetColumns, panels under 200 pixels wide drawn twice
+// as large, each screen framed and labelled.
 func contactSheet(cells []sheetCell) image.Image {
-	const pad, label = 8, 16
-	perRow := 0
-	for _, c := range cells {
-		if c.panel.Name == cells[0].panel.Name {
-			perRow++
-		}
-	}
+	const pad, label, sheetColumns = 8, 16, 9
 	zoom := func(p PanelSpec) int {
 		if p.Size.X < 200 {
 			return 2
@@ -78,37 +72,45 @@ func contactSheet(cells []sheetCell) image.Image {
 		return 1
 	}
 	cellW := 0
-	for _, p := range Panels {
-		cellW = max(cellW, p.Size.X*zoom(p))
+	for _, c := range cells {
+		cellW = max(cellW, c.panel.Size.X*zoom(c.panel))
 	}
 	cellW += 2 * pad
-	h := pad
-	for _, p := range Panels {
-		h += label + p.Size.Y*zoom(p) + 2*pad
+	// Place the cells: a new row after sheetColumns or at a new panel.
+	type placed struct {
+		c    sheetCell
+		x, y int
 	}
-	sheet := image.NewRGBA(image.Rect(0, 0, perRow*cellW+pad, h))
-	draw.Draw(sheet, sheet.Bounds(), image.NewUniform(color.RGBA{0xd8, 0xd8, 0xd8, 0xff}), image.Point{}, draw.Src)
-	y := pad
-	for i := 0; i < len(cells); i += perRow {
-		p := cells[i].panel
-		z := zoom(p)
-		for j, c := range cells[i : i+perRow] {
-			x := pad + j*cellW
-			frame := image.Rect(x-1, y+label-1, x+p.Size.X*z+1, y+label+p.Size.Y*z+1)
-			draw.Draw(sheet, frame, image.NewUniform(color.Black), image.Point{}, draw.Src)
-			b := c.img.Bounds()
-			for py := 0; py < b.Dy()*z; py++ {
-				for px := 0; px < b.Dx()*z; px++ {
-					sheet.Set(x+px, y+label+py, c.img.At(b.Min.X+px/z, b.Min.Y+py/z))
-				}
-			}
-			name := c.kind.String()
-			if j == 0 {
-				name = p.Name + "  " + name
-			}
-			drawLabel(sheet, x, y+label-4, name)
+	var out []placed
+	y, col, rowH := pad, 0, 0
+	for i, c := range cells {
+		if i > 0 && (col == sheetColumns || c.panel != cells[i-1].panel) {
+			y += rowH
+			col, rowH = 0, 0
 		}
-		y += label + p.Size.Y*z + 2*pad
+		out = append(out, placed{c, pad + col*cellW, y})
+		rowH = max(rowH, label+c.panel.Size.Y*zoom(c.panel)+2*pad)
+		col++
+	}
+	sheet := image.NewRGBA(image.Rect(0, 0, sheetColumns*cellW+pad, y+rowH))
+	draw.Draw(sheet, sheet.Bounds(), image.NewUniform(color.RGBA{0xd8, 0xd8, 0xd8, 0xff}), image.Point{}, draw.Src)
+	for i, pc := range out {
+		c, p := pc.c, pc.c.panel
+		z := zoom(p)
+		top := pc.y + label
+		frame := image.Rect(pc.x-1, top-1, pc.x+p.Size.X*z+1, top+p.Size.Y*z+1)
+		draw.Draw(sheet, frame, image.NewUniform(color.Black), image.Point{}, draw.Src)
+		b := c.img.Bounds()
+		for py := 0; py < b.Dy()*z; py++ {
+			for px := 0; px < b.Dx()*z; px++ {
+				sheet.Set(pc.x+px, top+py, c.img.At(b.Min.X+px/z, b.Min.Y+py/z))
+			}
+		}
+		name := c.kind.String()
+		if i == 0 || cells[i-1].panel != p {
+			name = p.Name + "  " + name
+		}
+		drawLabel(sheet, pc.x, top-4, name)
 	}
 	return sheet
 }
