@@ -313,7 +313,7 @@ func TestEndToEndSale(t *testing.T) {
 		t.Fatalf("status: %d\n%s", code, out)
 	}
 	// Refund half, confirmed with --yes.
-	out, code = r.cli("refund", "--config", r.config, "--yes", clientSN, "6.25")
+	out, code = r.cli("refund", clientSN, "6.25", "--yes", "--config", r.config) // flags after the arguments (issue 17)
 	if code != 0 || !strings.Contains(out, "partial_refunded") {
 		t.Fatalf("refund: %d\n%s", code, out)
 	}

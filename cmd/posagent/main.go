@@ -267,6 +267,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 		defer p.Close()
 		t.printer = "configured"
 		t.spool = printer.NewSpooler(p, printer.SpoolOptions{StatusEvery: time.Minute, OnEvent: func(ev printer.Event) {
+			m.SetPaper(paperState(ev))
 			if ev.Err != nil {
 				log.Warn("printer", "job", ev.JobID, "err", ev.Err)
 				t.setDevice(&t.printer, ev.Err.Error())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"posagent/agent"
 	"posagent/agent/metrics"
+	"posagent/printer"
 	"posagent/storage"
 )
 
@@ -65,14 +67,18 @@ func startMetrics(ctx context.Context, cfg Config, db *storage.DB, log *slog.Log
 	return m, stop, nil
 }
 
-// metricsEmit counts each sale once, when the engine reports it final, then
-// passes the event on.
+// metricsEmit counts each sale once, when the engine reports it final,
+// and follows the engine's clock check, then passes the event on.
 func metricsEmit(m *metrics.Metrics, gw string, next func(agent.Event)) func(agent.Event) {
 	if m == nil {
 		return next
 	}
 	return func(ev agent.Event) {
 		switch ev.Kind {
+		case agent.EventClockWait:
+			m.SetClockSynced(false)
+		case agent.EventClockOK:
+			m.SetClockSynced(true)
 		case agent.EventPaid, agent.EventLatePaid, agent.EventCanceled, agent.EventFailed, agent.EventRefunded:
 			refundNews := ev.Outcome == agent.OutcomeRefundRefused || ev.Outcome == agent.OutcomeRefundPending
 			if s := agent.State(ev.Order.State); s.Final() && !refundNews {
@@ -129,4 +135,20 @@ func pollMetrics(ctx context.Context, m *metrics.Metrics, db *storage.DB, status
 		case <-tick:
 		}
 	}
+}
+
+// paperState reads the printer's paper from a spooler event (ESC/POS
+// DLE EOT 4, field-notes.md "Printers").
+func paperState(ev printer.Event) metrics.Paper {
+	switch {
+	case errors.Is(ev.Err, printer.ErrPaperOut) || ev.Status.PaperOut:
+		return metrics.PaperOut
+	case ev.Status.Known && ev.Status.PaperNearEnd:
+		return metrics.PaperNearEnd
+	case ev.Err == nil && ev.Status.Known:
+		return metrics.PaperOK
+	case ev.Err == nil:
+		return metrics.PaperUnknown // a job went through, the printer was not asked (file driver, no_status)
+	}
+	return metrics.PaperUnknown
 }
