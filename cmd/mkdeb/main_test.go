@@ -565,7 +565,6 @@ func checkUnit(t *testing.T, s string) {
 	}
 	for k, v := range map[string]string{
 		"DevicePolicy":           "closed",
-		"ProtectClock":           "yes",
 		"ProtectProc":            "invisible",
 		"PrivateUsers":           "yes",
 		"MemoryDenyWriteExecute": "yes",
@@ -577,6 +576,16 @@ func checkUnit(t *testing.T, s string) {
 	}
 	if got := svc["SystemCallFilter"]; len(got) == 0 || got[0] != "@system-service" {
 		t.Errorf("[Service] SystemCallFilter = %q, want @system-service first", got)
+	}
+	// The engine reads the kernel's NTP state with adjtimex(2)
+	// (agent/clockcheck_linux.go): ProtectClock= would refuse it, and the
+	// filter must end by allowing it (systemd.exec(5): later
+	// SystemCallFilter= lines add to an allow list).
+	if got := svc["ProtectClock"]; len(got) != 0 && got[0] != "no" {
+		t.Errorf("[Service] ProtectClock = %q: refuses the engine's adjtimex", got)
+	}
+	if got := svc["SystemCallFilter"]; got[len(got)-1] != "adjtimex" {
+		t.Errorf("[Service] SystemCallFilter = %q, want adjtimex allowed last", got)
 	}
 	// The drivers' names in /proc/devices (Linux: usb-serial "ttyUSB",
 	// cdc-acm "ttyACM", amba-pl011 "ttyAMA", 8250 "ttyS", spidev "spi",
