@@ -138,6 +138,9 @@ type Config struct {
 	Ledger func() gateway.Ledger
 	// Logger gets errors writing the ledger file. Default: discard.
 	Logger *slog.Logger
+	// BaseURL is where the sandbox is reachable, for QR payloads; it can
+	// be set later with SetBaseURL (once an httptest.Server listens).
+	BaseURL string
 	// Now is the sandbox's clock: API answers carry it as their Date
 	// header (RFC 9110 §6.6.1), on the wire and in memory alike, so a
 	// clock guard can be tested on a fake clock. Default time.Now.
@@ -152,6 +155,7 @@ type Kit struct {
 	mux    *http.ServeMux
 
 	mu    sync.Mutex
+	base  string
 	on    map[Personality]bool
 	calls int // API calls seen, for Error500AfterCommit
 }
@@ -169,7 +173,7 @@ func New(cfg Config) *Kit {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	k := &Kit{cfg: cfg, on: map[Personality]bool{}}
+	k := &Kit{cfg: cfg, on: map[Personality]bool{}, base: strings.TrimRight(cfg.BaseURL, "/")}
 	isAPI := cfg.IsAPI
 	k.faults = &faults.Injector{Skip: func(r *http.Request) bool { return !isAPI(r) }}
 	k.mux = http.NewServeMux()
@@ -196,6 +200,31 @@ func New(cfg Config) *Kit {
 
 // ServeHTTP serves the API (through the faults) and the kit's paths.
 func (k *Kit) ServeHTTP(w http.ResponseWriter, r *http.Request) { k.mux.ServeHTTP(w, r) }
+
+// SetBaseURL sets where the sandbox is reachable, for QR payloads.
+func (k *Kit) SetBaseURL(u string) {
+	k.mu.Lock()
+	k.base = strings.TrimRight(u, "/")
+	k.mu.Unlock()
+}
+
+// BaseURL is where QR payloads point: the URL set, else the scheme and Host
+// of r (when there is a request), else fallback.
+func (k *Kit) BaseURL(r *http.Request, fallback string) string {
+	k.mu.Lock()
+	base := k.base
+	k.mu.Unlock()
+	switch {
+	case base != "":
+		return base
+	case r != nil && r.Host != "":
+		if r.TLS != nil {
+			return "https://" + r.Host
+		}
+		return "http://" + r.Host
+	}
+	return fallback
+}
 
 // Handle adds a path of the sandbox's own (e.g. GET /sandbox/uploads).
 func (k *Kit) Handle(pattern string, h http.Handler) { k.mux.Handle(pattern, h) }

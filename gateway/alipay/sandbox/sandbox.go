@@ -136,7 +136,6 @@ type Server struct {
 	kit     *sandboxkit.Kit
 
 	mu      sync.Mutex
-	baseURL string
 	orders  []*order
 	byOut   map[string]*order
 	byCode  map[string]*order
@@ -204,7 +203,6 @@ func New(opts Options) *Server {
 		ttl:     opts.OrderTTL,
 		now:     opts.Now,
 		log:     opts.Logger,
-		baseURL: strings.TrimRight(opts.BaseURL, "/"),
 		byOut:   map[string]*order{},
 		byCode:  map[string]*order{},
 		byTrade: map[string]*order{},
@@ -235,6 +233,7 @@ func New(opts Options) *Server {
 	}
 	s.kit = sandboxkit.New(sandboxkit.Config{
 		Name:        "Alipay",
+		BaseURL:     opts.BaseURL,
 		API:         http.HandlerFunc(s.serveAPI),
 		IsAPI:       func(r *http.Request) bool { return r.URL.Path == "/gateway.do" },
 		ServerError: s.serverError,
@@ -269,9 +268,7 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request) {
 
 // SetBaseURL sets where QR payloads point (e.g. httptest.Server.URL).
 func (s *Server) SetBaseURL(u string) {
-	s.mu.Lock()
-	s.baseURL = strings.TrimRight(u, "/")
-	s.mu.Unlock()
+	s.kit.SetBaseURL(u)
 }
 
 // AlipayPublicKey is the key the client must verify answers with.
@@ -794,10 +791,7 @@ func (s *Server) precreate(p map[string]string) *answer {
 }
 
 func (s *Server) precreateAnswer(o *order) *answer {
-	base := s.baseURL
-	if base == "" {
-		base = "http://alipay-sandbox.invalid"
-	}
+	base := s.kit.BaseURL(nil, "http://alipay-sandbox.invalid")
 	a := success()
 	a.set("out_trade_no", o.outTradeNo)
 	a.set("qr_code", base+"/qr/"+o.code)

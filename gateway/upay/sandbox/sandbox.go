@@ -90,7 +90,6 @@ type Server struct {
 	kit  *sandboxkit.Kit
 
 	mu        sync.Mutex
-	base      string
 	codes     map[string]int
 	terminals map[string]*terminal // by terminal_sn
 	orders    map[string]*order    // by sn
@@ -144,7 +143,6 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		opts:      opts,
-		base:      strings.TrimRight(opts.BaseURL, "/"),
 		codes:     map[string]int{},
 		terminals: map[string]*terminal{},
 		orders:    map[string]*order{},
@@ -165,6 +163,7 @@ func New(opts Options) *Server {
 	api.HandleFunc("POST "+upay.PathUploadLog, s.uploadLog)
 	s.kit = sandboxkit.New(sandboxkit.Config{
 		Name: "Upay", API: api, Payer: s, Page: s.page, Ledger: s.Ledger, Logger: opts.Logger, Now: opts.Now,
+		BaseURL: opts.BaseURL,
 		ServerError: func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, envelope{ResultCode: "500", ErrorCode: "UNKNOWN_SYSTEM_ERROR", ErrorMessage: "系统错误 (system error)"})
 		},
@@ -195,9 +194,7 @@ func (s *Server) Uploads() []Upload {
 
 // SetBaseURL sets where the server is reachable, for qr_code URLs.
 func (s *Server) SetBaseURL(u string) {
-	s.mu.Lock()
-	s.base = strings.TrimRight(u, "/")
-	s.mu.Unlock()
+	s.kit.SetBaseURL(u)
 }
 
 // ClientConfig returns a client configuration with the vendor credentials
@@ -610,7 +607,7 @@ func (s *Server) orderJSON(o *order) *orderJSON {
 		Subject: o.subject, Operator: o.operator,
 	}
 	if o.status == gateway.StatusCreated {
-		j.QRCode = s.base + "/qr/" + o.sn
+		j.QRCode = s.kit.BaseURL(nil, "") + "/qr/" + o.sn
 	}
 	if !o.finished.IsZero() {
 		j.FinishTime = strconv.FormatInt(o.finished.UnixMilli(), 10)

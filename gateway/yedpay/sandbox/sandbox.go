@@ -115,7 +115,6 @@ type Server struct {
 	opts     Options
 	kit      *sandboxkit.Kit
 	mu       sync.Mutex
-	baseURL  string
 	seq      int
 	byID     map[string]*order
 	byCustom map[string]*order
@@ -159,7 +158,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		opts: opts, baseURL: strings.TrimRight(opts.BaseURL, "/"),
+		opts: opts,
 		byID: map[string]*order{}, byCustom: map[string]*order{}, creates: map[string]int{},
 	}
 
@@ -173,14 +172,15 @@ func New(opts Options) *Server {
 	})
 
 	s.kit = sandboxkit.New(sandboxkit.Config{
-		Name:   "Yedpay",
-		API:    s.authenticated(api),
-		IsAPI:  func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") },
-		Payer:  s,
-		Page:   s.page,
-		Ledger: s.Ledger,
-		Logger: opts.Logger,
-		Now:    opts.Now,
+		Name:    "Yedpay",
+		BaseURL: opts.BaseURL,
+		API:     s.authenticated(api),
+		IsAPI:   func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") },
+		Payer:   s,
+		Page:    s.page,
+		Ledger:  s.Ledger,
+		Logger:  opts.Logger,
+		Now:     opts.Now,
 		ServerError: func(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusInternalServerError, "Internal Error", nil) // seed 004, line 89
 		},
@@ -203,9 +203,7 @@ func (s *Server) SetPersonalities(ps ...sandboxkit.Personality) error {
 // SetBaseURL sets where the sandbox is reachable (for QR payloads), e.g.
 // an httptest.Server's URL once it listens.
 func (s *Server) SetBaseURL(u string) {
-	s.mu.Lock()
-	s.baseURL = strings.TrimRight(u, "/")
-	s.mu.Unlock()
+	s.kit.SetBaseURL(u)
 }
 
 // ClientConfig returns a client configuration this sandbox accepts, for a
@@ -597,17 +595,6 @@ func ledgerStatus(o *order) gateway.Status {
 	return gateway.Status("UNKNOWN:" + o.status)
 }
 
-func (s *Server) base(r *http.Request) string {
-	if s.baseURL != "" {
-		return s.baseURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 func hk(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -619,7 +606,7 @@ var gatewayNames = map[int]string{1: "Alipay", 4: "Alipay Online", 8: "WeChat Pa
 
 // render is the documented transaction object. Callers hold s.mu.
 func (s *Server) render(o *order, r *http.Request) map[string]any {
-	qr := s.base(r) + "/qr/" + o.id
+	qr := s.kit.BaseURL(r, "") + "/qr/" + o.id
 	d := map[string]any{
 		"id": o.id, "user_id": "sandbox-user", "company_id": "sandbox-company", "store_id": o.storeID,
 		"gateway_id": o.gatewayID, "gateway_sub_id": 1, "gateway_sub_name": gatewayNames[o.gatewayID],
