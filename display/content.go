@@ -266,7 +266,14 @@ func (c content) report() []item {
 		if z == nil {
 			z = l.Zone
 		}
-		it = append(it, c.small("period", rep.From.In(z).Format("01-02 15:04")+" – "+rep.To.In(z).Format("01-02 15:04"), pOrderNo))
+		from, to := rep.From.In(z), rep.To.In(z)
+		period := from.Format("01-02 15:04") + "–" + to.Format("01-02 15:04")
+		if from.YearDay() == to.YearDay() && from.Year() == to.Year() {
+			period = from.Format("01-02 15:04") + "–" + to.Format("15:04")
+		}
+		p := c.small("period", period, pOrderNo)
+		p.alt = []string{from.Format("15:04") + "–" + to.Format("15:04")}
+		it = append(it, p)
 	}
 	return it
 }

@@ -278,3 +278,31 @@ func TestPinsByName(t *testing.T) {
 		t.Errorf("missing pin: %v", err)
 	}
 }
+
+// The terminal says the same words as the panels, in the configured
+// locale and currency (display/locale's zh-HK.toml).
+func TestTermSpeaksTheLocale(t *testing.T) {
+	var b bytes.Buffer
+	d, err := Open(Config{Driver: "term", Out: &b, Plain: true, Locale: "zh-HK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := qrScreen(time.Minute)
+	s.Currency = "HKD"
+	if err := d.Show(s); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "請掃碼付款") || !strings.Contains(out, "HK$") || !strings.Contains(out, "12.50") {
+		t.Errorf("zh-HK payment screen:\n%s", out)
+	}
+	b.Reset()
+	if err := d.Show(Screen{Kind: Checking, AmountCents: 1250, Currency: "HKD", Keys: []string{"key.check", "key.cancel"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "請勿交付貨品") || !strings.Contains(out, "確認:再次查詢") {
+		t.Errorf("zh-HK checking screen:\n%s", out)
+	}
+	if _, err := Open(Config{Driver: "term", Locale: "fr"}); err == nil || !strings.HasPrefix(err.Error(), "display: ") {
+		t.Errorf("unknown locale: %v", err)
+	}
+}

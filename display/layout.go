@@ -19,13 +19,14 @@ type item struct {
 	min, max int    // em size range in pixels
 	color    uint8
 	bold     bool
-	wrap     int   // >1: may take up to this many lines
-	prio     int   // 0 is never left out; higher numbers go first
-	band     bool  // title: light text on a coloured band across the panel
-	bandC    uint8 // band colour
-	selected bool  // menu: drawn inverted
-	left     bool  // aligned left instead of centred
-	stack    bool  // amount: the sign on a line of its own above the digits
+	wrap     int      // >1: may take up to this many lines
+	prio     int      // 0 is never left out; higher numbers go first
+	band     bool     // title: light text on a coloured band across the panel
+	bandC    uint8    // band colour
+	selected bool     // menu: drawn inverted
+	left     bool     // aligned left instead of centred
+	stack    bool     // amount: the sign on a line of its own above the digits
+	alt      []string // shorter forms of text, tried before shortening with "…"
 
 	size  int      // chosen size
 	lines []string // chosen text, one entry per line
@@ -186,6 +187,15 @@ func settle(items []item, w, h, sep int) []item {
 				}
 			case it.right != "":
 			default:
+				for _, a := range it.alt {
+					if textWidth(a, it.size, it.bold) <= w {
+						it.text, it.lines, ok = a, []string{a}, true
+						break
+					}
+				}
+				if ok {
+					break
+				}
 				short := shorten(it.text, w, it.size, it.bold)
 				if short != "" {
 					it.lines, ok = []string{short}, true

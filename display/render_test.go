@@ -151,6 +151,10 @@ func panelSizes() []PanelSpec {
 		PanelSpec{"oled-128x32", image.Pt(128, 32), Mono},    // too small for long codes: must fail cleanly
 		PanelSpec{"tft-160x128", image.Pt(160, 128), RGB565}, // ST7735-class
 		PanelSpec{"tft-480x320", image.Pt(480, 320), RGB565},
+		// ST7789 modules display/tft centres (issue 16).
+		PanelSpec{"st7789-135x240", image.Pt(135, 240), RGB565},
+		PanelSpec{"st7789-240x280", image.Pt(240, 280), RGB565},
+		PanelSpec{"st7789-172x320", image.Pt(172, 320), RGB565},
 	)
 }
 
