@@ -22,12 +22,15 @@ import (
 // Archives keep the database small whatever the history. Archive moves
 // final orders into one file per UTC month, orders-YYYY-MM.jsonl.gz in the
 // archive directory: gzip'd JSON lines (one Order per line, newest first),
-// readable with zcat and jq during an incident. The database keeps, per
-// archived order, its client_sn → key (bucket "archived", ~50 bytes), so
-// that GetOrder finds the month file at once, and exports merge the files
-// in. An archived order that changes again (a refund months later) is
-// brought back into the database by PutOrder; the stale line in its month
-// file is ignored from then on (the index no longer points to it).
+// readable with zcat and jq during an incident, and next to it
+// orders-YYYY-MM.idx, the month's client_sns sorted, one per line, so that
+// GetOrder finds the month of an archived order without reading every
+// file. The database keeps nothing per archived order (only a count), so
+// its size follows the orders it holds, not the history. Exports merge
+// the files in. The database copy of an order always wins over a line in
+// an archive file: an archived order that changes again (a refund months
+// later) is brought back into the database by PutOrder, and its stale
+// line is ignored from then on.
 
 // ArchiveResult tells what Archive did.
 type ArchiveResult struct {
@@ -41,6 +44,11 @@ type ArchiveResult struct {
 // archiveName is the file holding the orders of month m.
 func archiveName(dir string, m time.Time) string {
 	return filepath.Join(dir, "orders-"+m.Format("2006-01")+".jsonl.gz")
+}
+
+// indexName is the sorted client_sn list of an archive file.
+func indexName(archive string) string {
+	return strings.TrimSuffix(archive, ".jsonl.gz") + ".idx"
 }
 
 // Archivable tells whether Archive may move o out of the database: it is
@@ -218,8 +226,7 @@ func (db *DB) archiveMonth(dir string, m, until time.Time, res *ArchiveResult) e
 		keys = keys[n:]
 		err := db.update("archive", func(tx *bolt.Tx) error {
 			var moved int64
-			recs, bySN, arch := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN), tx.Bucket(bucketArchived)
-			arch.FillPercent = appendFill
+			recs, bySN := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN)
 			for _, k := range batch {
 				v := recs.Get([]byte(k))
 				if v == nil || recordCRC(v) != pick[k] {
@@ -239,9 +246,6 @@ func (db *DB) archiveMonth(dir string, m, until time.Time, res *ArchiveResult) e
 					return err
 				}
 				if err := count(tx, &o, -1); err != nil {
-					return err
-				}
-				if err := arch.Put([]byte(o.ClientSN), []byte(k)); err != nil {
 					return err
 				}
 				res.Archived++
@@ -286,6 +290,7 @@ func (db *DB) writeMonth(name string, f Filter, pick map[string]uint32) (err err
 		defer old.close()
 	}
 	live := db.liveSource(f)
+	var sns []string
 	for {
 		lk, err := live.peek()
 		if err != nil {
@@ -324,6 +329,12 @@ func (db *DB) writeMonth(name string, f Filter, pick map[string]uint32) (err err
 			if err := out.Close(); err != nil {
 				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
 			}
+			// The index first: until the orders are deleted from the
+			// database, their database copies win whichever file is new.
+			slices.Sort(sns)
+			if err := writeFileSync(indexName(name), []byte(strings.Join(sns, "\n")+"\n")); err != nil {
+				return err
+			}
 			if err := os.Rename(tmp, name); err != nil {
 				return fmt.Errorf("storage: archive %s: %w", name, hint(err))
 			}
@@ -337,7 +348,32 @@ func (db *DB) writeMonth(name string, f Filter, pick map[string]uint32) (err err
 		if err := enc.Encode(o); err != nil {
 			return fmt.Errorf("storage: archive %s: %w", name, hint(err))
 		}
+		sns = append(sns, o.ClientSN)
 	}
+}
+
+// writeFileSync replaces name atomically: a temporary file, fsynced, renamed.
+func writeFileSync(name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("storage: archive: %w", hint(err))
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: archive %s: %w", name, hint(err))
+	}
+	return nil
 }
 
 // fileSource reads one month file, newest first, keeping the orders in
@@ -496,10 +532,9 @@ func (s *archiveSource) fill() error {
 	}
 	var keep []bool
 	err := s.db.view(func(tx *bolt.Tx) error {
-		arch, bySN := tx.Bucket(bucketArchived), tx.Bucket(bucketBySN)
-		for i, o := range s.buf {
-			sn := []byte(o.ClientSN)
-			keep = append(keep, bytes.Equal(arch.Get(sn), s.keys[i]) && bySN.Get(sn) == nil)
+		bySN := tx.Bucket(bucketBySN)
+		for _, o := range s.buf {
+			keep = append(keep, bySN.Get([]byte(o.ClientSN)) == nil) // the database copy wins
 		}
 		return nil
 	})
@@ -520,86 +555,129 @@ func (s *archiveSource) fill() error {
 	return nil
 }
 
-// archivedOrder reads an archived order from its month file.
-func (db *DB) archivedOrder(clientSN string, key []byte) (Order, error) {
-	dir, err := db.archiveDir()
-	if err != nil {
-		return Order{}, err
+// archivedOrder finds an order in the archive files: the month through
+// the index files (newest first, skipping those whose first and last
+// client_sn do not bracket it), then its line in the month file.
+func (db *DB) archivedOrder(clientSN string) (Order, bool, error) {
+	name, err := db.archiveOf(clientSN)
+	if name == "" || err != nil {
+		return Order{}, false, err
 	}
-	created, _, ok := parseOrderKey(key)
-	if !ok || dir == "" {
-		return Order{}, &CorruptError{Path: db.path, Err: fmt.Errorf("archived index entry %q → %x is unusable", clientSN, key)}
-	}
-	name := archiveName(dir, monthOf(created))
 	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Order{}, fmt.Errorf("storage: order %q was archived to %s, which is missing: restore the archive files", clientSN, name)
+		return Order{}, false, fmt.Errorf("storage: order %q was archived to %s, which is missing: restore the archive files", clientSN, name)
 	}
 	if err != nil {
-		return Order{}, fmt.Errorf("storage: archive %s: %w", name, hint(err))
+		return Order{}, false, fmt.Errorf("storage: archive %s: %w", name, hint(err))
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
 	if err != nil {
-		return Order{}, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
+		return Order{}, false, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
 	}
 	// Lines are Order JSON as encoding/json writes it, client_sn first:
 	// only the line that starts with this one is decoded.
-	prefix := appendJSONString([]byte(`{"client_sn":`), clientSN)
+	prefix := append(appendJSONString([]byte(`{"client_sn":`), clientSN), ',')
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.HasPrefix(line, prefix) || len(line) <= len(prefix) || line[len(prefix)] != ',' {
-			continue
-		}
-		var o Order
-		if err := json.Unmarshal(line, &o); err != nil {
-			return Order{}, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
-		}
-		o.normalise()
-		if bytes.Equal(orderKey(o.CreatedAt, o.Seq), key) {
-			return o, nil
+		if line := sc.Bytes(); bytes.HasPrefix(line, prefix) {
+			var o Order
+			if err := json.Unmarshal(line, &o); err != nil {
+				return Order{}, false, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
+			}
+			o.normalise()
+			return o, true, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Order{}, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
+		return Order{}, false, fmt.Errorf("storage: archive %s is damaged: %w", name, err)
 	}
-	return Order{}, fmt.Errorf("storage: order %q was archived to %s but is not in it", clientSN, name)
+	return Order{}, false, fmt.Errorf("storage: order %q is in the index of %s but not in the file", clientSN, name)
+}
+
+// archiveOf returns the archive file whose index lists clientSN, or "".
+func (db *DB) archiveOf(clientSN string) (string, error) {
+	dir, err := db.archiveDir()
+	if err != nil || dir == "" {
+		return "", err
+	}
+	idxs, _ := filepath.Glob(filepath.Join(globEscape(dir), "orders-*.idx"))
+	slices.Sort(idxs)
+	slices.Reverse(idxs)
+	for _, idx := range idxs {
+		found, err := inIndex(idx, clientSN)
+		if err != nil {
+			return "", err
+		}
+		if found {
+			return strings.TrimSuffix(idx, ".idx") + ".jsonl.gz", nil
+		}
+	}
+	return "", nil
+}
+
+// inIndex tells whether sn is a line of the sorted index file: its first
+// and last lines are read first, and only a file that brackets sn is read
+// whole (a month is a few hundred KB).
+func inIndex(name, sn string) (bool, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return false, fmt.Errorf("storage: archive index %s: %w", name, hint(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return false, err
+	}
+	head := make([]byte, min(fi.Size(), MaxClientSNLen+1))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return false, fmt.Errorf("storage: archive index %s: %w", name, err)
+	}
+	first, _, _ := bytes.Cut(head, []byte{'\n'})
+	tail := make([]byte, min(fi.Size(), MaxClientSNLen+2))
+	if _, err := f.ReadAt(tail, fi.Size()-int64(len(tail))); err != nil {
+		return false, fmt.Errorf("storage: archive index %s: %w", name, err)
+	}
+	tail = bytes.TrimSuffix(tail, []byte{'\n'})
+	last := tail[bytes.LastIndexByte(tail, '\n')+1:]
+	if sn < string(first) || sn > string(last) {
+		return false, nil
+	}
+	all, err := io.ReadAll(f)
+	if err != nil {
+		return false, fmt.Errorf("storage: archive index %s: %w", name, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(all), "\n"), "\n")
+	_, found := slices.BinarySearch(lines, sn)
+	return found, nil
 }
 
 // restoreIfArchived brings an archived order back into the database, so
 // that it can change again (a refund).
 func (db *DB) restoreIfArchived(clientSN string) error {
-	var key []byte
-	err := db.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketBySN).Get([]byte(clientSN)) == nil {
-			key = append(key, tx.Bucket(bucketArchived).Get([]byte(clientSN))...)
-		}
+	var inDB bool
+	if err := db.view(func(tx *bolt.Tx) error {
+		inDB = tx.Bucket(bucketBySN).Get([]byte(clientSN)) != nil
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return opError("put order", err)
 	}
-	if len(key) == 0 {
+	if inDB {
 		return nil
 	}
-	o, err := db.archivedOrder(clientSN, key)
-	if err != nil {
+	o, found, err := db.archivedOrder(clientSN)
+	if err != nil || !found {
 		return err
 	}
 	err = db.update("restore archived order", func(tx *bolt.Tx) error {
-		arch := tx.Bucket(bucketArchived)
-		if !bytes.Equal(arch.Get([]byte(clientSN)), key) || tx.Bucket(bucketBySN).Get([]byte(clientSN)) != nil {
+		if tx.Bucket(bucketBySN).Get([]byte(clientSN)) != nil {
 			return nil // restored meanwhile
 		}
 		if err := putOrder(tx, &o, nil); err != nil {
 			return err
 		}
-		if err := setArchivedCount(tx, archivedCount(tx)-1); err != nil {
-			return err
-		}
-		return arch.Delete([]byte(clientSN))
+		return setArchivedCount(tx, archivedCount(tx)-1)
 	})
 	if err == nil {
 		db.log.Info("storage: archived order brought back into the database", "client_sn", clientSN)

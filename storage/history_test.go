@@ -507,6 +507,29 @@ func TestArchive(t *testing.T) {
 	if !slices.Equal(inFiles, goneSN) {
 		t.Errorf("archive files hold %v\nwant %v", inFiles, goneSN)
 	}
+	var indexed []string
+	for _, name := range res.Files {
+		raw, err := os.ReadFile(strings.TrimSuffix(name, ".jsonl.gz") + ".idx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Fields(string(raw))
+		if !slices.IsSorted(lines) {
+			t.Errorf("index of %s not sorted: %v", name, lines)
+		}
+		indexed = append(indexed, lines...)
+	}
+	slices.Sort(indexed)
+	if !slices.Equal(indexed, goneSN) {
+		t.Errorf("indexes hold %v\nwant %v", indexed, goneSN)
+	}
+	if _, err := db.GetOrder("A-9999999999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetOrder of an unknown client_sn = %v, want ErrNotFound", err)
+	}
+	dup := Order{ClientSN: gone[1].ClientSN, AmountCents: 1}
+	if err := db.CreateOrder(&dup, ""); !errors.Is(err, ErrExists) {
+		t.Errorf("CreateOrder with an archived client_sn = %v, want ErrExists", err)
+	}
 	st, _ := db.Stats()
 	if st.Orders != len(kept) || st.Archived != len(gone) {
 		t.Errorf("stats after archive: %d orders, %d archived; want %d, %d", st.Orders, st.Archived, len(kept), len(gone))

@@ -108,6 +108,18 @@ func (db *DB) CreateOrders(orders []Order, prefix string, done func(i int, o Ord
 			return fmt.Errorf("storage: client_sn prefix: %w", err)
 		}
 	}
+	// A client_sn given by the caller must not be one archived earlier
+	// (a generated one cannot be: the counter never goes back).
+	for _, o := range orders {
+		if o.ClientSN == "" {
+			continue
+		}
+		if name, err := db.archiveOf(o.ClientSN); err != nil {
+			return err
+		} else if name != "" {
+			return fmt.Errorf("storage: create order %q (archived in %s): %w", o.ClientSN, name, ErrExists)
+		}
+	}
 	now := db.now()
 	batch := make([]Order, len(orders))
 	for i := range orders {
@@ -146,7 +158,7 @@ func (db *DB) CreateOrders(orders []Order, prefix string, done func(i int, o Ord
 					return err
 				}
 			}
-			if tx.Bucket(bucketBySN).Get([]byte(n.ClientSN)) != nil || tx.Bucket(bucketArchived).Get([]byte(n.ClientSN)) != nil {
+			if tx.Bucket(bucketBySN).Get([]byte(n.ClientSN)) != nil {
 				return fmt.Errorf("storage: create order %q: %w", n.ClientSN, ErrExists)
 			}
 			if err := putOrder(tx, n, nil); err != nil {
@@ -264,19 +276,15 @@ func orderAt(tx *bolt.Tx, key []byte) (Order, error) {
 // the archive files for an archived order.
 func (db *DB) GetOrder(clientSN string) (Order, error) {
 	var o Order
-	var archivedAt []byte
 	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		o, err = getOrder(tx, clientSN)
-		if errors.Is(err, ErrNotFound) {
-			if k := tx.Bucket(bucketArchived).Get([]byte(clientSN)); k != nil {
-				archivedAt = append([]byte(nil), k...)
-			}
-		}
 		return err
 	})
-	if archivedAt != nil {
-		return db.archivedOrder(clientSN, archivedAt)
+	if errors.Is(err, ErrNotFound) {
+		if a, found, aerr := db.archivedOrder(clientSN); aerr != nil || found {
+			return a, aerr
+		}
 	}
 	if err != nil {
 		return Order{}, opError("get order", err)

@@ -25,7 +25,6 @@ var (
 	bucketBySN      = []byte("sn")       // client_sn → orderKey
 	bucketOpen      = []byte("p")        // big-endian Seq → orderKey, non-final orders only
 	bucketStats     = []byte("stats")    // "s"+state → uvarint count, zig-zag amount, zig-zag refunded; "a" → archived count
-	bucketArchived  = []byte("archived") // client_sn → orderKey of an order moved to an archive file
 
 	// Schema v1–v2, kept for the migrations.
 	bucketOrders  = []byte("orders")         // client_sn → Order JSON
@@ -217,7 +216,7 @@ func migrateV3Step(tx *bolt.Tx) (bool, error) {
 }
 
 func createV3Buckets(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketOrderRecs, bucketBySN, bucketOpen, bucketStats, bucketArchived} {
+	for _, name := range [][]byte{bucketOrderRecs, bucketBySN, bucketOpen, bucketStats} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
