@@ -21,10 +21,10 @@ var (
 	// bucket is its own time index and a day is one cursor seek; an index
 	// by client_sn; the non-final orders; and counters kept in the same
 	// transactions as the orders.
-	bucketOrderRecs = []byte("o")        // orderKey → record (record.go)
-	bucketBySN      = []byte("sn")       // client_sn → orderKey
-	bucketOpen      = []byte("p")        // big-endian Seq → orderKey, non-final orders only
-	bucketStats     = []byte("stats")    // "s"+state → uvarint count, zig-zag amount, zig-zag refunded; "a" → archived count
+	bucketOrderRecs = []byte("o")     // orderKey → record (record.go)
+	bucketBySN      = []byte("sn")    // client_sn → orderKey
+	bucketOpen      = []byte("p")     // big-endian Seq → orderKey, non-final orders only
+	bucketStats     = []byte("stats") // "s"+state → uvarint count, zig-zag amount, zig-zag refunded; "a" → archived count
 
 	// Schema v1–v2, kept for the migrations.
 	bucketOrders  = []byte("orders")         // client_sn → Order JSON
