@@ -186,6 +186,19 @@ func settle(items []item, w, h, sep int) []item {
 					}
 				}
 			case it.right != "":
+				// A value too wide for its row: label and value as a
+				// paragraph of up to two lines instead.
+				it.text, it.right, it.wrap = it.text+": "+it.right, "", 2
+				for _, s := range sizesIn(it.min, it.max) {
+					if ok = it.fit(w, s); ok {
+						break
+					}
+				}
+				if !ok {
+					if short := shorten(it.text, w, it.size, it.bold); short != "" {
+						it.lines, ok = []string{short}, true
+					}
+				}
 			default:
 				for _, a := range it.alt {
 					if textWidth(a, it.size, it.bold) <= w {

@@ -346,6 +346,7 @@ func hardScreens() []Screen {
 		{Kind: Declined, AmountCents: 1, Reason: "请稍后再试 系统繁忙 余额不足 请稍后再试 系统繁忙 余额不足 请稍后再试", OrderNo: "T1-00000042"},
 		{Kind: Error, Reason: strings.Repeat("gateway unreachable ", 12)},
 		{Kind: Offline, Queued: 12345, QueuedCents: 123456789, Reason: "no route to host"},
+		{Kind: Info, Title: "activation", Facts: []Fact{{Label: "result", Value: "activated: terminal T100123 of store Corner Cafe"}, {Label: "terminal", Value: "T100123"}}},
 	}
 }
 
@@ -453,6 +454,9 @@ func checkWholeWords(t *testing.T, name, line string, s Screen, l *locale.Locale
 	last := string(runes[start:end])
 	var sources []string
 	sources = append(sources, s.Merchant, s.Subject, s.Reason, s.OrderNo)
+	for _, f := range s.Facts {
+		sources = append(sources, f.Label, f.Value)
+	}
 	for _, id := range l.IDs() {
 		sources = append(sources, l.T(id))
 	}
@@ -691,4 +695,24 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A fact whose value is too wide for its row is not lost: it becomes a
+// paragraph "label: value".
+func TestLongFactKept(t *testing.T) {
+	s := Screen{Kind: Info, Title: "activation", Facts: []Fact{{Label: "result", Value: "activated: terminal T100123 of store Corner Cafe"}}}
+	var trace []drawn
+	r := Renderer{trace: &trace}
+	if _, err := r.Render(s, Options{Size: image.Pt(240, 240), Format: RGB565, Locale: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range trace {
+		if d.role == "fact" {
+			got = append(got, d.text)
+		}
+	}
+	if len(got) == 0 || !strings.HasPrefix(got[0], "Result: activated") {
+		t.Errorf("fact drawn as %q", got)
+	}
 }
