@@ -120,6 +120,7 @@ func (db *DB) Archive(before time.Time, dir string) (ArchiveResult, error) {
 			if err := db.archiveMonth(dir, m, until, &res); err != nil {
 				return res, err
 			}
+			db.dropMapped() // the month's pages, read twice and rewritten
 		}
 	}
 	db.dropMapped() // the pages the passes above touched
