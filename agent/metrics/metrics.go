@@ -327,8 +327,10 @@ func (m *Metrics) GatewayError(gatewayName, op string, err error) {
 
 // CheckedIn records a successful check-in at t (also called at start with
 // the last one from the database, so a restart does not hide an old one).
+// A zero t (never checked in) leaves the series out rather than exporting
+// 1970, which would read as a check-in 56 years late.
 func (m *Metrics) CheckedIn(gatewayName string, t time.Time) {
-	if m == nil {
+	if m == nil || t.IsZero() {
 		return
 	}
 	m.checkin.WithLabelValues(gatewayName).Set(unixSeconds(t))

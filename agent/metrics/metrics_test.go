@@ -116,6 +116,7 @@ func TestScrape(t *testing.T) {
 	oldest := clock.t.Add(-12 * time.Minute)
 	m.SetOrders(metrics.Orders{Open: 4, Queued: 2, Unresolved: 1, Oldest: oldest})
 	m.CheckedIn("upay", time.Unix(1_764_000_000, 0))
+	m.CheckedIn("alipay", time.Time{}) // never: no series
 	m.SetDevice(metrics.Keypad, true)
 	m.SetDevice(metrics.Printer, false)
 	m.SetPaper(metrics.PaperOut)
@@ -158,6 +159,9 @@ func TestScrape(t *testing.T) {
 		if got := value(mfs, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	if got := value(mfs, "posagent_last_checkin_success_timestamp_seconds", map[string]string{"gateway": "alipay"}); !math.IsNaN(got) {
+		t.Errorf("a zero check-in time is exported as %v", got)
 	}
 	if mfs["posagent_sales_total"].GetType() != dto.MetricType_COUNTER {
 		t.Errorf("posagent_sales_total is a %v, want a counter", mfs["posagent_sales_total"].GetType())
