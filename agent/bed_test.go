@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"posagent/gateway"
 	"posagent/gateway/faults"
+	"posagent/gateway/sandboxkit"
 	"posagent/gateway/upay"
 	upaysandbox "posagent/gateway/upay/sandbox"
 	"posagent/storage"
@@ -31,10 +34,14 @@ type bed struct {
 	decl   func(id string) error
 	ledger func() gateway.Ledger
 	faults *faults.Injector
-	down   *atomic.Bool // true: every dial fails, as with the network unplugged
-	tr     *http.Transport
+	down   *atomic.Bool    // true: every dial fails, as with the network unplugged
+	tr     *http.Transport // the loopback transport, nil in memory
 	db     *storage.DB
 	eng    *Engine
+
+	personalities func(ps ...sandboxkit.Personality) error
+
+	mu     sync.Mutex
 	events []Event
 }
 
@@ -60,18 +67,50 @@ type sandboxed struct {
 	pay, decline func(id string) error
 	ledger       func() gateway.Ledger
 	faults       *faults.Injector
+	// personalities switches the sandbox's personalities; nil for a
+	// sandbox that has none yet.
+	personalities func(ps ...sandboxkit.Personality) error
+}
+
+// wire connects a sandbox handler to its client: over loopback sockets
+// (the engine tests: real net/http failures) or in memory through
+// faults.Transport (the chaos test: no sockets, no real timeouts, same
+// seeded faults; gateway/faults/memory.go says how it keeps the clients'
+// NotSent/Unknown decision honest).
+type wire struct {
+	inMemory bool
+	connect  func(t testing.TB, h http.Handler) (baseURL string, tr http.RoundTripper)
+}
+
+// loopback serves h on a real listener; down unplugs the dialer.
+func loopback(down *atomic.Bool, keep **http.Transport) wire {
+	return wire{connect: func(t testing.TB, h http.Handler) (string, http.RoundTripper) {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		tr := offlineTransport(down)
+		*keep = tr
+		return srv.URL, tr
+	}}
+}
+
+// inMemory serves h through faults.Transport; down fails requests before
+// they leave, as an unplugged network does. The base URL is a loopback
+// address (the clients allow plain http only there) that is never dialled.
+func inMemory(down *atomic.Bool) wire {
+	return wire{inMemory: true, connect: func(t testing.TB, h http.Handler) (string, http.RoundTripper) {
+		return "http://127.0.0.1:9", &faults.Transport{Handler: h, Down: down.Load}
+	}}
 }
 
 // gateways makes each gateway's sandbox and client; the chaos and engine
 // tests run unchanged against every entry.
-var gateways = map[string]func(t testing.TB, clock *FakeClock, tr http.RoundTripper) sandboxed{"upay": newUpay}
+var gateways = map[string]func(t testing.TB, clock *FakeClock, w wire) sandboxed{"upay": newUpay}
 
-func newUpay(t testing.TB, clock *FakeClock, tr http.RoundTripper) sandboxed {
+func newUpay(t testing.TB, clock *FakeClock, w wire) sandboxed {
 	sb := upaysandbox.New(upaysandbox.Options{Now: clock.Now, OrderTTL: 240 * time.Second})
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	sb.SetBaseURL(srv.URL)
-	cfg := sb.ClientConfig(srv.URL)
+	base, tr := w.connect(t, sb)
+	sb.SetBaseURL(base)
+	cfg := sb.ClientConfig(base)
 	cfg.Transport = tr
 	c, err := upay.New(cfg)
 	if err != nil {
@@ -82,29 +121,50 @@ func newUpay(t testing.TB, clock *FakeClock, tr http.RoundTripper) sandboxed {
 		t.Fatal(err)
 	}
 	c.SetTerminal(term.SN, term.Key)
-	return sandboxed{c, sb.Pay, sb.Decline, sb.Ledger, sb.Faults()}
+	return sandboxed{c, sb.Pay, sb.Decline, sb.Ledger, sb.Faults(), sb.SetPersonalities}
 }
 
+// newBed is a bed on loopback sockets.
 func newBed(t testing.TB, gw string, cfg Config) *bed {
 	t.Helper()
 	b := &bed{t: t, name: gw, clock: NewFakeClock(start), down: new(atomic.Bool)}
-	b.tr = offlineTransport(b.down)
-	sx := gateways[gw](t, b.clock, b.tr)
-	b.gw, b.pay, b.decl, b.ledger, b.faults = sx.gw, sx.pay, sx.decline, sx.ledger, sx.faults
-	b.openDB(filepath.Join(t.TempDir(), "posagent.db"))
+	return b.build(loopback(b.down, &b.tr), cfg)
+}
+
+// newMemBed is a bed whose client reaches the sandbox in memory.
+func newMemBed(t testing.TB, gw string, cfg Config) *bed {
+	t.Helper()
+	b := &bed{t: t, name: gw, clock: NewFakeClock(start), down: new(atomic.Bool)}
+	return b.build(inMemory(b.down), cfg)
+}
+
+func (b *bed) build(w wire, cfg Config) *bed {
+	sx := gateways[b.name](b.t, b.clock, w)
+	b.gw, b.pay, b.decl, b.ledger, b.faults, b.personalities = sx.gw, sx.pay, sx.decline, sx.ledger, sx.faults, sx.personalities
+	b.openDB(filepath.Join(b.t.TempDir(), "posagent.db"))
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = 2 * time.Second
 	}
-	cfg.Gateway = gw
-	b.eng = New(cfg, b.db, b.gw, b.clock, nil, func(ev Event) { b.events = append(b.events, ev) })
+	cfg.Gateway = b.name
+	b.eng = New(cfg, b.db, b.gw, b.clock, nil, b.record)
 	return b
+}
+
+// record is the engine's emit in tests: events arrive from conversations
+// running concurrently.
+func (b *bed) record(ev Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, ev)
 }
 
 // setDown unplugs (true) or restores the network: dials fail and kept-alive
 // connections are dropped.
 func (b *bed) setDown(down bool) {
 	b.down.Store(down)
-	b.tr.CloseIdleConnections()
+	if b.tr != nil {
+		b.tr.CloseIdleConnections()
+	}
 }
 
 func (b *bed) openDB(path string) {
@@ -145,7 +205,21 @@ func (b *bed) order(clientSN string) storage.Order {
 	return o
 }
 
+// shown reports whether the QR of an order reached the screen.
+func (b *bed) shown(clientSN string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.events {
+		if e.Kind == EventAwaitingPayment && e.Order.ClientSN == clientSN {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *bed) kinds() []EventKind {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var ks []EventKind
 	for _, e := range b.events {
 		ks = append(ks, e.Kind)
@@ -153,20 +227,36 @@ func (b *bed) kinds() []EventKind {
 	return ks
 }
 
-// checkInvariant is the design's invariant (design.md): every order is
-// final; the device's final state equals the gateway's; each paid order is
-// charged exactly once; there is no gateway order the device does not know.
-func (b *bed) checkInvariant() error {
+// audit holds the design's invariant (design.md) against the gateway's
+// ledger: every order is final; the device's final state equals the
+// gateway's; each paid order is charged exactly once; there is no gateway
+// order the device does not know; refunds agree.
+type audit struct {
+	open, lost, double, mismatch int
+	first                        error
+}
+
+func (a *audit) fail(n *int, msg string) {
+	*n++
+	if a.first == nil {
+		a.first = errors.New(msg)
+	}
+}
+
+func (b *bed) audit() audit {
+	var a audit
 	pending, err := b.db.PendingOrders()
 	if err != nil {
-		return err
+		a.fail(&a.mismatch, err.Error())
+		return a
 	}
-	if len(pending) > 0 {
-		return errors.New("orders still open: " + pending[0].ClientSN + " is " + pending[0].State)
+	for _, o := range pending {
+		a.fail(&a.open, "orders still open: "+o.ClientSN+" is "+o.State)
 	}
 	all, err := b.db.ListOrders(storage.Filter{})
 	if err != nil {
-		return err
+		a.fail(&a.mismatch, err.Error())
+		return a
 	}
 	mine := map[string]storage.Order{}
 	for _, o := range all {
@@ -176,29 +266,41 @@ func (b *bed) checkInvariant() error {
 	for _, l := range b.ledger().Orders {
 		o, ok := mine[l.ClientSN]
 		if !ok {
-			return errors.New("gateway has an order the device does not know: " + l.ClientSN)
+			a.fail(&a.lost, "gateway has an order the device does not know: "+l.ClientSN)
+			continue
 		}
 		if seen[l.ClientSN] {
-			return errors.New("two gateway orders for one sale: " + l.ClientSN)
+			a.fail(&a.double, "two gateway orders for one sale: "+l.ClientSN)
 		}
 		seen[l.ClientSN] = true
 		if l.Charges > 1 {
-			return errors.New("charged twice: " + l.ClientSN)
+			a.fail(&a.double, "charged twice: "+l.ClientSN)
 		}
-		if l.Status.Paid() != (o.State == string(Paid) || o.State == string(Refunded) || o.State == string(PartialRefunded)) {
-			return errors.New("paid on one side only: " + l.ClientSN + " device " + o.State + " gateway " + string(l.Status))
+		switch {
+		case l.Status.Paid() != (o.State == string(Paid) || o.State == string(Refunded) || o.State == string(PartialRefunded)):
+			a.fail(&a.lost, "paid on one side only: "+l.ClientSN+" device "+o.State+" gateway "+string(l.Status))
+		case State(o.State) != fromGateway(l.Status):
+			a.fail(&a.mismatch, "final states differ: "+l.ClientSN+" device "+o.State+" gateway "+string(l.Status))
+		case l.AmountCents != o.AmountCents:
+			a.fail(&a.mismatch, "amounts differ: "+l.ClientSN)
+		case l.RefundedCents != o.RefundedCents:
+			a.fail(&a.mismatch, fmt.Sprintf("refunded amounts differ: %s device %d gateway %d", l.ClientSN, o.RefundedCents, l.RefundedCents))
 		}
-		if State(o.State) != fromGateway(l.Status) {
-			return errors.New("final states differ: " + l.ClientSN + " device " + o.State + " gateway " + string(l.Status))
-		}
-		if l.AmountCents != o.AmountCents {
-			return errors.New("amounts differ: " + l.ClientSN)
+		if no, _, open := RefundPending(o); open {
+			a.fail(&a.open, "refund "+no+" of "+l.ClientSN+" still unconfirmed")
 		}
 	}
 	for sn, o := range mine {
 		if !seen[sn] && (State(o.State) == Paid || State(o.State) == Awaiting) {
-			return errors.New("device has a paid order the gateway does not: " + sn)
+			a.fail(&a.lost, "device has a paid order the gateway does not: "+sn)
 		}
 	}
-	return nil
+	return a
 }
+
+// checkInvariant returns the first breach of the invariant, if any.
+func (b *bed) checkInvariant() error { return b.audit().first }
+
+type storageOrder = storage.Order
+
+var storageAll = storage.Filter{}

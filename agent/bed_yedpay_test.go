@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,16 +10,15 @@ import (
 
 func init() { gateways["yedpay"] = newYedpay }
 
-func newYedpay(t testing.TB, clock *FakeClock, tr http.RoundTripper) sandboxed {
+func newYedpay(t testing.TB, clock *FakeClock, w wire) sandboxed {
 	sb := yedpaysandbox.New(yedpaysandbox.Options{Now: clock.Now, OrderTTL: 240 * time.Second})
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	sb.SetBaseURL(srv.URL)
-	cfg := sb.ClientConfig(srv.URL)
+	base, tr := w.connect(t, sb)
+	sb.SetBaseURL(base)
+	cfg := sb.ClientConfig(base)
 	cfg.Transport = tr
 	c, err := yedpay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sandboxed{c, sb.Pay, sb.Decline, sb.Ledger, sb.Faults()}
+	return sandboxed{c, sb.Pay, sb.Decline, sb.Ledger, sb.Faults(), sb.SetPersonalities}
 }

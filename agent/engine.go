@@ -227,6 +227,9 @@ type Engine struct {
 	released map[string]bool
 	// cancelSent marks unresolved orders cancelled once in this run.
 	cancelSent map[string]bool
+	// tries counts each open order's attempts in this run: a poll that
+	// changes nothing is not committed, so the stored Attempts lags.
+	tries map[string]int
 	// checking is the last EventChecking reason per order, so a poll that
 	// learns nothing new emits nothing.
 	checking map[string]string
@@ -266,7 +269,7 @@ func New(cfg Config, store Store, gw gateway.Gateway, clock Clock, log *slog.Log
 		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, clockOK: cfg.ClockCheck == nil,
 		next: map[string]time.Time{}, deadlines: map[string]time.Time{}, expires: map[string]time.Time{},
 		busy: map[string]chan struct{}{}, released: map[string]bool{}, cancelSent: map[string]bool{},
-		checking: map[string]string{}, refunds: map[string]*openRefundState{}, calls: map[string]*orderCalls{}}
+		checking: map[string]string{}, tries: map[string]int{}, refunds: map[string]*openRefundState{}, calls: map[string]*orderCalls{}}
 }
 
 // Config returns the engine's effective configuration.
@@ -719,7 +722,7 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 	})
 	cancel()
 	now = e.clock.Now()
-	o.Attempts++
+	e.try(o)
 	switch gateway.ClassOf(err) {
 	case 0:
 		failpoint("precreate-answered")
@@ -756,7 +759,9 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 		e.move(o, Failed, why+err.Error())
 	default: // Unknown
 		o.LastError = err.Error()
-		e.scheduleAt(o, now.Add(e.cfg.FastPoll))
+		// Ask again soon, later each time it stays unknown (a gateway
+		// answering 500 to every resend must not be flooded).
+		e.scheduleAt(o, now.Add(min(e.cfg.FastPoll<<min(o.Attempts-1, 5), e.cfg.RetryMax)))
 		to := Unknown
 		if e.evidence(o) {
 			to = State(o.State) // a resend of an evidenced order never happens; keep it
@@ -769,7 +774,16 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 // 1): its own number or a QR code from an answer, a status it reported, or
 // a state only evidence leads to (a conflict leads to Unresolved).
 func (e *Engine) evidence(o *storage.Order) bool {
-	return o.SN != "" || o.QRCode != "" || o.GatewayStatus != "" || State(o.State).Evidenced()
+	if o.SN != "" || o.QRCode != "" || o.GatewayStatus != "" || State(o.State).Evidenced() {
+		return true
+	}
+	// A state left since (Unresolved → Canceling) still counts.
+	for _, t := range o.History {
+		if State(t.To).Evidenced() {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) ref(o *storage.Order) gateway.Ref {
@@ -863,8 +877,7 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 			e.toWatching(o, "the gateway cannot cancel this order: "+cerr.Error())
 			return
 		}
-		o.Attempts++
-		e.scheduleAt(o, now.Add(e.backoff(o.Attempts)))
+		e.scheduleAt(o, e.capExpiry(o, now, now.Add(e.cancelBackoff(e.try(o)))))
 		if s := State(o.State); s != Canceling && s != Unresolved && s != Watching {
 			e.move(o, Canceling, "still open after cancel")
 		}
@@ -884,8 +897,8 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 		e.toWatching(o, "the gateway cannot cancel and cannot find this order: "+cerr.Error())
 	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound):
 		e.setOnline(true)
-		o.Attempts++
-		e.scheduleAt(o, now.Add(e.watchBackoff(o.Attempts)))
+		n := e.try(o)
+		e.scheduleAt(o, now.Add(e.watchBackoff(n)))
 		if State(o.State) != Unresolved {
 			e.move(o, Unresolved, "the gateway confirmed this order, then found it neither to cancel nor to query")
 		}
@@ -894,8 +907,7 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 			e.setOnline(false)
 		}
 		o.LastError = errString(cerr, qerr)
-		o.Attempts++
-		e.scheduleAt(o, now.Add(e.backoff(o.Attempts)))
+		e.scheduleAt(o, e.capExpiry(o, now, now.Add(e.cancelBackoff(e.try(o)))))
 	}
 }
 
@@ -908,7 +920,7 @@ func (e *Engine) toWatching(o *storage.Order, why string) {
 	e.deadlines[o.ClientSN] = until
 	e.released[o.ClientSN] = true
 	e.mu.Unlock()
-	o.Attempts++
+	e.try(o)
 	e.scheduleAt(o, e.clock.Now().Add(e.watchBackoff(1)))
 	e.move(o, Watching, why)
 }
@@ -933,7 +945,7 @@ func (e *Engine) settle(ctx context.Context, o *storage.Order) {
 		if !State(o.State).Final() {
 			// The gateway still holds it open past its own expiry: ask it
 			// to close, and keep asking slowly.
-			o.Attempts++
+			e.try(o)
 			e.scheduleAt(o, now.Add(e.cfg.WatchMax))
 			if !errors.Is(e.tryCancelOnce(ctx, o), gateway.ErrCancelUnsupported) {
 				return
@@ -943,10 +955,18 @@ func (e *Engine) settle(ctx context.Context, o *storage.Order) {
 		e.setOnline(true)
 		e.move(o, Canceled, "the gateway's expiry passed and it has no such order: not paid")
 	default:
+		// Past the expiry nothing can be paid any more: conclude soon.
 		o.LastError = err.Error()
-		o.Attempts++
-		e.scheduleAt(o, now.Add(e.watchBackoff(o.Attempts)))
+		e.scheduleAt(o, now.Add(e.backoff(e.try(o))))
 	}
+}
+
+// capExpiry brings next forward to o's gateway expiry, when the watch ends.
+func (e *Engine) capExpiry(o *storage.Order, now, next time.Time) time.Time {
+	if x := e.expiry(o); now.Before(x) && next.After(x) {
+		return x
+	}
+	return next
 }
 
 func (e *Engine) tryCancelOnce(ctx context.Context, o *storage.Order) error {
@@ -1055,10 +1075,14 @@ func (e *Engine) adopt(o *storage.Order, g gateway.Order, now time.Time, note st
 func (e *Engine) nextPoll(o *storage.Order, now time.Time) time.Time {
 	switch State(o.State) {
 	case Unresolved, Watching:
-		o.Attempts++
-		next := now.Add(e.watchBackoff(o.Attempts))
-		if x := e.expiry(o); next.After(x) && now.Before(x) {
-			next = x
+		n := e.try(o)
+		next := now.Add(e.watchBackoff(n))
+		// Wake at the end of the payment window (the screen is freed
+		// then) and at the gateway's expiry (the watch ends then).
+		for _, at := range []time.Time{e.deadline(o), e.expiry(o)} {
+			if next.After(at) && now.Before(at) {
+				next = at
+			}
 		}
 		return next
 	}
@@ -1073,10 +1097,30 @@ func (e *Engine) nextPoll(o *storage.Order, now time.Time) time.Time {
 	return next
 }
 
+// try counts one more attempt for o and returns the count.
+func (e *Engine) try(o *storage.Order) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := max(e.tries[o.ClientSN], o.Attempts) + 1
+	e.tries[o.ClientSN] = n
+	o.Attempts = n
+	return n
+}
+
 // backoff is exponential from RetryMin to RetryMax with ±20% jitter, so a
 // shop's terminals do not all return at once when the network comes back.
 func (e *Engine) backoff(attempt int) time.Duration {
 	return e.expBackoff(attempt, e.cfg.RetryMin, e.cfg.RetryMax)
+}
+
+// cancelBackoff retries a cancel quickly a few times, then as slowly as a
+// watch: an order whose cancel keeps failing is watched until the
+// gateway's expiry anyway, and may not flood it meanwhile.
+func (e *Engine) cancelBackoff(attempt int) time.Duration {
+	if attempt <= 4 {
+		return e.backoff(attempt)
+	}
+	return e.watchBackoff(attempt - 4)
 }
 
 func (e *Engine) watchBackoff(attempt int) time.Duration {
@@ -1155,6 +1199,13 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 	now := e.clock.Now()
 	o.State = string(to)
 	o.Final = to.Final()
+	if from != to && (to == Canceling || to == Unresolved || to == Watching || to == Awaiting) {
+		// A new phase backs off from its own start.
+		o.Attempts = 0
+		e.mu.Lock()
+		delete(e.tries, o.ClientSN)
+		e.mu.Unlock()
+	}
 	if from != to || !strings.HasPrefix(lastNote(o), note) {
 		o.History = append(o.History, storage.Transition{At: now, From: string(from), To: string(to), Note: note})
 	}
@@ -1175,6 +1226,7 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 			delete(e.released, o.ClientSN)
 			delete(e.cancelSent, o.ClientSN)
 			delete(e.checking, o.ClientSN)
+			delete(e.tries, o.ClientSN)
 			e.closeCalls(o.ClientSN)
 			e.lastFinal = *o
 		}

@@ -15,7 +15,7 @@ import (
 var ctx = context.Background()
 
 func TestStateTable(t *testing.T) {
-	all := []State{Submitting, Queued, Unknown, Awaiting, Canceling, Paid, Canceled, PayFailed, Expired, Failed, Refunded, PartialRefunded}
+	all := []State{Submitting, Queued, Unknown, Awaiting, Canceling, Unresolved, Watching, Paid, Canceled, PayFailed, Expired, Failed, Refunded, PartialRefunded}
 	finals := map[State]bool{Paid: true, Canceled: true, PayFailed: true, Expired: true, Failed: true, Refunded: true, PartialRefunded: true}
 	for _, from := range all {
 		if from.Final() != finals[from] {
@@ -39,7 +39,19 @@ func TestStateTable(t *testing.T) {
 				want = from == Submitting || from == Queued || from == Unknown
 			case to == Refunded || to == PartialRefunded:
 				// Only an order the gateway holds can have been refunded.
-				want = from == Unknown || from == Awaiting || from == Canceling
+				want = from == Unknown || from == Awaiting || from == Canceling || from == Unresolved || from == Watching
+			case to == Unresolved:
+				// Evidence then "not found" (issue 13.1): from anything that
+				// talked to the gateway, except an order already given up
+				// to its expiry.
+				want = from != Watching
+			case to == Watching:
+				// Only after a cancel was tried (issue 13.3).
+				want = from == Unknown || from == Unresolved || from == Canceling || from == Watching
+			case from == Watching:
+				want = to == Watching || to.Final()
+			case from == Unresolved:
+				want = to == Unresolved || to == Awaiting || to == Canceling || to.Final()
 			case from == Canceling:
 				want = to == Canceling || to.Final()
 			case from == Awaiting:
@@ -147,18 +159,16 @@ type countingGateway struct {
 }
 
 func (g *countingGateway) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	sn := ref.ClientSN
 	g.queries = append(g.queries, g.now())
-	return g.Gateway.Query(ctx, gateway.Ref{ClientSN: sn})
+	return g.Gateway.Query(ctx, ref)
 }
 
 func (g *countingGateway) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
-	sn := ref.ClientSN
 	g.cancels = append(g.cancels, g.now())
 	if g.beforeCancel != nil {
 		g.beforeCancel()
 	}
-	return g.Gateway.Cancel(ctx, gateway.Ref{ClientSN: sn})
+	return g.Gateway.Cancel(ctx, ref)
 }
 
 func (g *countingGateway) now() time.Duration {

@@ -104,9 +104,16 @@ func (e *Engine) sendRefund(ctx context.Context, o *storage.Order, reqNo string,
 		}
 		return nil
 	case gateway.Rejected:
+		e.setOnline(true)
+		// A refusal may answer a second delivery of a refund the gateway
+		// already made (a duplicated request to a gateway without an
+		// idempotency key refuses "cannot be refunded"): look first.
+		if seen, _ := e.refundSeen(ctx, o, amountCents); seen {
+			e.dropRefund(o.ClientSN)
+			return nil
+		}
 		// A definite no: nothing was refunded; the next request may take
 		// a new number.
-		e.setOnline(true)
 		e.dropRefund(o.ClientSN)
 		o.History = append(o.History, storage.Transition{At: now, From: o.State, To: o.State,
 			Note: fmt.Sprintf("refund closed %s refused: %v", reqNo, err)})
@@ -175,9 +182,79 @@ func (e *Engine) resolveRefund(ctx context.Context, sn string) {
 		e.dropRefund(sn)
 		return
 	}
+	if ri, ok := e.gw.(interface{ RefundIdempotent() bool }); ok && !ri.RefundIdempotent() {
+		// No idempotency key at this gateway: never resend blind. Look
+		// the order up first; resend only if the refund is not there.
+		seen, err := e.refundSeen(ctx, &o, amount)
+		if seen {
+			e.dropRefund(sn)
+			return
+		}
+		if err != nil {
+			e.keepRefund(&o, reqNo, amount, e.clock.Now().Add(e.backoff(e.refundTries(sn)+1)))
+			return
+		}
+	}
 	if err := e.sendRefund(ctx, &o, reqNo, amount); err != nil {
 		e.log.Warn("refund still unconfirmed", "client_sn", sn, "request_no", reqNo, "err", err)
 	}
+}
+
+// refundSeen queries o and reports whether the gateway's refunded total
+// already covers the open refund of amount (the refunds confirmed before
+// it plus this one); if so, it records the refund as done.
+func (e *Engine) refundSeen(ctx context.Context, o *storage.Order, amount int64) (bool, error) {
+	now := e.clock.Now()
+	if _, ok := e.spend(o, now); !ok {
+		return false, errBudget
+	}
+	cctx, cancel := e.callCtx(ctx)
+	g, err := e.gw.Query(cctx, e.ref(o))
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	if g.AmountCents-g.NetAmountCents < doneRefunds(*o)+amount {
+		return false, nil
+	}
+	reqNo, _ := openRefund(*o)
+	o.History = append(o.History, storage.Transition{At: e.clock.Now(), From: o.State, To: o.State,
+		Note: fmt.Sprintf("refund closed %s done (the gateway's query shows it)", reqNo)})
+	before := o.State
+	e.adopt(o, g, e.clock.Now(), "refund "+reqNo)
+	if o.State == before {
+		if err := e.put(o); err != nil {
+			return true, err
+		}
+		e.emit(Event{Kind: EventRefunded, Order: *o, Outcome: OutcomeRefunded})
+	}
+	return true, nil
+}
+
+func (e *Engine) refundTries(sn string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.refunds[sn]; r != nil {
+		return r.attempts
+	}
+	return 0
+}
+
+// doneRefunds is the sum of o's refunds confirmed done.
+func doneRefunds(o storage.Order) int64 {
+	amounts := map[string]int64{}
+	var sum int64
+	for _, t := range o.History {
+		var no string
+		var amt int64
+		if n, _ := fmt.Sscanf(t.Note, "refund requested %s %d", &no, &amt); n == 2 {
+			amounts[no] = amt
+		} else if f := strings.Fields(t.Note); len(f) >= 4 && f[0] == "refund" && f[1] == "closed" && f[3] == "done" {
+			sum += amounts[f[2]]
+			delete(amounts, f[2])
+		}
+	}
+	return sum
 }
 
 // RefundPending returns the request number and amount of o's refund whose
