@@ -184,11 +184,13 @@ func (t *Terminal) counter() (*counter.Counter, error) {
 			}
 		},
 		Shown: func(s display.Screen) {
-			t.log.Debug("screen shown", "kind", s.Kind.String(), "order", s.OrderNo, "reason", s.Reason, "title", s.Title)
+			t.log.Debug("screen shown", "kind", s.Kind.String(), "order", s.OrderNo, "reason", s.Reason, "title", s.Title,
+				"recovered", s.Recovered)
 		},
 	}
 	if t.spool != nil {
 		o.Paper = func(j printer.Job) error {
+			t.log.Debug("print queued", "job", j.ID)
 			err := t.spool.Submit(j)
 			if err != nil {
 				t.setDevice(&t.printer, err.Error())
@@ -303,7 +305,12 @@ func (t *Terminal) show(s display.Screen) {
 func (t *Terminal) setDevice(field *string, v string) {
 	t.mu.Lock()
 	*field = v
+	name := "keypad"
+	if field == &t.printer {
+		name = "printer"
+	}
 	t.mu.Unlock()
+	t.log.Debug("device", "device", name, "state", v)
 	t.writeStatus(agent.Event{})
 }
 
