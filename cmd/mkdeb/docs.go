@@ -164,9 +164,13 @@ type copyrightInputs struct {
 	GoRoot     string // for the Go distribution's LICENSE (the runtime and standard library)
 	ModCache   string // GOMODCACHE, for each module's licence
 	// Notices are the NOTICE files of posagent's own packages that the
-	// binary links in (see notices): third-party data such as font
+	// binary links in (see linkedPackages): third-party data such as font
 	// glyphs compiled into the program.
 	Notices []Notice
+	// Packages are the import paths the binary links in (go list -deps);
+	// nil when unknown, and then every font of golang.org/x/image is
+	// listed.
+	Packages map[string]bool
 }
 
 // Notice is one NOTICE file of a package in this repository.
@@ -246,7 +250,7 @@ func copyright(in copyrightInputs) (string, error) {
 			b.WriteString(licenseField(name, text))
 		}
 		if d.Path == "golang.org/x/image" {
-			fonts, err := fontParagraphs(in.ModCache, m.Version, string(goLicense))
+			fonts, err := fontParagraphs(in.ModCache, m.Version, string(goLicense), in.Packages)
 			if err != nil {
 				return "", err
 			}
@@ -265,26 +269,41 @@ func copyright(in copyrightInputs) (string, error) {
 	return b.String(), nil
 }
 
-// fontParagraphs describes the fonts of golang.org/x/image that posagent
-// draws with: Inconsolata bitmaps on the display (display/font.go) and Go
-// Mono in receipt previews (printer/preview). Their terms are stated in
-// the module: font/inconsolata/inconsolata.go and font/gofont/ttfs/README.
-func fontParagraphs(modCache, version, goLicense string) (string, error) {
-	readme, err := os.ReadFile(filepath.Join(modCache, "golang.org/x/image@"+version, "font/gofont/ttfs/README"))
-	if err != nil {
-		return "", fmt.Errorf("mkdeb: the Go fonts' licence: %w", err)
+// fontParagraphs describes the fonts of golang.org/x/image that the binary
+// draws with (Inconsolata bitmaps, the Go fonts), each only when one of its
+// packages is linked in (pkgs nil: unknown, list both). Their terms are
+// stated in the module: font/inconsolata/inconsolata.go and
+// font/gofont/ttfs/README.
+func fontParagraphs(modCache, version, goLicense string, pkgs map[string]bool) (string, error) {
+	linked := func(prefix string) bool {
+		if pkgs == nil {
+			return true
+		}
+		for p := range pkgs {
+			if p == prefix || strings.HasPrefix(p, prefix+"/") {
+				return true
+			}
+		}
+		return false
 	}
 	var b strings.Builder
-	b.WriteString("\nFiles: golang.org/x/image/font/gofont/*\nCopyright: " +
-		strings.Join(holders(string(readme), "Bigelow & Holmes Inc."), "\n ") + "\n" +
-		"Comment: the Go Mono font, drawn into receipt previews\n")
-	b.WriteString(licenseField("BSD-3-Clause", string(readme)))
-	b.WriteString("\nFiles: golang.org/x/image/font/inconsolata/*\nCopyright: Raph Levien\n Cyreal\n" +
-		"Comment: bitmaps of the Inconsolata font, drawn on the display. The module\n" +
-		" states: \"Inconsolata is copyright Raph Levien and Cyreal. This package is\n" +
-		" licensed under Go's BSD-style license (https://golang.org/LICENSE) with\n" +
-		" their permission.\"\n")
-	b.WriteString(licenseField("BSD-3-Clause", goLicense))
+	if linked("golang.org/x/image/font/gofont") {
+		readme, err := os.ReadFile(filepath.Join(modCache, "golang.org/x/image@"+version, "font/gofont/ttfs/README"))
+		if err != nil {
+			return "", fmt.Errorf("mkdeb: the Go fonts' licence: %w", err)
+		}
+		b.WriteString("\nFiles: golang.org/x/image/font/gofont/*\nCopyright: " +
+			strings.Join(holders(string(readme), "Bigelow & Holmes Inc."), "\n ") + "\n" +
+			"Comment: the Go fonts (Go Mono in receipt previews)\n")
+		b.WriteString(licenseField("BSD-3-Clause", string(readme)))
+	}
+	if linked("golang.org/x/image/font/inconsolata") {
+		b.WriteString("\nFiles: golang.org/x/image/font/inconsolata/*\nCopyright: Raph Levien\n Cyreal\n" +
+			"Comment: bitmaps of the Inconsolata font. The module states: \"Inconsolata\n" +
+			" is copyright Raph Levien and Cyreal. This package is licensed under Go's\n" +
+			" BSD-style license (https://golang.org/LICENSE) with their permission.\"\n")
+		b.WriteString(licenseField("BSD-3-Clause", goLicense))
+	}
 	return b.String(), nil
 }
 
@@ -348,15 +367,15 @@ func completions(dir string) (map[string]string, error) {
 	return out, nil
 }
 
-// notices finds the NOTICE files of the packages of this module that
-// mainPkg links in for t (go list -deps, run in srcDir with t's GOOS,
-// GOARCH and GOARM), e.g. display/bitmapfont/NOTICE for the WenQuanYi
-// glyphs. mainPkg "" looks for none.
-func notices(srcDir, mainPkg string, t target) ([]Notice, error) {
+// linkedPackages lists the packages mainPkg links in for t (go list -deps,
+// run in srcDir with t's GOOS, GOARCH and GOARM), and the NOTICE files of
+// those in this module, e.g. display/bitmapfont/NOTICE for the WenQuanYi
+// glyphs. mainPkg "" gives none and a nil set (unknown).
+func linkedPackages(srcDir, mainPkg string, t target) ([]Notice, map[string]bool, error) {
 	if mainPkg == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", mainPkg)
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}\t{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", mainPkg)
 	cmd.Dir = srcDir
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+t.GOARCH, "GOARM="+t.GOARM, "CGO_ENABLED=0")
 	out, err := cmd.Output()
@@ -365,27 +384,33 @@ func notices(srcDir, mainPkg string, t target) ([]Notice, error) {
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 		}
-		return nil, fmt.Errorf("mkdeb: go list -deps %s: %w", mainPkg, err)
+		return nil, nil, fmt.Errorf("mkdeb: go list -deps %s: %w", mainPkg, err)
 	}
 	root, err := filepath.Abs(srcDir)
 	if err != nil {
-		return nil, fmt.Errorf("mkdeb: %w", err)
+		return nil, nil, fmt.Errorf("mkdeb: %w", err)
 	}
+	pkgs := map[string]bool{}
 	var ns []Notice
-	for _, dir := range strings.Fields(string(out)) {
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, dir, _ := strings.Cut(line, "\t")
+		pkgs[path] = true
+		if dir == "" {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(dir, "NOTICE"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("mkdeb: %w", err)
+			return nil, nil, fmt.Errorf("mkdeb: %w", err)
 		}
 		rel, err := filepath.Rel(root, dir)
 		if err != nil {
-			return nil, fmt.Errorf("mkdeb: %w", err)
+			return nil, nil, fmt.Errorf("mkdeb: %w", err)
 		}
 		ns = append(ns, Notice{Dir: filepath.ToSlash(rel), Text: string(b)})
 	}
 	sort.Slice(ns, func(i, j int) bool { return ns[i].Dir < ns[j].Dir })
-	return ns, nil
+	return ns, pkgs, nil
 }

@@ -133,7 +133,7 @@ type options struct {
 	GoRoot      string    // GOROOT and GOMODCACHE: where the licences of what
 	ModCache    string    // the binary links in are read from
 	SrcDir      string    // module root the binary was built from
-	MainPkg     string    // its main package, for NOTICE files (see notices); "" for none
+	MainPkg     string    // its main package, for gen-docs and linkedPackages; "" for neither
 }
 
 func main() {
@@ -365,11 +365,11 @@ func buildDeb(t target, o options) (string, error) {
 		return "", fmt.Errorf("mkdeb: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	ns, err := notices(o.SrcDir, o.MainPkg, t)
+	ns, pkgs, err := linkedPackages(o.SrcDir, o.MainPkg, t)
 	if err != nil {
 		return "", err
 	}
-	copyrightText, err := copyright(copyrightInputs{Binary: o.Binary, Maintainer: o.Maintainer, GoRoot: o.GoRoot, ModCache: o.ModCache, Notices: ns})
+	copyrightText, err := copyright(copyrightInputs{Binary: o.Binary, Maintainer: o.Maintainer, GoRoot: o.GoRoot, ModCache: o.ModCache, Notices: ns, Packages: pkgs})
 	if err != nil {
 		return "", err
 	}
