@@ -17,6 +17,7 @@ import (
 	"posagent/gateway"
 	"posagent/gateway/upay"
 	upaysandbox "posagent/gateway/upay/sandbox"
+	"posagent/printer"
 	"posagent/storage"
 )
 
@@ -39,6 +40,7 @@ type rig struct {
 	docs   chan Doc
 	sales  chan error // each Sale's return, so the test ticks after it
 	dir    string
+	term   upay.Terminal // the sandbox terminal the client signs as
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -79,7 +81,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	c.SetTerminal(term.SN, term.Key)
-	r.gw = c
+	r.gw, r.term = c, term
 	db, err := storage.Open(filepath.Join(r.dir, "posagent.db"), &storage.Options{Now: r.clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +106,23 @@ func (r *rig) start() {
 		PINs: NewPINs(filepath.Join(r.dir, PINFile), r.clock.Now), ZPath: filepath.Join(r.dir, "z.json"),
 		Display: recDisplay{r.shown}, Paper: func(d Doc) error { r.docs <- d; return nil },
 		Now: r.clock.Now, Ticks: make(chan time.Time),
+		// Check-in and activation through the sandbox, as the wiring in
+		// cmd/posagent does through provision.
+		Checkin: func(ctx context.Context) error {
+			t, err := r.gw.(*upay.Client).Checkin(ctx, upay.CheckinRequest{TerminalSN: r.term.SN, DeviceID: "dev-1"})
+			if err == nil {
+				r.gw.(*upay.Client).SetTerminal(t.SN, t.Key)
+				r.term = t
+			}
+			return err
+		},
+		Activate: func(ctx context.Context, code string) (printer.Commissioning, error) {
+			t, err := r.gw.(*upay.Client).Activate(ctx, upay.ActivateRequest{AppID: "test", Code: code, DeviceID: "dev-2"})
+			if err != nil {
+				return printer.Commissioning{}, err
+			}
+			return printer.Commissioning{Terminal: t.SN, Store: "Shop", Gateway: "upay", Version: "test"}, nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -403,3 +422,76 @@ func (d *slowDisplay) Show(s display.Screen) error {
 }
 func (d *slowDisplay) Close() error { return nil }
 func (d *slowDisplay) count() int   { d.mu.Lock(); defer d.mu.Unlock(); return d.n }
+
+// TestCounterMenuActions: the rest of the menu on real parts: self-test
+// slip, network status, check-in, an X report after a Z report (it starts
+// where the Z ended), and a technician's activation with a commissioning
+// slip.
+func TestCounterMenuActions(t *testing.T) {
+	r := newRig(t)
+	pins := filepath.Join(r.dir, PINFile)
+	if err := SetPIN(pins, Supervisor, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetPIN(pins, Technician, "1357"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitScreen("idle", kind(display.Idle))
+	r.typeKeys(keypad.Menu, keypad.Digit2, keypad.Digit4, keypad.Digit6, keypad.Digit8, keypad.Enter)
+	r.waitScreen("menu", kind(display.Menu))
+
+	r.typeKeys(keypad.Digit6) // self-test
+	r.waitDoc("self-test slip", func(d Doc) bool { return d.SelfTest })
+	r.waitScreen("self-test done", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == ItemSelfTest })
+
+	r.typeKeys(keypad.Enter, keypad.Digit7) // network
+	n := r.waitScreen("network", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == ItemNetwork })
+	if len(n.Facts) == 0 || n.Facts[0] != (display.Fact{Label: "gateway", Value: "online"}) {
+		t.Fatalf("network facts %+v", n.Facts)
+	}
+
+	before := r.term.Key
+	r.typeKeys(keypad.Enter, keypad.Digit8) // check in
+	ci := r.waitScreen("checkin", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == ItemCheckin })
+	if ci.Facts[0].Value != "ok" || r.term.Key == before {
+		t.Fatalf("check-in %+v; key rotated: %v", ci.Facts, r.term.Key != before)
+	}
+
+	r.typeKeys(keypad.Enter, keypad.Digit5) // Z
+	z := r.waitScreen("Z report", kind(display.Report)).Report
+	r.clock.Advance(time.Hour)
+	r.typeKeys(keypad.Enter, keypad.Digit4) // X
+	x := r.waitScreen("X report", kind(display.Report)).Report
+	if z.Kind != report.Z || x.Kind != report.X || !x.From.Equal(z.To) {
+		t.Fatalf("X from %v, Z to %v: the X report must start where the Z ended", x.From, z.To)
+	}
+
+	// The technician: activation with a code typed on the keypad.
+	r.typeKeys(keypad.Cancel, keypad.Cancel)
+	r.waitScreen("idle", kind(display.Idle))
+	r.sb.AddActivationCode("87654321", 1)
+	r.typeKeys(keypad.Menu, keypad.Digit1, keypad.Digit3, keypad.Digit5, keypad.Digit7, keypad.Enter)
+	tm := r.waitScreen("technician menu", kind(display.Menu))
+	if tm.Menu[0] != ItemActivate {
+		t.Fatalf("technician menu %v", tm.Menu)
+	}
+	r.typeKeys(keypad.Digit1)
+	r.typeKeys(amountKeys("87654321")...)
+	r.typeKeys(keypad.Enter)
+	act := r.waitScreen("activation", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == "activation" })
+	if act.Facts[0].Value != "ok" || act.Facts[1].Label != "terminal" || act.Facts[1].Value == "" {
+		t.Fatalf("activation facts %+v", act.Facts)
+	}
+	slip := r.waitDoc("commissioning slip", func(d Doc) bool { return d.Commissioning != nil })
+	if slip.Commissioning.Terminal != act.Facts[1].Value {
+		t.Fatalf("slip for %s, screen says %s", slip.Commissioning.Terminal, act.Facts[1].Value)
+	}
+	// The code is used up: a second activation fails and says so.
+	r.typeKeys(keypad.Enter, keypad.Digit1)
+	r.typeKeys(amountKeys("87654321")...)
+	r.typeKeys(keypad.Enter)
+	bad := r.waitScreen("failed activation", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == "activation" })
+	if bad.Facts[0].Value != "failed" {
+		t.Fatalf("second activation with a spent code: %+v", bad.Facts)
+	}
+}

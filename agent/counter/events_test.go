@@ -2,6 +2,7 @@ package counter
 
 import (
 	"testing"
+	"time"
 
 	"posagent/agent"
 	"posagent/agent/keypad"
@@ -232,5 +233,26 @@ func TestPINScreen(t *testing.T) {
 	m.Done(Result{Kind: ActVerifyPIN, Locked: 300e9})
 	if s := m.Screen(); s.Reason != "pin_locked" || s.Remaining != 300e9 {
 		t.Fatalf("locked: %+v", s)
+	}
+}
+
+// TestMenuTimesOut: a menu left alone closes, so refunds are not left open
+// for the next person at the counter.
+func TestMenuTimesOut(t *testing.T) {
+	m := newMachine(t)
+	toMenu(t, m)
+	if m.Tick(t0.Add(59 * time.Second)); m.Mode() != ModeMenu {
+		t.Fatalf("menu closed after 59 s: %s", m.Mode())
+	}
+	if !m.Tick(t0.Add(61*time.Second)) || m.Mode() != ModeIdle {
+		t.Fatalf("menu still open after 61 s: %s", m.Mode())
+	}
+	// A key restarts the wait.
+	m = newMachine(t)
+	toMenu(t, m)
+	m.Tick(t0.Add(50 * time.Second))
+	m.Key(keypad.Menu)
+	if m.Tick(t0.Add(100 * time.Second)); m.Mode() != ModeMenu {
+		t.Fatalf("menu closed 50 s after a key: %s", m.Mode())
 	}
 }
