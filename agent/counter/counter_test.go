@@ -478,7 +478,10 @@ func TestCounterMenuActions(t *testing.T) {
 	r.typeKeys(keypad.Digit1)
 	r.typeKeys(amountKeys("87654321")...)
 	r.typeKeys(keypad.Enter)
-	act := r.waitScreen("activation", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == "activation" })
+	result := func(s display.Screen) bool {
+		return s.Kind == display.Info && s.Title == "activation" && len(s.Facts) > 0 && s.Facts[0].Label == "result"
+	}
+	act := r.waitScreen("activation", result)
 	if act.Facts[0].Value != "ok" || act.Facts[1].Label != "terminal" || act.Facts[1].Value == "" {
 		t.Fatalf("activation facts %+v", act.Facts)
 	}
@@ -490,7 +493,7 @@ func TestCounterMenuActions(t *testing.T) {
 	r.typeKeys(keypad.Enter, keypad.Digit1)
 	r.typeKeys(amountKeys("87654321")...)
 	r.typeKeys(keypad.Enter)
-	bad := r.waitScreen("failed activation", func(s display.Screen) bool { return s.Kind == display.Info && s.Title == "activation" })
+	bad := r.waitScreen("failed activation", result)
 	if bad.Facts[0].Value != "failed" {
 		t.Fatalf("second activation with a spent code: %+v", bad.Facts)
 	}
