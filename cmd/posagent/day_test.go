@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -149,8 +150,14 @@ func (p *agentProc) waitPrinted() {
 func TestDay(t *testing.T) {
 	r, skew, line := newDayRig(t)
 	r.provision()
-	if err := counter.SetPIN(filepath.Join(filepath.Dir(r.db), counter.PINFile), counter.Supervisor, "2468"); err != nil {
-		t.Fatal(err)
+	// The supervisor PIN, as a shopkeeper sets it: posagent pin set.
+	pinSet := exec.Command(binPath, "pin", "set", "--config", r.config)
+	pinSet.Stdin = strings.NewReader("2468\n2468\n")
+	if out, err := pinSet.CombinedOutput(); err != nil || !strings.Contains(string(out), "supervisor PIN set") {
+		t.Fatalf("pin set: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(r.db), counter.PINFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("PIN file: %v %v", fi, err)
 	}
 	p := r.start()
 
