@@ -587,7 +587,7 @@ func TestArchiveCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "archived: 1 orders") {
 		t.Fatalf("archive: %d\n%s%s", code, out, errOut)
 	}
-	if m, _ := filepath.Glob(filepath.Join(s.dir, "state", "archive", "orders-2026-11*")); len(m) != 1 {
+	if m, _ := filepath.Glob(filepath.Join(s.dir, "state", "archive", "orders-2026-11*.jsonl.gz")); len(m) != 1 {
 		t.Errorf("archive files: %v", m)
 	}
 	if out, _, code := posagent(t, s.dir, "", nil, "orders", "show", s.old, "--config", s.config); code != 0 || !strings.Contains(out, "12.50") {

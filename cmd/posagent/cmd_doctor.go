@@ -36,13 +36,17 @@ answered "not found"), the database, the disk, and the keypad, displays and
 printer.
 
 While the service runs, it runs the checks itself and answers through its
-control socket: the database and the devices are its own. doctor reads and
-changes nothing; it exits 1 when a line is red.`,
+control socket: the database and the devices are its own, and so is the
+configuration it started with (restart it after editing the file). doctor
+reads and changes nothing; it exits 1 when a line is red.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.load(cmd)
 			if err != nil {
 				return err
+			}
+			if len(c.sets) > 0 {
+				cfg.fromSet = true
 			}
 			ok, err := doctor(context.Background(), cfg, deep, provision.StyleFromEnv(os.Getenv), c.stdout)
 			if err != nil {
@@ -65,6 +69,9 @@ func doctor(ctx context.Context, cfg Config, deep bool, style provision.Style, w
 	if errors.Is(dberr, storage.ErrLocked) {
 		ok, err := doctorViaService(cfg, deep, style, w)
 		if err == nil {
+			if cfg.fromSet {
+				fmt.Fprintln(w, "note: the running service checked the configuration it started with; --set values apply to it only after a restart")
+			}
 			return ok, nil
 		}
 		fmt.Fprintf(w, "note: another process holds the database and the service's control socket does not answer (%s); checking from here\n", plain(err))

@@ -43,6 +43,9 @@ type Config struct {
 	Log      LogConfig        `toml:"log"`
 	Metrics  MetricsConfig    `toml:"metrics"`
 	Storage  StorageConfig    `toml:"storage"`
+
+	// fromSet: --set values were given (not a configuration key).
+	fromSet bool
 }
 
 // TerminalConfig is about the shop and the sale.
