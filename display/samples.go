@@ -79,7 +79,9 @@ func SamplesFor(tag string) []Screen {
 }
 
 // EncodePNG writes img as a PNG file. 1-bit images become 8-bit grey (0 or
-// 255) so that any viewer shows them as the panel does.
+// 255) so that any viewer shows them as the panel does; colour screens,
+// which use a handful of colours, become paletted PNGs (exact, and a
+// fraction of the size of 24-bit ones).
 func EncodePNG(w io.Writer, img image.Image) error {
 	var out image.Image = img
 	switch m := img.(type) {
@@ -88,20 +90,57 @@ func EncodePNG(w io.Writer, img image.Image) error {
 		for y := m.Rect.Min.Y; y < m.Rect.Max.Y; y++ {
 			for x := m.Rect.Min.X; x < m.Rect.Max.X; x++ {
 				if m.BitAt(x, y) {
-					g.SetGray(x, y, color.Gray{Y: 0xff})
+					g.Pix[g.PixOffset(x, y)] = 0xff
 				}
 			}
 		}
 		out = g
 	case *image565.Image:
-		n := image.NewNRGBA(m.Rect)
-		for y := m.Rect.Min.Y; y < m.Rect.Max.Y; y++ {
-			for x := m.Rect.Min.X; x < m.Rect.Max.X; x++ {
-				n.Set(x, y, m.RGB565At(x, y))
+		if p := paletted(m.Rect, func(x, y int) color.RGBA {
+			c := m.RGB565At(x, y)
+			r, g, b, _ := c.RGBA()
+			return color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0xff}
+		}); p != nil {
+			out = p
+		} else {
+			n := image.NewNRGBA(m.Rect)
+			for y := m.Rect.Min.Y; y < m.Rect.Max.Y; y++ {
+				for x := m.Rect.Min.X; x < m.Rect.Max.X; x++ {
+					n.Set(x, y, m.RGB565At(x, y))
+				}
 			}
+			out = n
 		}
-		out = n
+	case *image.RGBA:
+		if p := paletted(m.Rect, func(x, y int) color.RGBA { return m.RGBAAt(x, y) }); p != nil {
+			out = p
+		}
 	}
 	e := png.Encoder{CompressionLevel: png.DefaultCompression}
 	return e.Encode(w, out)
+}
+
+// paletted returns the picture as an image.Paletted when it has at most 256
+// colours, else nil.
+func paletted(r image.Rectangle, at func(x, y int) color.RGBA) *image.Paletted {
+	index := map[color.RGBA]uint8{}
+	var pal color.Palette
+	p := image.NewPaletted(r, nil)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			c := at(x, y)
+			i, ok := index[c]
+			if !ok {
+				if len(pal) == 256 {
+					return nil
+				}
+				i = uint8(len(pal))
+				index[c] = i
+				pal = append(pal, c)
+			}
+			p.Pix[p.PixOffset(x, y)] = i
+		}
+	}
+	p.Palette = pal
+	return p
 }

@@ -101,9 +101,15 @@ func contactSheet(cells []sheetCell) image.Image {
 		frame := image.Rect(pc.x-1, top-1, pc.x+p.Size.X*z+1, top+p.Size.Y*z+1)
 		draw.Draw(sheet, frame, image.NewUniform(color.Black), image.Point{}, draw.Src)
 		b := c.img.Bounds()
-		for py := 0; py < b.Dy()*z; py++ {
-			for px := 0; px < b.Dx()*z; px++ {
-				sheet.Set(pc.x+px, top+py, c.img.At(b.Min.X+px/z, b.Min.Y+py/z))
+		for py := 0; py < b.Dy(); py++ {
+			for px := 0; px < b.Dx(); px++ {
+				r, g, bl, _ := c.img.At(b.Min.X+px, b.Min.Y+py).RGBA()
+				col := color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), 0xff}
+				for dy := 0; dy < z; dy++ {
+					for dx := 0; dx < z; dx++ {
+						sheet.SetRGBA(pc.x+px*z+dx, top+py*z+dy, col)
+					}
+				}
 			}
 		}
 		name := c.kind.String()
