@@ -32,6 +32,9 @@ type Result struct {
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) Result
+	// Timeout bounds Run; 0 means CheckTimeout. A deep database
+	// verification needs minutes on a long history.
+	Timeout time.Duration
 }
 
 // CheckTimeout bounds one check in RunChecks.
@@ -91,7 +94,11 @@ func runOne(ctx context.Context, c Check) (r Result) {
 	if c.Run == nil {
 		return Result{Detail: "check has nothing to run", Fix: "this is a bug in posagent; report it"}
 	}
-	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = CheckTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {

@@ -94,7 +94,14 @@ func (c *cli) load(cmd *cobra.Command) (Config, error) {
 			fmt.Fprintf(c.stderr, "note: %s does not exist; using the built-in defaults and --set values\n", c.config)
 		}
 	}
-	return loadConfig(c.config, explicit, c.sets)
+	cfg, err := loadConfig(c.config, explicit, c.sets)
+	if err == nil && cmd.Name() != "run" {
+		// Days and times on the command line and in its output are the
+		// shop's (terminal.timezone), as on its receipts, whatever zone
+		// the Pi was imaged with. The service passes the zone explicitly.
+		time.Local = cfg.location()
+	}
+	return cfg, err
 }
 
 // args checks the number of positional arguments as a usage error.

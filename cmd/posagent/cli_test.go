@@ -714,3 +714,28 @@ func TestMetricsFromService(t *testing.T) {
 		t.Errorf("textfile after stop: paid = %v, want 1", got)
 	}
 }
+
+// TestShopDays: --since names a day of the shop's time zone
+// (terminal.timezone; by default Asia/Shanghai for Upay, as issue 17's
+// brief sets it), not the Pi's: 2026-11-24 20:00 UTC is already the 25th
+// in Shanghai.
+func TestShopDays(t *testing.T) {
+	s := newSeedTree(t)
+	db, err := storage.Open(s.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.CreateOrder(&storage.Order{ClientSN: "EARLY0004", AmountCents: 500, State: "paid", Final: true,
+		CreatedAt: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)}, "")
+	db.Close()
+	for zone, want := range map[string]bool{"": true, "Asia/Shanghai": true, "UTC": false, "Europe/London": false} {
+		args := []string{"orders", "export", "--since", "2026-11-25", "--config", s.config}
+		if zone != "" {
+			args = append(args, "--set", "terminal.timezone="+zone)
+		}
+		out, errOut, code := posagent(t, s.dir, "", []string{"TZ=UTC"}, args...)
+		if code != 0 || strings.Contains(out, "EARLY0004") != want {
+			t.Errorf("zone %q: exit %d, EARLY0004 exported: %v, want %v\n%s%s", zone, code, !want, want, out, errOut)
+		}
+	}
+}

@@ -177,7 +177,7 @@ func credentialsCheck(cfg Config, db *storage.DB) provision.Check {
 // deepCheck runs the store's full verification: every page and every
 // record, with its checksum.
 func deepCheck(db *storage.DB) provision.Check {
-	return provision.Check{Name: "database (deep)", Run: func(ctx context.Context) provision.Result {
+	return provision.Check{Name: "database (deep)", Timeout: 10 * time.Minute, Run: func(ctx context.Context) provision.Result {
 		start := time.Now()
 		if err := db.Verify(ctx); err != nil {
 			return provision.Result{Detail: plain(err), Fix: "stop the service, back up the file and restore a good copy; keep the damaged one for support"}

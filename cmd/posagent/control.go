@@ -218,7 +218,7 @@ func serviceRequest(cfg Config, method, path string, q url.Values, body io.Reade
 	sock := socketPath(cfg.Terminal.Database)
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}, Timeout: 2 * time.Minute}
+	}}, Timeout: 15 * time.Minute} // doctor --deep verifies the whole database
 	u := "http://posagent" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
