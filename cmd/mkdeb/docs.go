@@ -52,25 +52,47 @@ var commonLicenses = map[string]string{
 	"MPL-2.0":    "/usr/share/common-licenses/MPL-2.0",
 }
 
-// classify names a license text by SPDX identifier, from the phrases
-// that define each licence. "" means not recognised.
-func classify(text string) string {
+// classifyAll names the licences in a licence file by SPDX identifier,
+// from the phrases that define each: a file may hold several (go-yaml's
+// LICENSE: MIT for the code ported from libyaml, Apache-2.0 for the rest).
+func classifyAll(text string) []string {
 	t := strings.Join(strings.Fields(text), " ")
-	switch {
-	case strings.Contains(t, "Apache License") && strings.Contains(t, "Version 2.0"):
-		return "Apache-2.0"
-	case strings.Contains(t, "Mozilla Public License") && strings.Contains(t, "2.0"):
-		return "MPL-2.0"
-	case strings.Contains(t, "Permission is hereby granted, free of charge"):
-		return "Expat"
-	case strings.Contains(t, "Permission to use, copy, modify, and/or distribute") ||
-		strings.Contains(t, "Permission to use, copy, modify, and distribute"):
-		return "ISC"
-	case strings.Contains(t, "Redistribution and use in source and binary forms"):
-		if strings.Contains(t, "Neither the name") || strings.Contains(t, "names of its contributors") {
-			return "BSD-3-Clause"
+	has := func(phrases ...string) bool {
+		for _, p := range phrases {
+			if strings.Contains(t, p) {
+				return true
+			}
 		}
-		return "BSD-2-Clause"
+		return false
+	}
+	var names []string
+	if has("Apache License") && has("Version 2.0") {
+		names = append(names, "Apache-2.0")
+	}
+	if has("Mozilla Public License") && has("2.0") {
+		names = append(names, "MPL-2.0")
+	}
+	if has("Permission is hereby granted, free of charge") {
+		names = append(names, "Expat")
+	}
+	if has("Permission to use, copy, modify, and/or distribute", "Permission to use, copy, modify, and distribute") {
+		names = append(names, "ISC")
+	}
+	if has("Redistribution and use in source and binary forms") {
+		if has("Neither the name", "names of its contributors") {
+			names = append(names, "BSD-3-Clause")
+		} else {
+			names = append(names, "BSD-2-Clause")
+		}
+	}
+	return names
+}
+
+// classify is the licence of a text that holds one; "" when none is
+// recognised or several are.
+func classify(text string) string {
+	if n := classifyAll(text); len(n) == 1 {
+		return n[0]
 	}
 	return ""
 }
@@ -89,8 +111,9 @@ func holders(text, fallback string) []string {
 		h = strings.TrimSuffix(h, " All rights reserved")
 		h = strings.TrimSuffix(h, ".")
 		// Skip the Apache licence's own "Copyright [yyyy] [name of
-		// copyright owner]" template and "copyright notice" prose.
-		if h == "" || strings.Contains(h, "[") || strings.HasPrefix(strings.ToLower(h), "notice") ||
+		// copyright owner]" template (or {yyyy} {…}) and "copyright
+		// notice" prose.
+		if h == "" || strings.ContainsAny(h, "[{") || strings.HasPrefix(strings.ToLower(h), "notice") ||
 			strings.HasPrefix(strings.ToLower(h), "owner") || strings.HasPrefix(strings.ToLower(h), "holders") {
 			continue
 		}
@@ -116,22 +139,81 @@ func escapeModPath(p string) string {
 	return b.String()
 }
 
-var licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying)(\.(md|txt))?$`)
+var (
+	licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying)([.-][a-z0-9.-]+)?$`) // LICENSE, LICENSE.md, LICENSE.libyaml, COPYING
+	noticeFile  = regexp.MustCompile(`(?i)^notice(\.(md|txt))?$`)
+)
 
-// moduleLicense reads the licence file at the root of a module in the module cache.
-func moduleLicense(modCache, path, version string) (string, error) {
+// modLicense is what a module's root says about its terms.
+type modLicense struct {
+	Licenses []string // the texts of LICENSE*, COPYING*
+	Notices  []string // NOTICE files, which Apache-2.0 §4(d) asks to pass on
+}
+
+// text is every licence text, one after the other.
+func (l modLicense) text() string { return strings.Join(l.Licenses, "\n") }
+
+// moduleLicense reads the licence and notice files at the root of a module
+// in the module cache.
+func moduleLicense(modCache, path, version string) (modLicense, error) {
+	var l modLicense
 	dir := filepath.Join(modCache, escapeModPath(path)+"@"+version)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", fmt.Errorf("mkdeb: licence of %s@%s: %w (the binary was built from the module cache; run mkdeb on the machine that built it)", path, version, err)
+		return l, fmt.Errorf("mkdeb: licence of %s@%s: %w (the binary was built from the module cache; run mkdeb on the machine that built it)", path, version, err)
 	}
-	for _, e := range entries {
-		if !e.IsDir() && licenseFile.MatchString(e.Name()) {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			return string(b), err
+	for _, e := range entries { // ReadDir sorts by name
+		lic, notice := licenseFile.MatchString(e.Name()), noticeFile.MatchString(e.Name())
+		if e.IsDir() || !lic && !notice {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return l, fmt.Errorf("mkdeb: %w", err)
+		}
+		if lic {
+			l.Licenses = append(l.Licenses, string(b))
+		} else {
+			l.Notices = append(l.Notices, string(b))
 		}
 	}
-	return "", fmt.Errorf("mkdeb: %s@%s has no LICENSE or COPYING file", path, version)
+	if len(l.Licenses) == 0 {
+		return l, fmt.Errorf("mkdeb: %s@%s has no LICENSE or COPYING file", path, version)
+	}
+	return l, nil
+}
+
+// quoted is the text of the licence files the copyright file must quote:
+// those naming a licence Debian does not ship in /usr/share/common-licenses
+// (go-yaml v2: LICENSE.libyaml, MIT, is quoted; LICENSE, the full
+// Apache-2.0 text, is referenced). "" when all are referenced.
+func (l modLicense) quoted() string {
+	var out []string
+	for _, t := range l.Licenses {
+		for _, n := range classifyAll(t) {
+			if _, ok := commonLicenses[n]; !ok {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// names is every licence the module's files name, in a stable order.
+func (l modLicense) names() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range l.Licenses {
+		for _, n := range classifyAll(t) {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // licenseField is a DEP-5 License field: the short name, then the text.
@@ -147,7 +229,8 @@ func textField(key, first, text string) string {
 		b.WriteString(" " + first)
 	}
 	b.WriteString("\n")
-	for _, line := range strings.Split(strings.TrimRight(text, "\n \t"), "\n") {
+	text = strings.TrimLeft(strings.TrimRight(text, "\n \t"), "\n")
+	for _, line := range strings.Split(text, "\n") {
 		line = strings.TrimRight(line, " \t\r")
 		if line == "" {
 			line = "."
@@ -233,21 +316,35 @@ func copyright(in copyrightInputs) (string, error) {
 		if d.Replace != nil {
 			m = d.Replace
 		}
-		text, err := moduleLicense(in.ModCache, m.Path, m.Version)
+		l, err := moduleLicense(in.ModCache, m.Path, m.Version)
 		if err != nil {
 			return "", err
 		}
-		name := classify(text)
-		if name == "" {
-			return "", fmt.Errorf("mkdeb: %s@%s: licence not recognised; add it to mkdeb's classify", m.Path, m.Version)
+		names := l.names()
+		if len(names) == 0 {
+			return "", fmt.Errorf("mkdeb: %s@%s: licence not recognised; add it to mkdeb's classifyAll", m.Path, m.Version)
 		}
-		fmt.Fprintf(&b, "\nFiles: %s/*\nCopyright: %s\nComment: Go module %s %s\n",
-			d.Path, strings.Join(holders(text, "the "+d.Path+" authors"), "\n "), m.Path, m.Version)
-		if _, ok := commonLicenses[name]; ok {
-			used[name] = true
-			b.WriteString("License: " + name + "\n")
+		all := l.text() + "\n" + strings.Join(l.Notices, "\n")
+		fmt.Fprintf(&b, "\nFiles: %s/*\nCopyright: %s\n", d.Path, strings.Join(holders(all, "the "+d.Path+" authors"), "\n "))
+		comment := "Go module " + m.Path + " " + m.Version
+		if len(l.Notices) > 0 {
+			b.WriteString(textField("Comment", comment+"; its NOTICE:", strings.Join(l.Notices, "\n")))
 		} else {
-			b.WriteString(licenseField(name, text))
+			b.WriteString("Comment: " + comment + "\n")
+		}
+		// Texts Debian ships in /usr/share/common-licenses are
+		// referenced; the others (which carry their holders' names) are
+		// quoted.
+		for _, n := range names {
+			if _, ok := commonLicenses[n]; ok {
+				used[n] = true
+			}
+		}
+		expr := strings.Join(names, " and ")
+		if q := l.quoted(); q != "" {
+			b.WriteString(licenseField(expr, q))
+		} else {
+			b.WriteString("License: " + expr + "\n")
 		}
 		if d.Path == "golang.org/x/image" {
 			fonts, err := fontParagraphs(in.ModCache, m.Version, string(goLicense), in.Packages)

@@ -381,6 +381,10 @@ func buildDeb(t target, o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	bin, err := os.ReadFile(o.Binary)
+	if err != nil {
+		return "", fmt.Errorf("mkdeb: %w", err)
+	}
 	docDir := "/usr/share/doc/" + t.Package
 	generated := map[string][]byte{
 		"preinst":          []byte(preinstFor(t)),
@@ -390,7 +394,7 @@ func buildDeb(t target, o options) (string, error) {
 		"posagent.service": []byte(unitFile),
 		"copyright":        []byte(copyrightText),
 		"changelog.gz":     gzip9n([]byte(changelog(t.Package, o.Version, t.Build(), o.Maintainer, o.Date))),
-		"overrides":        []byte(lintianOverrides(t.Package)),
+		"overrides":        []byte(lintianOverrides(t.Package, bin)),
 	}
 	paths := map[string]string{}
 	for name, body := range generated {

@@ -1010,7 +1010,13 @@ func TestLintian(t *testing.T) {
 		t.Errorf("lintian overrode %d tags, want the 4 deliberate ones in each of the 3 packages", len(overridden))
 	}
 	// Each override has its reason: a comment line right above it.
-	ov := lintianOverrides("posagent")
+	ov := lintianOverrides("posagent", []byte("...unkown..."))
+	if !strings.Contains(ov, "posagent: spelling-error-in-binary unkown unknown") {
+		t.Error("no override for protobuf's misspelling in a binary that has it")
+	}
+	if strings.Contains(lintianOverrides("posagent", []byte("hello")), "unkown") {
+		t.Error("spelling override in a binary without the word (lintian: unused-override)")
+	}
 	prev := ""
 	for _, line := range strings.Split(ov, "\n") {
 		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(prev, "#") {
@@ -1116,5 +1122,98 @@ func TestGenDocs(t *testing.T) {
 	err = run(f.dist, f.out, "1.0", f.config, f.doc, "arm64", io.Discard, x)
 	if err == nil || !strings.Contains(err.Error(), "-man DIR -completions DIR") {
 		t.Errorf("gen-docs from a package without the command: %v", err)
+	}
+}
+
+// TestPosagentModuleLicences reads the licence of every module the real
+// posagent links in (go list -deps ./cmd/posagent, as for an armv6 build),
+// from the module cache, and checks that mkdeb recognises it: a new
+// dependency under a licence mkdeb cannot name fails here, not in make deb.
+func TestPosagentModuleLicences(t *testing.T) {
+	_, modcache, err := goEnv()
+	must(t, err)
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}}{{with .Replace}} {{.Path}} {{.Version}}{{end}}{{end}}{{end}}", "./cmd/posagent")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm", "GOARM=6", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/posagent: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || seen[line] {
+			continue
+		}
+		seen[line] = true
+		path, version := f[0], f[1]
+		if len(f) == 4 {
+			path, version = f[2], f[3]
+		}
+		l, err := moduleLicense(modcache, path, version)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		// Every licence file names at least one licence mkdeb knows.
+		for i, text := range l.Licenses {
+			if len(classifyAll(text)) == 0 {
+				t.Errorf("%s %s: licence file %d not recognised", path, version, i+1)
+			}
+		}
+		// A quoted text must not be the full Apache-2.0 licence, which
+		// Debian wants referenced (lintian:
+		// copyright-file-contains-full-apache-2-license).
+		if strings.Contains(l.quoted(), "TERMS AND CONDITIONS FOR USE, REPRODUCTION") {
+			t.Errorf("%s %s: its licence file holds the full Apache-2.0 text next to another licence; the copyright file would copy it", path, version)
+		}
+		t.Logf("%s %s: %s (%d NOTICE)", path, version, strings.Join(l.names(), " and "), len(l.Notices))
+	}
+	if len(seen) < 5 {
+		t.Errorf("posagent links only %d modules? %q", len(seen), out)
+	}
+}
+
+// TestCopyrightOfModules writes the copyright file for this very test
+// binary, which links nfpm and its dependencies, and checks the paragraphs
+// of modules whose terms mkdeb must read right: go-yaml's LICENSE holds two
+// licences (MIT for the code ported from libyaml, Apache-2.0) and it has a
+// NOTICE (Apache-2.0 §4(d)); BurntSushi/toml is MIT alone. The expected
+// holders are those files' own words, in the module cache.
+func TestCopyrightOfModules(t *testing.T) {
+	goroot, modcache, err := goEnv()
+	must(t, err)
+	text, err := copyright(copyrightInputs{Binary: os.Args[0], Maintainer: testMaintainer, GoRoot: goroot, ModCache: modcache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	para := func(files string) string {
+		i := strings.Index(text, "\nFiles: "+files+"\n")
+		if i < 0 {
+			t.Fatalf("no paragraph for %s in:\n%s", files, text)
+		}
+		p := text[i+1:]
+		if j := strings.Index(p, "\n\n"); j >= 0 {
+			p = p[:j]
+		}
+		return p
+	}
+	yaml := para("go.yaml.in/yaml/v3/*")
+	for _, w := range []string{
+		"\nCopyright: 2006-2010 Kirill Simonov\n 2006-2011 Kirill Simonov\n 2011-2019 Canonical Ltd\n 2011-2016 Canonical Ltd\n",
+		"\nComment: Go module go.yaml.in/yaml/v3 v3.0.4; its NOTICE:\n",
+		"\nLicense: Apache-2.0 and Expat\n This project is covered by two different licenses: MIT and Apache.\n",
+		" Permission is hereby granted, free of charge",
+	} {
+		if !strings.Contains(yaml, w) {
+			t.Errorf("go-yaml paragraph lacks %q:\n%s", w, yaml)
+		}
+	}
+	toml := para("github.com/BurntSushi/toml/*")
+	if !strings.Contains(toml, "\nLicense: Expat\n") || !strings.Contains(toml, "Copyright: 2013 TOML authors\n") {
+		t.Errorf("toml paragraph:\n%s", toml)
+	}
+	if !strings.Contains(text, "\nLicense: Apache-2.0\n On Debian systems the full text") {
+		t.Error("no stand-alone Apache-2.0 paragraph")
 	}
 }

@@ -1,6 +1,9 @@
 package main
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // Maintainer scripts (deb-preinst(5), deb-postinst(5), …). dpkg runs them
 // as root with /bin/sh; "$1" says why (install, upgrade, configure, remove,
@@ -134,9 +137,18 @@ exit 0
 
 // lintianOverrides are the deliberate deviations from lintian's defaults,
 // each with its reason (lintian reads the comment lines above an override
-// and prints them with --show-overrides).
-func lintianOverrides(pkg string) string {
-	return `# Go programs are linked statically (CGO_ENABLED=0): one binary runs on every
+// and prints them with --show-overrides). bin is the packaged binary:
+// overrides for words that third-party code compiled into it misspells are
+// added only when they are there (lintian reports an unused override too).
+func lintianOverrides(pkg string, bin []byte) string {
+	var extra string
+	if bytes.Contains(bin, []byte("unkown")) {
+		extra = `# "unkown" is in google.golang.org/protobuf (internal/filedesc/editions.go),
+# compiled in through the Prometheus client library; not ours to fix.
+` + pkg + `: spelling-error-in-binary unkown unknown [usr/bin/posagent]
+`
+	}
+	return extra + `# Go programs are linked statically (CGO_ENABLED=0): one binary runs on every
 # Raspberry Pi OS and Debian release without shared libraries; its licences
 # are listed in the copyright file.
 ` + pkg + `: statically-linked-binary [usr/bin/posagent]
