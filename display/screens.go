@@ -169,9 +169,8 @@ func screensIndex() string {
 	b.WriteString("The words are in `display/locale/*.toml`; the glyphs are WenQuanYi Micro Hei (`display/bitmapfont`).\n\n")
 	b.WriteString("## Contact sheets\n\n")
 	for _, tag := range locale.Tags {
-		fmt.Fprintf(&b, "- %s: [%s](%s)\n", tag, SheetFile(tag), SheetFile(tag))
+		fmt.Fprintf(&b, "### %s\n\n<a href=\"%s\"><img src=\"%s\" width=\"100%%\" alt=\"every screen in %s\"></a>\n\n", tag, SheetFile(tag), SheetFile(tag), tag)
 	}
-	b.WriteString("\n")
 	for _, tag := range locale.Tags {
 		fmt.Fprintf(&b, "## %s\n\n", tag)
 		for _, p := range Panels {
