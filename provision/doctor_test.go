@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,4 +301,72 @@ func TestDeviceCheck(t *testing.T) {
 	wantGreen(t, run(provision.DeviceCheck("keypad", openTTY(name))), "opened and responding")
 	wantRed(t, run(provision.DeviceCheck("keypad", openTTY("/dev/ttyUSB-posagent-test-missing"))), "no such file", "plugged in and powered")
 	wantRed(t, run(provision.DeviceCheck("printer", nil)), "not configured", "printer device")
+}
+
+// TestStrictGatewayProbe: a gateway (or proxy) that refuses HEAD and
+// serves nothing at "/" still gets a green clock and gateway line: the
+// doctor GETs a real API path (issue 17: "its HEAD / probe is refused by
+// strict gateways"; paths from upay-v2.md, seed 002 and the Yedpay notes
+// in field-notes.md).
+func TestStrictGatewayProbe(t *testing.T) {
+	var mu sync.Mutex
+	var methods []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods = append(methods, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.Method != http.MethodGet || r.URL.Path == "/" {
+			// A strict front end: the connection is dropped without an answer.
+			hj, _ := w.(http.Hijacker)
+			c, _, _ := hj.Hijack()
+			c.Close()
+			return
+		}
+		w.WriteHeader(http.StatusMethodNotAllowed) // an API path wants a signed POST
+	}))
+	defer srv.Close()
+	for kind, path := range map[string]string{"upay": "/upay/v2/query", "yedpay": "/v1/transactions/"} {
+		mu.Lock()
+		methods = nil
+		mu.Unlock()
+		probe := provision.ProbeURL(kind, srv.URL)
+		if probe != srv.URL+path {
+			t.Errorf("%s probe %s", kind, probe)
+		}
+		wantGreen(t, run(provision.ClockCheck(time.Now, provision.DateRef(probe, srv.Client()))), "of the gateway")
+		wantGreen(t, run(provision.GatewayReach(probe, srv.Client())), "HTTP 405")
+		mu.Lock()
+		seen := append([]string(nil), methods...)
+		mu.Unlock()
+		for _, m := range seen {
+			if m != "GET "+path {
+				t.Errorf("%s: the doctor sent %s", kind, m)
+			}
+		}
+	}
+	// Alipay's gateway URL is the endpoint itself (seed 002: every method
+	// goes to gateway.do).
+	if p := provision.ProbeURL("alipay", srv.URL+"/gateway.do"); p != srv.URL+"/gateway.do" {
+		t.Errorf("alipay probe %s", p)
+	}
+	// HEAD / as before is refused by this gateway: the old probe was red.
+	req, _ := http.NewRequest(http.MethodHead, srv.URL+"/", nil)
+	if _, err := srv.Client().Do(req); err == nil {
+		t.Error("the strict server answered HEAD /")
+	}
+}
+
+// TestMissingDatabase: a database path that does not exist is red with the
+// path and the key to check, never "provision" alone (issue 17: doctor
+// "tells the technician to provision a terminal that is provisioned").
+func TestMissingDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stat", "posagent.db")
+	_, err := storage.OpenReadOnly(path, nil)
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("read-only open of a missing file: %v", err)
+	}
+	wantRed(t, run(provision.DatabaseOpenError(path, err)), path+" does not exist", "terminal.database")
+	if _, err := os.Stat(filepath.Dir(path)); err == nil {
+		t.Error("the directory was created")
+	}
 }
