@@ -41,10 +41,17 @@
 //	    go RunDaily(ctx, agent.SystemClock{}, func(ctx context.Context) error { return Checkin(ctx, db, c, id, time.Now()) }, log)
 //	posagent doctor
 //	    hc := HTTPClient(cfg)
-//	    ok := RunChecks(ctx, []Check{ClockCheck(time.Now, DateRef(base, hc)), GatewayReach(base, hc),
-//	        CredentialsCheck(db, c), DatabaseCheck(db), DiskCheck(dir, 64<<20),
+//	    probe := ProbeURL(kind, base)                   // a real API path, fetched with a plain GET
+//	    ok := RunChecks(ctx, []Check{ClockCheck(time.Now, DateRef(probe, hc)), GatewayReach(probe, hc),
+//	        CredentialsCheck(db, c),                    // Upay; Alipay and Yedpay: GatewayCredentialsCheck(name, who, gw.Query, fix)
+//	        DatabaseCheck(db), DiskCheck(dir, 64<<20),
 //	        DeviceCheck("keypad", openKeypad), DeviceCheck("display", openDisplay), DeviceCheck("printer", openPrinter)}, os.Stdout)
-//	    // exit 1 unless ok; when storage.Open fails, use DatabaseOpenError(path, err) in place of DatabaseCheck
+//	    // exit 1 unless ok; when storage.OpenReadOnly fails, use DatabaseOpenError(path, err) in place of DatabaseCheck
+//
+// The credentials checks prove credentials with a harmless signed call
+// whose expected refusal proves them: a query for an order that cannot
+// exist, answered "not found", can only come from a gateway that accepted
+// the signature, the app id or the token.
 //
 // Secrets: Vendor and storage.Credentials mask their keys in String,
 // GoString, JSON and slog; no error or log line of this package carries a
