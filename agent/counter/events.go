@@ -45,7 +45,9 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 	if ev.Kind == agent.EventSubmitting && m.mode == ModeConnecting && m.current == "" {
 		m.current = o.ClientSN
 	}
-	mine := o.ClientSN != "" && o.ClientSN == m.current
+	// While the menu is open the supervisor's screen stays: a refund made
+	// from the menu says its result there, not as a sale screen.
+	mine := o.ClientSN != "" && o.ClientSN == m.current && !m.menuOpen()
 	// A sale that reaches the gateway (or is found open after a restart)
 	// while the counter is idle takes the screen: its customer may be
 	// waiting. A late payment takes an idle or finished screen too: the
@@ -158,6 +160,18 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 		}
 	}
 	return docs
+}
+
+// menuOpen reports whether the menu (or a PIN, or one of its actions) has
+// the screen.
+func (m *Machine) menuOpen() bool {
+	switch m.mode {
+	case ModePIN, ModeMenu, ModeOrderNo, ModeRefundAmount, ModeCode, ModeResult:
+		return true
+	case ModeBusy:
+		return m.back == ModeMenu
+	}
+	return false
 }
 
 // void is the void slip for o's printed QR slip.

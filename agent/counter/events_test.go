@@ -256,3 +256,37 @@ func TestMenuTimesOut(t *testing.T) {
 		t.Fatalf("menu closed 50 s after a key: %s", m.Mode())
 	}
 }
+
+// TestMenuKeepsTheScreen: a refund made from the menu of the sale last on
+// the screen shows its result in the menu, not as a sale screen.
+func TestMenuKeepsTheScreen(t *testing.T) {
+	m := newMachine(t)
+	toAwaiting(t, m)
+	m.Event(agent.Event{Kind: agent.EventPaid, Order: order("A1", 500, agent.Paid)}, PrintConfig{})
+	press(t, m, keypad.Menu, keypad.Digit1, keypad.Digit2, keypad.Digit3, keypad.Digit4, keypad.Enter)
+	m.Done(Result{Kind: ActVerifyPIN, Role: Supervisor})
+	press(t, m, keypad.Digit1)
+	m.Done(Result{Kind: ActFindLast, Order: order("A1", 500, agent.Paid)})
+	if a := m.Key(keypad.Enter); a.Kind != ActRefund || a.ClientSN != "A1" {
+		t.Fatalf("refund action %+v", a)
+	}
+	m.Event(agent.Event{Kind: agent.EventRefunded, Order: order("A1", 500, agent.Refunded), Outcome: agent.OutcomeRefunded}, PrintConfig{})
+	if m.Mode() != ModeBusy {
+		t.Fatalf("the refund event took the menu's screen: %s %+v", m.Mode(), m.Screen())
+	}
+	m.Done(Result{Kind: ActRefund, Order: order("A1", 500, agent.Refunded)})
+	if s := m.Screen(); s.Kind != display.Info || s.Title != "refund" {
+		t.Fatalf("refund result %+v", s)
+	}
+	// From a late payment, the refund's outcome is the sale's screen.
+	m = newMachine(t)
+	toAwaiting(t, m)
+	m.Event(agent.Event{Kind: agent.EventLatePaid, Order: order("A1", 500, agent.Paid), Outcome: agent.OutcomeLatePaid}, PrintConfig{})
+	if a := m.Key(keypad.Refund); a.Kind != ActRefund {
+		t.Fatalf("refund key on late paid: %s", a.Kind)
+	}
+	m.Event(agent.Event{Kind: agent.EventRefunded, Order: order("A1", 500, agent.Refunded), Outcome: agent.OutcomeRefunded}, PrintConfig{})
+	if s := m.Screen(); s.Kind != display.Refunded {
+		t.Fatalf("late payment refunded: %+v", s)
+	}
+}

@@ -210,6 +210,18 @@ func TestDay(t *testing.T) {
 	r.sb.Pay(offline)
 	p.waitFor("paid after offline", shown("paid", "order", offline))
 
+	// Paid late: the cashier cancels while the gateway cannot be reached,
+	// the customer pays meanwhile; when the gateway answers again the
+	// money is in. The counter says so and offers keep or refund: refund.
+	late := r.sale(p, "9")
+	line.down()
+	r.typeKeys("c")
+	r.sb.Pay(late)
+	line.up(line.addr)
+	p.waitFor("paid late", shown("late-paid", "order", late))
+	r.typeKeys("r")
+	p.waitFor("late payment refunded", shown("refunded", "order", late))
+
 	// A restart mid-sale: the recovered sale is the sale on the screen and
 	// Cancel works on it.
 	midSale := r.sale(p, "8")
@@ -284,13 +296,14 @@ func TestDay(t *testing.T) {
 			t.Errorf("order %s charged %d times", e.ClientSN, e.Charges)
 		}
 	}
-	for sn, want := range map[string]bool{paid: true, declined: false, cancelled: false, expired: false, checking: true, offline: true, midSale: false} {
+	for sn, want := range map[string]bool{paid: true, declined: false, cancelled: false, expired: false, checking: true, offline: true,
+		late: true, midSale: false} {
 		if charged[sn] != want {
 			t.Errorf("order %s charged %v at the gateway, want %v", sn, charged[sn], want)
 		}
 	}
-	if net != 600+500 || refunds != 1250+200 {
-		t.Fatalf("ledger net %d refunds %d; the test's sales should give 1100 and 1450", net, refunds)
+	if net != 600+500 || refunds != 1250+200+900 {
+		t.Fatalf("ledger net %d refunds %d; the test's sales should give 1100 and 2350", net, refunds)
 	}
 
 	// The paper, read back by the independent ESC/POS reader.
