@@ -44,11 +44,24 @@ var tableData []byte
 // DefaultSystemFont is where Debian's fonts-wqy-microhei installs the font.
 const DefaultSystemFont = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
-// Threshold is the coverage (0..255) from which an anti-aliased pixel is
-// ink. Below 50% so that the thin horizontal strokes of Chinese characters
-// at 12–16 px stay connected; the generator and the system font use the
-// same value, so table and dynamic glyphs look alike.
-const Threshold = 0x60
+// Threshold is the coverage (0..255) from which an anti-aliased pixel of a
+// Chinese character is ink: below 50% so that its thin horizontal strokes
+// stay connected at 12–16 px. Latin letters use LatinThreshold, 50%, which
+// keeps the one-pixel gap under the dot of an i (at 0x60 "Paid" reads
+// "Pald" at 12 px). The generator and the system font use the same values,
+// so table and dynamic glyphs look alike.
+const (
+	Threshold      = 0x60
+	LatinThreshold = 0x80
+)
+
+// threshold is the ink threshold for r.
+func threshold(r rune) uint32 {
+	if r < 0x2e80 { // below the CJK radicals: Latin, Greek, Cyrillic, signs
+		return LatinThreshold
+	}
+	return Threshold
+}
 
 // Glyph is one character as 1-bit pixels.
 type Glyph struct {
@@ -361,7 +374,7 @@ func Rasterize(face font.Face, r rune) (*Glyph, bool) {
 	for y := 0; y < dr.Dy(); y++ {
 		for x := 0; x < dr.Dx(); x++ {
 			_, _, _, a := mask.At(mp.X+x, mp.Y+y).RGBA()
-			if a>>8 >= Threshold {
+			if a>>8 >= threshold(r) {
 				p := image.Pt(dr.Min.X+x, dr.Min.Y+y)
 				on = append(on, p)
 				ink = ink.Union(image.Rectangle{Min: p, Max: p.Add(image.Pt(1, 1))})
