@@ -159,10 +159,13 @@ func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 						time.AfterFunc(*autoPay, func() { sb.Pay(ev.Order.ClientSN) })
 					}
 				}
-			case agent.EventPaid, agent.EventRefunded:
+			case agent.EventPaid, agent.EventRefunded, agent.EventLatePaid, agent.EventCanceled:
 				renderPrinter(*dir)
 			}
 		}})
+	// Reports, reprints and self-tests from the menu print too: the paper
+	// as it stands at the end.
+	renderPrinter(*dir)
 	fmt.Fprintf(stdout, "\ndemo ended. Files in %s/: screen.png (last frame), printer.escpos and printer.png (paper), ledger.json (the gateway's view), posagent.log\n", *dir)
 	return err
 }
