@@ -596,7 +596,7 @@ func (m *Machine) Done(r Result) {
 		if r.Err != nil {
 			s.Facts = []display.Fact{{Label: "result", Value: "failed"}, {Label: "reason", Value: errID(r.Err)}}
 		} else {
-			s.Facts = []display.Fact{{Label: "result", Value: "ok"}, {Label: "refunded_part", Value: keypad.FormatCents(r.Order.RefundedCents)}}
+			s.Facts = []display.Fact{{Label: "result", Value: "ok"}, {Label: "refunded", Value: keypad.FormatCents(r.Order.RefundedCents)}}
 		}
 		m.result(s)
 	case ActReport:
