@@ -52,8 +52,9 @@ type Options struct {
 
 // Metrics holds the terminal's metrics and the registry they are in.
 type Metrics struct {
-	reg *prometheus.Registry
-	now func() time.Time
+	reg     *prometheus.Registry // posagent_*: the textfile and /metrics
+	runtime *prometheus.Registry // go_*, process_*: /metrics only (see New)
+	now     func() time.Time
 
 	sales         *prometheus.CounterVec
 	ordersOpen    prometheus.Gauge
@@ -103,11 +104,12 @@ var paperStates = []Paper{PaperOK, PaperNearEnd, PaperOut, PaperUnknown}
 // deadline (tens of seconds, gateway client timeouts).
 var latencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30}
 
-// New returns a Metrics with every metric registered in a fresh registry,
-// plus the Go runtime and process collectors (memory, goroutines, open
-// files: what a long-running Pi service leaks first).
+// New returns a Metrics with every metric registered in a fresh registry.
+// Handler adds the Go runtime and process collectors (memory, goroutines,
+// open files: what a long-running Pi service leaks first); on the
+// textfile path node_exporter's own process metrics cover the machine.
 func New(o Options) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), now: o.Now}
+	m := &Metrics{reg: prometheus.NewRegistry(), runtime: prometheus.NewRegistry(), now: o.Now}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -147,7 +149,11 @@ func New(o Options) *Metrics {
 
 	build := f.gaugeVec("posagent_build_info", "Always 1; the labels say which posagent and Go built it.", "version", "goversion")
 	build.WithLabelValues(o.Version, runtime.Version()).Set(1)
-	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	// The Go runtime and process collectors go to /metrics only: in the
+	// textfile they would collide with node_exporter's own go_* and
+	// process_* series ("collected before with the same name", logged at
+	// every scrape; TestNodeExporterReadsTextfile).
+	m.runtime.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -183,8 +189,8 @@ func (f factory) histogramVec(name, help string, buckets []float64, labels ...st
 	return h
 }
 
-// Registry is the registry the metrics are in, for callers that gather or
-// serve it themselves.
+// Registry is the registry of the posagent_* metrics (what the textfile
+// holds), for callers that gather or serve it themselves.
 func (m *Metrics) Registry() *prometheus.Registry {
 	if m == nil {
 		return nil
@@ -198,7 +204,7 @@ func (m *Metrics) Handler() http.Handler {
 	if m == nil {
 		return http.NotFoundHandler()
 	}
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.runtime}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Serve answers GET /metrics on ln until ctx ends (metrics.listen). It
