@@ -498,3 +498,30 @@ func TestCounterMenuActions(t *testing.T) {
 		t.Fatalf("second activation with a spent code: %+v", bad.Facts)
 	}
 }
+
+// TestCounterKeypadUnplugged: an unplugged keypad is said on an idle
+// screen, never over a QR a customer is paying; plugged back, the screen
+// is the counter's again.
+func TestCounterKeypadUnplugged(t *testing.T) {
+	r := newRig(t)
+	r.waitScreen("idle", kind(display.Idle))
+	port := func(k keypad.EventKind) {
+		select {
+		case r.keys <- keypad.Event{Kind: k}:
+		case <-time.After(guard):
+			t.Fatal("the counter does not take keypad events")
+		}
+	}
+	port(keypad.EventDisconnected)
+	r.waitScreen("unplugged", func(s display.Screen) bool { return s.Kind == display.Error && s.Reason == "keypad_unplugged" })
+	port(keypad.EventConnected)
+	r.waitScreen("idle again", kind(display.Idle))
+	r.typeKeys(append(amountKeys("2"), keypad.Enter)...)
+	r.waitScreen("QR", kind(display.AwaitingPayment))
+	r.saleReturned()
+	port(keypad.EventDisconnected)
+	port(keypad.EventReconnecting) // taken after the unplug was handled
+	if s := r.c.Screen(); s.Kind != display.AwaitingPayment {
+		t.Fatalf("unplug replaced the QR: %+v", s)
+	}
+}

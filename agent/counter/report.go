@@ -15,9 +15,13 @@ import (
 	"posagent/storage"
 )
 
-// queryTimeout bounds each gateway question of a report: an unreachable
-// gateway makes the report say "no answer", it does not hang the menu.
-const queryTimeout = 10 * time.Second
+// queryTimeout bounds each gateway question of a report, and reportTimeout
+// all of them: an unreachable gateway makes the report say "no answer", it
+// does not hang the menu.
+const (
+	queryTimeout  = 10 * time.Second
+	reportTimeout = 30 * time.Second
+)
 
 // zState is what the Z file keeps: when the last Z report was made.
 type zState struct {
@@ -111,6 +115,8 @@ func BuildReport(ctx context.Context, kind report.Kind, from, to time.Time,
 	if err != nil {
 		return s, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
 	for _, o := range open {
 		ro := report.Order{ClientSN: o.ClientSN, AmountCents: o.AmountCents, CreatedAt: o.CreatedAt, Device: o.State}
 		diff := false
