@@ -11,8 +11,8 @@ import (
 // key-at-a-time mode for [NewReader]: no line editing, so each key arrives
 // when pressed and the display follows the typing, and no echo, so the
 // keys do not scribble over a terminal display. Ctrl-C still interrupts
-// (ISIG stays on), and CR still arrives as LF (ICRNL stays on), so Enter
-// is decided at once instead of waiting to see whether LF follows.
+// (ISIG stays on), and CR still arrives as LF (ICRNL stays on); either is
+// Enter at once (see DefaultKeymap).
 //
 // Call restore before exiting, or the shell is left without echo. If f is
 // not a terminal (input piped from a file), it returns an error and a

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"posagent/agent"
+	"posagent/agent/counter"
 	"posagent/agent/keypad"
 	"posagent/display"
 	alipaysandbox "posagent/gateway/alipay/sandbox"
@@ -145,6 +146,15 @@ func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The menu's PINs, so the demo shows refunds and reports at the
+	// keypad: supervisor 1234, technician 4321 (only in the demo's files).
+	pins := filepath.Join(filepath.Dir(cfg.Terminal.Database), counter.PINFile)
+	if err := counter.SetPIN(pins, counter.Supervisor, "1234"); err != nil {
+		return err
+	}
+	if err := counter.SetPIN(pins, counter.Technician, "4321"); err != nil {
+		return err
+	}
 	cfg.Keypad.Driver = "stdin"
 	cfg.Display = append([]display.Config{{Driver: "term", Out: stdout}}, cfg.Display...)
 	hints := &hintDisplay{w: stdout, base: base, dir: *dir}
@@ -194,7 +204,7 @@ type hintDisplay struct {
 func (h *hintDisplay) Show(s display.Screen) error {
 	switch s.Kind {
 	case display.Idle, display.Entering, display.Error:
-		fmt.Fprintf(h.w, "\r\nType an amount (e.g. 12.50) and Enter. c cancels a sale, m opens the menu (PIN: posagent pin set), q quits.\r\n")
+		fmt.Fprintf(h.w, "\r\nType an amount (e.g. 12.50) and Enter. c cancels a sale, m opens the menu (PIN 1234), q quits.\r\n")
 	case display.PIN, display.Menu, display.Info, display.Report:
 		fmt.Fprintf(h.w, "\r\nMenu: a digit picks an item, m moves down, Enter opens, c goes back.\r\n")
 	case display.Checking:
