@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -194,4 +195,112 @@ func vmHWM() int64 {
 		}
 	}
 	return 0
+}
+
+// slowGateway answers every call after d of real time, as a gateway (or a
+// congested uplink) answering in 2 s does.
+type slowGateway struct {
+	gateway.Gateway
+	d time.Duration
+}
+
+func (g slowGateway) wait(ctx context.Context) error {
+	select {
+	case <-time.After(g.d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g slowGateway) Precreate(ctx context.Context, r gateway.PrecreateRequest) (gateway.Order, error) {
+	if err := g.wait(ctx); err != nil {
+		return gateway.Order{}, &gateway.Error{Class: gateway.Unknown, Op: "precreate", Err: err}
+	}
+	return g.Gateway.Precreate(ctx, r)
+}
+
+func (g slowGateway) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	if err := g.wait(ctx); err != nil {
+		return gateway.Order{}, &gateway.Error{Class: gateway.Unknown, Op: "query", Err: err}
+	}
+	return g.Gateway.Query(ctx, ref)
+}
+
+func (g slowGateway) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	if err := g.wait(ctx); err != nil {
+		return gateway.Order{}, &gateway.Error{Class: gateway.Unknown, Op: "cancel", Err: err}
+	}
+	return g.Gateway.Cancel(ctx, ref)
+}
+
+// BenchmarkSaleBehindOpenOrders is issue 14's backlog case: 200 open orders
+// are being polled through a gateway that answers every call in 2 s while
+// the cashier presses Enter. It reports Enter → order committed (target ≤
+// 20 ms) and Enter → QR divided by one bare precreate through the same slow
+// gateway (target ≤ 1.10): the new sale waits for nobody.
+func BenchmarkSaleBehindOpenOrders(b *testing.B) {
+	const open, latency = 200, 2 * time.Second
+	bd := newBed(b, "upay", Config{})
+	var mu sync.Mutex
+	var committedAt, qrAt time.Time
+	var current uint64 // Seq of the sale being measured
+	eng := New(Config{Gateway: "upay", CallTimeout: 10 * time.Second}, bd.db, bd.gw, SystemClock{}, nil, func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Order.Seq != current {
+			return
+		}
+		switch ev.Kind {
+		case EventSubmitting:
+			committedAt = time.Now()
+		case EventAwaitingPayment:
+			qrAt = time.Now()
+		}
+	})
+	for range open {
+		if _, err := eng.Sale(ctx, 100); err != nil {
+			b.Fatal(err)
+		}
+		eng.mu.Lock()
+		eng.active = "" // left open, polled in the background
+		eng.mu.Unlock()
+	}
+	slow := slowGateway{Gateway: bd.gw, d: latency}
+	eng.gw = slow
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { eng.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+	// Let the backlog build: the first polls fall due FastPoll after the
+	// sales and take every conversation slot for 2 s at a time.
+	time.Sleep(3 * time.Second) // real time: the load to measure under
+	var commit, qr, bare time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mu.Lock()
+		current = uint64(open + 1 + i)
+		mu.Unlock()
+		t0 := time.Now()
+		if _, err := eng.Sale(ctx, 100); err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		c, q := committedAt, qrAt
+		mu.Unlock()
+		commit += c.Sub(t0)
+		qr += q.Sub(t0)
+		eng.mu.Lock()
+		eng.active = ""
+		eng.mu.Unlock()
+		t1 := time.Now()
+		if _, err := slow.Precreate(ctx, gateway.PrecreateRequest{ClientSN: fmt.Sprintf("BARE%d", i), AmountCents: 100, Subject: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		bare += time.Since(t1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(commit.Microseconds())/1000/float64(b.N), "ms-enter-to-commit")
+	b.ReportMetric(float64(qr)/float64(bare), "enter-to-qr/precreate")
+	b.ReportMetric(float64(open), "open-orders")
 }

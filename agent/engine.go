@@ -239,9 +239,10 @@ type Engine struct {
 	calls map[string]*orderCalls
 	stats CallStats
 
-	lastFinal storage.Order
-	clockOK   bool
-	clockWhy  string
+	lastFinal  storage.Order
+	recoverDue bool // Reconcile ran; the active sale is to be recovered
+	clockOK    bool
+	clockWhy   string
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -483,7 +484,6 @@ func (e *Engine) Reconcile(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("agent: reading pending orders: %w", err)
 	}
 	now := e.clock.Now()
-	var recovered *storage.Order
 	for i := range os {
 		o := &os[i]
 		if State(o.State) == Submitting {
@@ -494,34 +494,58 @@ func (e *Engine) Reconcile(ctx context.Context) (int, error) {
 		e.mu.Lock()
 		e.schedule(o, now)
 		e.mu.Unlock()
-		switch State(o.State) {
-		case Unknown, Awaiting, Unresolved:
-			if now.Before(o.Deadline) && (recovered == nil || o.Seq > recovered.Seq) {
-				recovered = o
-			}
-		}
 	}
-	if recovered != nil {
-		e.mu.Lock()
-		if e.active == "" {
-			e.active = recovered.ClientSN
-		} else {
-			recovered = nil
-		}
-		e.mu.Unlock()
-	}
-	if recovered != nil {
-		ev := Event{Kind: EventChecking, Order: *recovered, Recovered: true, Outcome: OutcomeUnknown,
-			Reason: "recovered after a restart; checking with the gateway"}
-		if State(recovered.State) == Awaiting && recovered.QRCode != "" {
-			ev = Event{Kind: EventAwaitingPayment, Order: *recovered, Recovered: true, Reason: "recovered after a restart"}
-		}
-		e.emit(ev)
+	// Which sale is still in its window is a question for a clock that is
+	// right: with a stale one it waits for the first Tick after the sync.
+	e.mu.Lock()
+	e.recoverDue = true
+	e.mu.Unlock()
+	if e.clockReady() {
+		e.recoverActive(os)
 	}
 	if len(os) > 0 {
 		e.log.Info("reconciling orders left from the last run", "count", len(os))
 	}
 	return len(os), e.Tick(ctx)
+}
+
+// recoverActive makes the newest order still in its payment window the
+// active sale again and announces it with Recovered set.
+func (e *Engine) recoverActive(os []storage.Order) {
+	e.mu.Lock()
+	if !e.recoverDue {
+		e.mu.Unlock()
+		return
+	}
+	e.recoverDue = false
+	e.mu.Unlock()
+	now := e.clock.Now()
+	var recovered *storage.Order
+	for i := range os {
+		o := &os[i]
+		switch State(o.State) {
+		case Unknown, Awaiting, Unresolved:
+			if now.Before(e.deadline(o)) && (recovered == nil || o.Seq > recovered.Seq) {
+				recovered = o
+			}
+		}
+	}
+	if recovered == nil {
+		return
+	}
+	e.mu.Lock()
+	if e.active != "" {
+		e.mu.Unlock()
+		return
+	}
+	e.active = recovered.ClientSN
+	e.mu.Unlock()
+	ev := Event{Kind: EventChecking, Order: *recovered, Recovered: true, Outcome: OutcomeUnknown,
+		Reason: "recovered after a restart; checking with the gateway"}
+	if State(recovered.State) == Awaiting && recovered.QRCode != "" {
+		ev = Event{Kind: EventAwaitingPayment, Order: *recovered, Recovered: true, Reason: "recovered after a restart"}
+	}
+	e.emit(ev)
 }
 
 // Tick does all work due now: one conversation for each order whose time
@@ -536,6 +560,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: reading pending orders: %w", err)
 	}
+	e.recoverActive(os)
 	now := e.clock.Now()
 	var wg sync.WaitGroup
 	run := func(sn string, fn func(sn string)) {
@@ -881,20 +906,23 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 		if s := State(o.State); s != Canceling && s != Unresolved && s != Watching {
 			e.move(o, Canceling, "still open after cancel")
 		}
-	case errors.Is(qerr, gateway.ErrOrderNotFound) && cerr == nil && cg.Status.Final():
-		// Some gateways (Alipay) forget a trade nobody scanned once it is
-		// closed: the cancel's own answer is the final word.
+	case cerr == nil && cg.Status.Final():
+		// The confirming query failed or found nothing (some gateways,
+		// Alipay, forget a trade nobody scanned once it is closed), but
+		// the cancel's own answer is definite: it is the final word.
 		e.setOnline(true)
 		e.adopt(o, cg, now, "cancelled")
+	case unsupported && gateway.ClassOf(qerr) != gateway.NotSent:
+		// The gateway said for certain it cannot cancel; the query's
+		// failure does not change that. Watch it (by query alone).
+		e.setOnline(true)
+		e.toWatching(o, "the gateway cannot cancel this order: "+cerr.Error())
 	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound) && !e.evidence(o):
 		// Neither call found it and nothing ever said the gateway had it:
 		// the gateway never created this order, and the cancel makes sure
 		// no late precreate can be paid.
 		e.setOnline(true)
 		e.move(o, Canceled, "never reached the gateway")
-	case errors.Is(qerr, gateway.ErrOrderNotFound) && unsupported:
-		e.setOnline(true)
-		e.toWatching(o, "the gateway cannot cancel and cannot find this order: "+cerr.Error())
 	case errors.Is(qerr, gateway.ErrOrderNotFound) && errors.Is(cerr, gateway.ErrOrderNotFound):
 		e.setOnline(true)
 		n := e.try(o)
@@ -957,7 +985,7 @@ func (e *Engine) settle(ctx context.Context, o *storage.Order) {
 	default:
 		// Past the expiry nothing can be paid any more: conclude soon.
 		o.LastError = err.Error()
-		e.scheduleAt(o, now.Add(e.backoff(e.try(o))))
+		e.scheduleAt(o, now.Add(e.backoff(min(e.try(o), 3))))
 	}
 }
 

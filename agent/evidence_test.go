@@ -405,3 +405,49 @@ func TestSaleDoesNotWaitBehindOtherOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecoveredAfterStaleBoot: a Pi without RTC restarts mid-sale with a
+// clock a year behind. Nothing is sent and no sale is recovered while the
+// clock is wrong (a year-old "now" would put every window still open);
+// once synchronised, the sale on the screen is recovered.
+func TestRecoveredAfterStaleBoot(t *testing.T) {
+	b := newBed(t, "upay", Config{})
+	o, _ := b.eng.Sale(ctx, 450)
+	b.clock.Advance(20 * time.Second)
+	dev := &skewClock{FakeClock: b.clock}
+	dev.set(-365 * 24 * time.Hour)
+	var mu sync.Mutex
+	synced := false
+	cfg := b.eng.Config()
+	cfg.ClockCheck = func() (bool, string) { mu.Lock(); defer mu.Unlock(); return synced, "not synchronised" }
+	b.eng = New(cfg, b.db, b.gw, dev, nil, b.record)
+	calls := logCalls(b)
+	if _, err := b.eng.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.eng.Active(); ok {
+		t.Fatal("a sale was recovered on a stale clock")
+	}
+	if _, total := calls.peak(); total != 0 {
+		t.Fatalf("%d calls on a stale clock", total)
+	}
+	mu.Lock()
+	synced = true
+	mu.Unlock()
+	dev.set(0)
+	if err := b.eng.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := b.eng.Active(); !ok || a.ClientSN != o.ClientSN {
+		t.Fatalf("after the sync: active %v %s", ok, a.ClientSN)
+	}
+	var rec []Event
+	for _, e := range b.eventsOf(EventAwaitingPayment) {
+		if e.Recovered {
+			rec = append(rec, e)
+		}
+	}
+	if len(rec) != 1 {
+		t.Fatalf("recovered events: %+v", rec)
+	}
+}
