@@ -12,7 +12,9 @@ DIST      := dist
 SEEDS     ?= 200
 GATEWAY   ?= all
 
-.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb chaos screens clean
+MAINTAINER ?= posagent maintainers <maintainers@posagent.example>
+
+.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb lint-deb chaos screens clean
 
 all: test build
 
@@ -72,8 +74,18 @@ emu-check: build-arm
 ## deb: .deb packages with the systemd unit: armhf from the armv6 and the armv7
 ## build, and arm64 (nfpm as a Go library, pinned in go.mod).
 deb: build-arm
-	$(GO) run ./cmd/mkdeb -dist $(DIST) -out $(DIST) -version '$(VERSION)' -config cmd/posagent/posagent.example.toml -doc docs/install.md
+	@rm -f $(DIST)/*.deb
+	$(GO) run ./cmd/mkdeb -maintainer '$(MAINTAINER)' -dist $(DIST) -out $(DIST) -version '$(VERSION)' -config cmd/posagent/posagent.example.toml -doc docs/install.md
 	@ls -l $(DIST)/*.deb
+
+## lint-deb: lintian on the packages (0 tags allowed; overrides carry their
+## reason) and the unit's systemd-analyze security exposure (≤ 2.0).
+lint-deb: deb
+	@n=$$(lintian --tag-display-limit 0 -I -E --pedantic $(DIST)/*.deb 2>/dev/null | grep -c '^[EWIPX]: '); \
+	o=$$(lintian -I -E --pedantic --show-overrides $(DIST)/*.deb 2>/dev/null | grep -c '^O: '); \
+	echo "lintian: $$n tags, $$o overridden with reasons"; \
+	systemd-analyze security --offline=true --threshold=20 cmd/mkdeb/posagent.service >$(DIST)/security.txt; rc=$$?; \
+	grep 'Overall exposure' $(DIST)/security.txt; test $$n -eq 0 && test $$rc -eq 0
 
 clean:
 	rm -rf $(DIST)
