@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,6 +240,8 @@ func (g slowGateway) Cancel(ctx context.Context, ref gateway.Ref) (gateway.Order
 // the cashier presses Enter. It reports Enter → order committed (target ≤
 // 20 ms) and Enter → QR divided by one bare precreate through the same slow
 // gateway (target ≤ 1.10): the new sale waits for nobody.
+//
+//	go test ./agent -run '^$' -bench SaleBehindOpenOrders -benchtime 5x
 func BenchmarkSaleBehindOpenOrders(b *testing.B) {
 	const open, latency = 200, 2 * time.Second
 	bd := newBed(b, "upay", Config{})
@@ -275,7 +278,11 @@ func BenchmarkSaleBehindOpenOrders(b *testing.B) {
 	// Let the backlog build: the first polls fall due FastPoll after the
 	// sales and take every conversation slot for 2 s at a time.
 	time.Sleep(3 * time.Second) // real time: the load to measure under
-	var commit, qr, bare time.Duration
+	eng.mu.Lock()
+	eng.active = "" // Run's start-up recovery took the newest open order
+	eng.mu.Unlock()
+	var commits []time.Duration
+	var qr, bare time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		mu.Lock()
@@ -288,7 +295,7 @@ func BenchmarkSaleBehindOpenOrders(b *testing.B) {
 		mu.Lock()
 		c, q := committedAt, qrAt
 		mu.Unlock()
-		commit += c.Sub(t0)
+		commits = append(commits, c.Sub(t0))
 		qr += q.Sub(t0)
 		eng.mu.Lock()
 		eng.active = ""
@@ -300,7 +307,12 @@ func BenchmarkSaleBehindOpenOrders(b *testing.B) {
 		bare += time.Since(t1)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(commit.Microseconds())/1000/float64(b.N), "ms-enter-to-commit")
+	// The median: a commit is one fsync, and on a disk shared with other
+	// work a single fsync can take tens of milliseconds whatever the
+	// engine does; the maximum is reported beside it.
+	slices.Sort(commits)
+	b.ReportMetric(float64(commits[len(commits)/2].Microseconds())/1000, "ms-enter-to-commit-median")
+	b.ReportMetric(float64(commits[len(commits)-1].Microseconds())/1000, "ms-enter-to-commit-max")
 	b.ReportMetric(float64(qr)/float64(bare), "enter-to-qr/precreate")
 	b.ReportMetric(float64(open), "open-orders")
 }
