@@ -451,3 +451,50 @@ func TestRecoveredAfterStaleBoot(t *testing.T) {
 		t.Fatalf("recovered events: %+v", rec)
 	}
 }
+
+// TestRefundResolvedAfterRestart: a refund left unconfirmed when the
+// process stopped is found by the next run's loop and resolved with the
+// same request number.
+func TestRefundResolvedAfterRestart(t *testing.T) {
+	b := newBed(t, "upay", Config{})
+	o, _ := b.eng.Sale(ctx, 1000)
+	b.pay(o.SN)
+	b.runUntilIdle(time.Hour)
+	b.faults.Script(faults.DropAfter)
+	if _, err := b.eng.Refund(ctx, o.ClientSN, 1000); gateway.ClassOf(err) != gateway.Unknown {
+		t.Fatalf("want an unknown outcome, got %v", err)
+	}
+	// The process stops; a new one starts on the same database.
+	rec := &recordingGateway{Gateway: b.gw}
+	refunded := make(chan struct{}, 1)
+	b.eng = New(b.eng.Config(), b.db, rec, b.clock, nil, func(ev Event) {
+		b.record(ev)
+		if ev.Kind == EventRefunded {
+			refunded <- struct{}{}
+		}
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- b.eng.Run(runCtx) }()
+	// After start-up the refund is due at once: Run resolves it without
+	// the clock moving.
+	select {
+	case <-refunded:
+	case <-time.After(time.Minute): // a guard against a hang, not a schedule
+		t.Fatal("the unconfirmed refund was not resolved after the restart")
+	}
+	stop()
+	<-done
+	got := b.order(o.ClientSN)
+	if State(got.State) != Refunded || got.RefundedCents != 1000 {
+		t.Fatalf("after restart: %s %d\n%s", got.State, got.RefundedCents, notes(got))
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.refunds) == 0 || slices.IndexFunc(rec.refunds, func(s string) bool { return s != "R1" }) >= 0 {
+		t.Fatalf("request numbers: %v", rec.refunds)
+	}
+	if err := b.checkInvariant(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -257,6 +257,42 @@ func doneRefunds(o storage.Order) int64 {
 	return sum
 }
 
+// refundLookback bounds the search for refunds a previous run left
+// unconfirmed: a refund is made at the counter within days of the sale
+// and resolved within minutes, so the newest orders hold them all. Paid
+// orders stay final in storage, outside the pending index, so this bounded
+// read is the one place that finds them after a restart; it runs from
+// Run, after start-up, so it never delays the first sale.
+const (
+	refundLookback      = 7 * 24 * time.Hour
+	refundLookbackLimit = 5000
+)
+
+// orderLister is the part of *storage.DB that lists recent orders.
+type orderLister interface {
+	ListOrders(f storage.Filter) ([]storage.Order, error)
+}
+
+// findOpenRefunds schedules every recent refund left unconfirmed.
+func (e *Engine) findOpenRefunds() {
+	l, ok := e.store.(orderLister)
+	if !ok {
+		return
+	}
+	now := e.clock.Now()
+	os, err := l.ListOrders(storage.Filter{Since: now.Add(-refundLookback), Limit: refundLookbackLimit})
+	if err != nil {
+		e.log.Error("looking for unconfirmed refunds", "err", err)
+		return
+	}
+	for i := range os {
+		if no, amt, open := RefundPending(os[i]); open {
+			e.log.Info("refund left unconfirmed by the last run; asking again with the same number", "client_sn", os[i].ClientSN, "request_no", no)
+			e.keepRefund(&os[i], no, amt, now)
+		}
+	}
+}
+
 // RefundPending returns the request number and amount of o's refund whose
 // outcome is not confirmed, if any: such an order is not final for the
 // cashier (issue 13, point 4), whatever its state says.

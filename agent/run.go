@@ -16,6 +16,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if _, err := e.Reconcile(ctx); err != nil && ctx.Err() == nil {
 		e.log.Error("reconcile", "err", err)
 	}
+	e.findOpenRefunds()
 	for {
 		wait := idleWake
 		if next, ok, err := e.Next(); err != nil {
