@@ -96,6 +96,8 @@ func (db *DB) Archive(before time.Time, dir string) (ArchiveResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("storage: archive: %w", err)
 	}
+	db.archiving.Lock()
+	defer db.archiving.Unlock()
 	if err := db.setArchiveDir(dir); err != nil {
 		return res, err
 	}

@@ -128,6 +128,7 @@ type DB struct {
 	// Close then moves the file aside instead of marking it clean.
 	corrupt   atomic.Pointer[CorruptError]
 	checking  sync.Mutex // one background check or Verify at a time
+	archiving sync.Mutex // one Archive at a time
 	bgCancel  atomic.Pointer[context.CancelFunc]
 	bgRunning sync.WaitGroup
 

@@ -64,6 +64,8 @@ var words = []string{
 	"REFUND_ERROR", "CANCELED", "CANCEL_ERROR", "CANCEL_INPROGRESS",
 	// payment channels
 	"wechat", "unionpay", "octopus",
+	// later agent states
+	"unresolved",
 }
 
 var wordIndex = func() map[string]uint64 {
