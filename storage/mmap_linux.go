@@ -6,9 +6,9 @@ import (
 )
 
 // dropMapped tells the kernel that the pages of the file mapped so far
-// are not needed in this process any more. A streaming export touches
-// every page of a large file once; without this they all count in the
-// process's resident set (a file-backed page stays mapped until the
+// are not needed in this process any more. A streaming export or a check
+// touches every page of a large file once; without this they all count in
+// the process's resident set (a file-backed page stays mapped until the
 // kernel needs it), and a 1M-order export would show hundreds of MB of
 // RSS. bbolt maps the file read-only and shared, so dropped pages are
 // read back from the page cache on the next access: nothing is lost.
@@ -18,12 +18,17 @@ func (db *DB) dropMapped() {
 	if db.closed {
 		return
 	}
-	info := db.bolt.Info()
 	_ = db.bolt.View(func(tx *bolt.Tx) error {
-		size := uintptr(tx.Size())
-		page := uintptr(unix.Getpagesize())
-		size = (size + page - 1) &^ (page - 1)
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, info.Data, size, unix.MADV_DONTNEED)
+		dropPages(tx)
 		return nil
 	})
+}
+
+// dropPages is dropMapped for a caller inside a transaction, which keeps
+// the mapping in place (bbolt remaps only with no transaction open).
+func dropPages(tx *bolt.Tx) {
+	size := uintptr(tx.Size())
+	page := uintptr(unix.Getpagesize())
+	size = (size + page - 1) &^ (page - 1)
+	_, _, _ = unix.Syscall(unix.SYS_MADVISE, tx.DB().Info().Data, size, unix.MADV_DONTNEED)
 }

@@ -54,7 +54,7 @@ func TestBenchScale(t *testing.T) {
 		dir = d // a real disk rather than a tmpfs /tmp
 	}
 	cols := []string{"bytes/order", "file B/order", "fill s"}
-	for _, op := range []string{"start", "stats", "list50", "show", "day", "export"} {
+	for _, op := range []string{"start", "stats", "list50", "show", "day", "export", "verify"} {
 		cols = append(cols, op+" cold ms", op+" ms", op+" MB")
 		switch op {
 		case "day":
@@ -82,7 +82,7 @@ func TestBenchScale(t *testing.T) {
 			r["bytes/order"] = float64(fi.Sys().(*syscall.Stat_t).Blocks*512) / float64(n)
 			r["file B/order"] = float64(fi.Size()) / float64(n)
 		}
-		for _, op := range []string{"start", "stats", "list50", "show", "day", "export"} {
+		for _, op := range []string{"start", "stats", "list50", "show", "day", "export", "verify"} {
 			dropCache(t, path)
 			cold := runScaleChild(t, op, path)
 			warm := runScaleChild(t, op, path)
@@ -289,6 +289,10 @@ func scaleChild(t *testing.T, op, path string) {
 		var res ArchiveResult
 		res, err = db.Archive(scaleDay.AddDate(0, 0, -30), filepath.Join(filepath.Dir(path), "archive"))
 		n = res.Archived
+	case "verify":
+		err = db.Verify(t.Context())
+		st, _ := db.Stats()
+		n = st.Orders
 	case "show-archived":
 		o, err := db.GetOrder(fmt.Sprintf("T1-%0*d", SeqWidth, 2))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -109,8 +110,11 @@ func (db *DB) checkPages(ctx context.Context) error {
 			var walk func(b *bolt.Bucket) error
 			walk = func(b *bolt.Bucket) error {
 				return b.ForEach(func(k, v []byte) error {
-					if n++; n%4096 == 0 && ctx.Err() != nil {
-						return ctx.Err()
+					if n++; n%4096 == 0 {
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
+						dropPages(tx) // keep the resident set small (dropMapped)
 					}
 					for _, c := range k {
 						sum += c
@@ -138,12 +142,29 @@ func (db *DB) checkPages(ctx context.Context) error {
 		return err
 	}
 	return db.view(func(tx *bolt.Tx) error {
+		// bbolt's checker walks every page in its own goroutine, with no
+		// progress to hook into: drop its pages on a timer meanwhile.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(10 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					dropPages(tx)
+				}
+			}
+		}()
 		var errs []error
 		for err := range tx.Check() { // drained to the end: the checker cannot be stopped
 			if len(errs) < 8 {
 				errs = append(errs, err)
 			}
 		}
+		dropPages(tx)
 		if len(errs) > 0 {
 			return checkError{errors.Join(errs...)}
 		}
@@ -203,8 +224,11 @@ func recordProblems(ctx context.Context, tx *bolt.Tx) ([]string, error) {
 	var o Order
 	c := recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if d.orders++; d.orders%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if d.orders++; d.orders%4096 == 0 {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			dropPages(tx)
 		}
 		if err := decodeOrder(k, v, &o); err != nil {
 			return nil, &CorruptError{Err: err}
