@@ -290,6 +290,7 @@ func (c content) qrItems() []item {
 	remaining := (s.Remaining + step - 1) / step * step
 	ins := c.line("instruction", l.T("scan_to_pay"), cAccent, pKeep)
 	ins.bold = true
+	ins.max = min(24, max(minText(c.o), c.h()/7)) // what to do comes first: as large as room allows
 	cd := c.line("countdown", formatCountdown(remaining), cMuted, pMain)
 	it := []item{ins, c.amount(s.AmountCents), cd}
 	if s.Recovered {

@@ -231,17 +231,15 @@ func settle(items []item, w, h, sep int) []item {
 		return t
 	}
 	for total() > h && len(out) > 0 {
-		// Shrink the item with the most sizes left above its min.
-		best, room := -1, 0
+		// Shrink the least important item that can still shrink, the
+		// biggest of those first.
+		best := -1
 		for i, it := range out {
-			r := 0
-			for _, s := range sizesIn(it.min, it.size-1) {
-				if s < it.size {
-					r++
-				}
+			if len(sizesIn(it.min, it.size-1)) == 0 || sizesIn(it.min, it.size-1)[0] >= it.size {
+				continue
 			}
-			if r > room {
-				best, room = i, r
+			if best < 0 || it.prio > out[best].prio || (it.prio == out[best].prio && it.size > out[best].size) {
+				best = i
 			}
 		}
 		if best >= 0 {
@@ -274,6 +272,32 @@ func settle(items []item, w, h, sep int) []item {
 			continue
 		}
 		out = slices.Delete(out, drop, drop+1)
+	}
+	// Leaving items out may have made room: the most important items grow
+	// back, a step at a time, while everything still fits.
+	order := make([]int, len(out))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return out[a].prio - out[b].prio })
+	for _, i := range order {
+		it := &out[i]
+		if it.listRow() {
+			continue // rows keep one size, below
+		}
+		for _, next := range bitmapfont.Sizes() {
+			if next <= it.size {
+				continue
+			}
+			if next > it.max {
+				break
+			}
+			saved := *it
+			if !it.fit(w, next) || total() > h {
+				*it = saved
+				break
+			}
+		}
 	}
 	// The rows of a list (report, facts, menu) share one size: the
 	// smallest any of them needed.
