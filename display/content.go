@@ -45,6 +45,11 @@ func (c content) line(role, text string, color uint8, prio int) item {
 func (c content) para(role, text string, color uint8, prio, lines int) item {
 	it := c.line(role, text, color, prio)
 	it.wrap = lines
+	if color == cBad && c.o.Format == Mono {
+		// A warning cannot be red on a 1-bit panel: it is drawn light on
+		// dark instead, so it still stands out.
+		it.selected = true
+	}
 	return it
 }
 
