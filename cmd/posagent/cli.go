@@ -37,6 +37,12 @@ type cli struct {
 	stdout, stderr io.Writer
 	config         string
 	sets           []string
+
+	// loc is the shop's time zone, set by load.
+	loc *time.Location
+	// processZone: load may set time.Local (the binary's main; not tests
+	// that call run beside their own goroutines).
+	processZone bool
 }
 
 func versionLine() string {
@@ -95,13 +101,19 @@ func (c *cli) load(cmd *cobra.Command) (Config, error) {
 		}
 	}
 	cfg, err := loadConfig(c.config, explicit, c.sets)
-	if err == nil && cmd.Name() != "run" {
-		// Days and times on the command line and in its output are the
-		// shop's (terminal.timezone), as on its receipts, whatever zone
-		// the Pi was imaged with. The service passes the zone explicitly.
-		time.Local = cfg.location()
+	if err != nil {
+		return cfg, err
 	}
-	return cfg, err
+	// Days and times on the command line and in its output are the
+	// shop's (terminal.timezone), as on its receipts, whatever zone the Pi
+	// was imaged with. The service passes the zone explicitly; a one-shot
+	// command also makes it the process's zone (storage's tables print
+	// local times), before any goroutine of its own reads the clock.
+	c.loc = cfg.location()
+	if c.processZone && cmd.Name() != "run" {
+		time.Local = c.loc
+	}
+	return cfg, nil
 }
 
 // args checks the number of positional arguments as a usage error.
@@ -348,6 +360,7 @@ func gatewayLine(cfg Config) string {
 }
 
 func writeStatus(cfg Config, w io.Writer) error {
+	loc := cfg.location()
 	fmt.Fprintf(w, "posagent %s, gateway %s\n", version, gatewayLine(cfg))
 	db, err := openReadOnly(cfg)
 	if errors.Is(err, storage.ErrLocked) {
@@ -365,11 +378,11 @@ func writeStatus(cfg Config, w io.Writer) error {
 		if !st.Online {
 			on = "OFFLINE"
 		}
-		fmt.Fprintf(w, "service:     running (pid %d), as of %s\n", st.PID, st.UpdatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "service:     running (pid %d), as of %s\n", st.PID, st.UpdatedAt.In(loc).Format(time.DateTime))
 		if cfg.Gateway.Kind == "upay" {
 			last := "never"
 			if !st.Checkin.IsZero() {
-				last = st.Checkin.Local().Format(time.DateTime)
+				last = st.Checkin.In(loc).Format(time.DateTime)
 			}
 			fmt.Fprintf(w, "terminal:    %s\nlast check-in: %s\n", st.TerminalSN, last)
 		}
@@ -392,10 +405,10 @@ func writeStatus(cfg Config, w io.Writer) error {
 		default:
 			last := "never"
 			if !creds.LastCheckin.IsZero() {
-				last = creds.LastCheckin.Local().Format(time.DateTime)
+				last = creds.LastCheckin.In(loc).Format(time.DateTime)
 			}
 			fmt.Fprintf(w, "terminal:    %s (device %s), activated %s\nlast check-in: %s\n", provision.MaskSN(creds.TerminalSN), creds.DeviceID,
-				creds.ActivatedAt.Local().Format(time.DateTime), last)
+				creds.ActivatedAt.In(loc).Format(time.DateTime), last)
 		}
 	}
 	st, err := db.Stats()
@@ -524,7 +537,7 @@ func (c *cli) ordersList(cmd *cobra.Command, since string, limit int) error {
 	}
 	f := storage.Filter{Limit: limit}
 	if since != "" {
-		if f.Since, err = parseDay("since", since, time.Local); err != nil {
+		if f.Since, err = parseDay("since", since, c.loc); err != nil {
 			return err
 		}
 	}
@@ -552,14 +565,14 @@ func (c *cli) ordersExport(cmd *cobra.Command, format, since string) error {
 	if err != nil {
 		return err
 	}
-	day := time.Now()
+	day := time.Now().In(c.loc)
 	if since != "" {
-		if day, err = parseDay("since", since, time.Local); err != nil {
+		if day, err = parseDay("since", since, c.loc); err != nil {
 			return err
 		}
 	}
 	y, m, d := day.Date()
-	f := storage.Filter{Since: time.Date(y, m, d, 0, 0, 0, 0, time.Local)}
+	f := storage.Filter{Since: time.Date(y, m, d, 0, 0, 0, 0, c.loc)}
 	db, err := openReadOnly(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		return viaService(cfg, http.MethodGet, "/export", url.Values{"format": {format}, "since": {f.Since.Format(time.RFC3339)}}, c.stdout)
@@ -593,12 +606,12 @@ orders list, show and export. Works while the service runs (it archives).`,
 			var day time.Time
 			switch r, _ := cfg.retention(); {
 			case before != "":
-				if day, err = parseDay("before", before, time.Local); err != nil {
+				if day, err = parseDay("before", before, c.loc); err != nil {
 					return err
 				}
 			case r > 0:
-				y, m, d := time.Now().Add(-r).Date()
-				day = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+				y, m, d := time.Now().Add(-r).In(c.loc).Date()
+				day = time.Date(y, m, d, 0, 0, 0, 0, c.loc)
 			default:
 				return usageError{errors.New("--before is required (or set storage.retention), e.g. --before 2025-12-01")}
 			}

@@ -51,14 +51,21 @@ func main() {
 			}
 		}
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(runCLI(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, true))
 }
 
 // run is the whole CLI: cobra parses (flags anywhere, --help on every
 // command), one place turns errors into messages and exit codes: 0 done,
 // 1 failed, 2 the command line was wrong.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	return runCLI(args, stdin, stdout, stderr, false)
+}
+
+// runCLI is run; processZone lets a command make the shop's time zone the
+// process's (only the binary's main: a test calling run has goroutines of
+// its own reading the clock).
+func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer, processZone bool) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, processZone: processZone}
 	root := c.root()
 	root.SetArgs(args)
 	root.SetIn(stdin)
