@@ -985,7 +985,18 @@ func (e *Engine) settle(ctx context.Context, o *storage.Order) {
 	default:
 		// Past the expiry nothing can be paid any more: conclude soon.
 		o.LastError = err.Error()
-		e.scheduleAt(o, now.Add(e.backoff(min(e.try(o), 3))))
+		// A few quick tries, then as slowly as a watch: a gateway whose
+		// answers cannot be verified (unsigned) or never arrive leaves the
+		// order open, shown and counted, but never flooded.
+		n := e.try(o)
+		if n <= 3 {
+			e.scheduleAt(o, now.Add(e.backoff(n)))
+		} else {
+			e.scheduleAt(o, now.Add(e.watchBackoff(n-3)))
+		}
+		if s := State(o.State); s != Unresolved && s != Watching && n == 3 {
+			e.move(o, Unresolved, "the gateway's expiry passed and its answers prove nothing yet: "+o.LastError)
+		}
 	}
 }
 
@@ -1309,11 +1320,16 @@ func (e *Engine) announce(o *storage.Order, from, to State, note string) {
 }
 
 // late reports whether a payment of o comes after its sale left the screen.
+// After a restart the in-memory mark is gone, but an order that is not
+// the active sale and whose window has closed left the screen all the
+// same.
 func (e *Engine) late(o *storage.Order, from State) bool {
 	e.mu.Lock()
 	rel := e.released[o.ClientSN]
+	active := e.active == o.ClientSN
 	e.mu.Unlock()
-	return rel || from == Watching || cancelledByCashier(o)
+	return rel || from == Watching || cancelledByCashier(o) ||
+		(!active && !e.clock.Now().Before(e.deadline(o)))
 }
 
 // cancelledByCashier reads the order's history: the cashier's Cancel is
