@@ -105,11 +105,19 @@ func (c content) items() ([]item, error) {
 		if typed == "" {
 			typed = "0"
 		}
-		it = []item{c.title("entering", cAccent), c.amountText(locale.Symbol(s.Currency), typed+"_")}
+		t := c.title("entering", cAccent)
+		if s.Title != "" {
+			t.text = l.Text(s.Title) // e.g. "refund": the amount to refund
+		}
+		it = []item{t, c.amountText(locale.Symbol(s.Currency), typed+"_")}
 		if s.Reason != "" {
 			it = append(it, c.para("reason", l.Text(s.Reason), cBad, pKeep, 2))
-		} else {
+		} else if s.Title == "" {
 			it = append(it, c.line("instruction", l.T("press_enter"), cMuted, pMain))
+		}
+		it = append(it, c.facts()...)
+		if s.Title != "" {
+			it = append(it, c.orderNo())
 		}
 	case Connecting:
 		it = []item{c.title("connecting", cAccent), c.amount(s.AmountCents), c.line("instruction", l.T("please_wait"), cMuted, pMain)}
@@ -207,15 +215,16 @@ func (c content) items() ([]item, error) {
 		}
 		t := c.title("info", cAccent)
 		t.text = l.Text(title)
-		it = []item{t}
-		for _, f := range s.Facts {
-			r := c.line("fact", l.Text(f.Label), cFG, pMore)
-			r.right = f.Value
-			if r.right == "" {
-				r.right = "-"
-			}
-			it = append(it, r)
+		it = append([]item{t}, c.facts()...)
+		if s.AmountCents > 0 {
+			it = append(it, c.line("amount.fact", locale.Money(s.AmountCents, s.Currency), cFG, pMore))
 		}
+		if s.Typed != "" {
+			typed := c.amountText("", s.Typed+"_")
+			typed.role = "typed"
+			it = append(it, typed)
+		}
+		it = append(it, c.orderNo())
 	default:
 		return nil, fmt.Errorf("display: unknown screen kind %d", int(s.Kind))
 	}
@@ -223,6 +232,21 @@ func (c content) items() ([]item, error) {
 		it = append(it, c.keys())
 	}
 	return it, nil
+}
+
+// facts are the label/value rows of s.Facts; labels, and values that are
+// message ids ("ok", "failed", "not_found"), in the locale's words.
+func (c content) facts() []item {
+	var it []item
+	for _, f := range c.s.Facts {
+		r := c.line("fact", c.l.Text(f.Label), cFG, pMore)
+		r.right = c.l.Text(f.Value)
+		if r.right == "" {
+			r.right = "-"
+		}
+		it = append(it, r)
+	}
+	return it
 }
 
 // report shows what a shopkeeper checks at the counter: the net, the

@@ -47,7 +47,12 @@ func TestCounterIDs(t *testing.T) {
 	ids := []string{"idle", "entering", "connecting", "awaiting-payment", "paid", "canceled", "expired", "refunded", "offline", "error",
 		"declined", "checking", "late-paid", "menu", "pin", "report", "info",
 		"refund_last", "refund_order", "reprint", "x_report", "z_report", "selftest", "network", "checkin", "activate",
-		"refund", "activation"}
+		"refund", "activation",
+		// reasons, labels and values agent/counter sets (machine.go, counter.go)
+		"keypad_unplugged", "save_failed", "clock_wait", "pin_wrong", "pin_locked", "pin_not_set", "please_wait",
+		"order", "result", "code", "queued", "reason", "refunded", "amount", "terminal", "store", "gateway",
+		"ok", "failed", "not_found", "not_refundable", "busy", "unknown_error", "online", "offline",
+		"amount.zero", "amount.decimals", "amount.digits", "amount.dot", "amount.over_max", "amount.syntax"}
 	for _, tag := range Tags {
 		for _, id := range ids {
 			if _, ok := Must(tag).msgs[id]; !ok {
