@@ -515,7 +515,8 @@ func TestSupportBundleAndUploadLog(t *testing.T) {
 			t.Errorf("uploaded bundle lacks the doctor's output: %v", f)
 		}
 	}
-	if f := readBundle(t, ups[1].Gzip); !strings.Contains(f["doctor.txt"], "(checked by the running service)") || !strings.Contains(f["status.txt"], "running (pid") {
+	if f := readBundle(t, ups[1].Gzip); !strings.Contains(f["doctor.txt"], "(checked by the running service)") || !strings.Contains(f["status.txt"], "running (pid") ||
+		!strings.Contains(f["storage.json"], `"schema_version"`) {
 		t.Errorf("bundle made while running:\n%s\n%s", f["status.txt"], f["doctor.txt"])
 	}
 	// Alipay and Yedpay have no such call: said plainly.
