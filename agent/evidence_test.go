@@ -498,3 +498,37 @@ func TestRefundResolvedAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBudgetWhateverTheGatewayAnswers: a gateway that applies every second
+// call and answers it with a server error, refuses repeated precreates as
+// conflicts, cannot find orders by the terminal's number and has no cancel
+// (sandboxkit's personalities, all at once) still gets at most 30 calls a
+// minute from one order (issue 13, point 2), and a bounded total before
+// the order's expiry, whatever else happens.
+func TestBudgetWhateverTheGatewayAnswers(t *testing.T) {
+	b := newBed(t, "upay", Config{CallTimeout: 300 * time.Millisecond})
+	if err := b.personalities(sandboxkit.Error500AfterCommit, sandboxkit.ConflictThenNotFound, sandboxkit.NoCancel); err != nil {
+		t.Fatal(err)
+	}
+	calls := logCalls(b)
+	for i := range 3 {
+		b.faults.Script(faults.DropAfter)
+		if _, err := b.eng.Sale(ctx, int64(100+i)); err != nil {
+			t.Fatal(err)
+		}
+		b.clock.Advance(30 * time.Second)
+		b.eng.CancelActive(ctx)
+	}
+	b.runUntilIdle(48 * time.Hour)
+	perMin, total := calls.peak()
+	cfg := b.eng.Config()
+	if perMin > cfg.MaxCallsPerMinute || total > cfg.MaxCallsPerOrder {
+		t.Fatalf("one order made %d calls in a minute, %d in all", perMin, total)
+	}
+	if st := b.eng.CallStats(); st.MaxPerMinute > cfg.MaxCallsPerMinute || st.Calls == 0 {
+		t.Fatalf("engine's own count: %+v", st)
+	}
+	if p, _, _ := b.eng.Pending(); p != 0 {
+		t.Fatalf("%d orders still open after two days", p)
+	}
+}
