@@ -8,11 +8,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"posagent/display"
 )
 
 // TestExampleConfig: the shipped example decodes strictly and equals the
@@ -202,5 +206,20 @@ func TestLocaleReachesPrinterAndDisplays(t *testing.T) {
 	}
 	if pc := printerConfigFor(cfg); pc.Locale != "en" || pc.Location.String() != "Europe/London" || pc.Currency != "CNY" {
 		t.Errorf("printer: %q %v %q", pc.Locale, pc.Location, pc.Currency)
+	}
+}
+
+// TestExampleNamesEveryDisplayKey: the example lists every key a
+// [[display]] table takes, read from display.Config's own toml tags.
+func TestExampleNamesEveryDisplayKey(t *testing.T) {
+	ty := reflect.TypeOf(display.Config{})
+	for i := 0; i < ty.NumField(); i++ {
+		tag, _, _ := strings.Cut(ty.Field(i).Tag.Get("toml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^#.*\b` + tag + `\b`).MatchString(exampleConfig) {
+			t.Errorf("posagent.example.toml does not name the display key %s", tag)
+		}
 	}
 }
