@@ -231,7 +231,24 @@ func (c content) items() ([]item, error) {
 	if len(s.Keys) > 0 {
 		it = append(it, c.keys())
 	}
-	return it, nil
+	return dedupe(it), nil
+}
+
+// dedupe leaves out a line that says what an earlier one already says: the
+// counter names the reason of an outcome with the same message id as a
+// line the screen always has ("not_charged", "do_not_hand_over").
+func dedupe(items []item) []item {
+	seen := map[string]bool{}
+	out := items[:0]
+	for _, it := range items {
+		key := cleanText(it.text) + "\x00" + it.right
+		if it.text != "" && seen[key] && it.role != "amount" {
+			continue
+		}
+		seen[key] = true
+		out = append(out, it)
+	}
+	return out
 }
 
 // facts are the label/value rows of s.Facts; labels, and values that are

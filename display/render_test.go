@@ -706,6 +706,29 @@ func FuzzRender(f *testing.F) {
 	})
 }
 
+// The counter names outcomes with the ids of lines a screen always has
+// (agent/counter/events.go: Checking "do_not_hand_over", Declined
+// "not_charged"): each is said once.
+func TestReasonNotRepeated(t *testing.T) {
+	for _, s := range []Screen{
+		{Kind: Checking, AmountCents: 100, Reason: "do_not_hand_over"},
+		{Kind: Declined, AmountCents: 100, Reason: "not_charged"},
+	} {
+		var trace []drawn
+		r := Renderer{trace: &trace}
+		if _, err := r.Render(s, Options{Size: image.Pt(240, 320), Format: RGB565, Locale: "zh-CN"}); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, d := range trace {
+			if seen[d.text] {
+				t.Errorf("%s: %q twice", s.Kind, d.text)
+			}
+			seen[d.text] = true
+		}
+	}
+}
+
 // A fact whose value is too wide for its row is not lost: it becomes a
 // paragraph "label: value".
 func TestLongFactKept(t *testing.T) {

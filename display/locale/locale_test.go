@@ -52,6 +52,7 @@ func TestCounterIDs(t *testing.T) {
 		"keypad_unplugged", "save_failed", "clock_wait", "pin_wrong", "pin_locked", "pin_not_set", "please_wait",
 		"order", "result", "code", "queued", "reason", "refunded", "amount", "terminal", "store", "gateway",
 		"ok", "failed", "not_found", "not_refundable", "busy", "unknown_error", "online", "offline",
+		"watching", "do_not_hand_over", "keep_or_refund", "canceled_by_cashier", "not_paid_in_time", "not_charged",
 		"amount.zero", "amount.decimals", "amount.digits", "amount.dot", "amount.over_max", "amount.syntax"}
 	for _, tag := range Tags {
 		for _, id := range ids {
