@@ -42,7 +42,7 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 	case agent.EventOnline, agent.EventAwaitingPayment, agent.EventPaid:
 		m.online = true
 	}
-	if ev.Kind == agent.EventSubmitting && m.mode == ModeConnecting && m.current == "" {
+	if ev.Kind == agent.EventSubmitting && m.mode == ModeConnecting && m.current == "" && o.AmountCents == m.saleCents {
 		m.current = o.ClientSN
 	}
 	// While the menu is open the supervisor's screen stays: a refund made

@@ -156,11 +156,12 @@ type Machine struct {
 	entry  *keypad.Entry
 	fresh  bool // the text on screen was refused on Enter: a new digit starts over
 
-	// The sale on the screen.
-	current string
-	online  bool
-	queued  int
-	qCents  int64
+	// The sale on the screen, and the amount of the one being started.
+	current   string
+	saleCents int64
+	online    bool
+	queued    int
+	qCents    int64
 
 	digits  []byte // PIN, order number or activation code being typed
 	role    Role
@@ -388,7 +389,8 @@ func (m *Machine) amountKey(k keypad.Key) Action {
 		}
 		m.show(ModeAmountError, s)
 	case done:
-		m.current = "" // the next Submitting event names the new sale
+		m.current = "" // the next Submitting event of this amount names the new sale
+		m.saleCents = cents
 		m.show(ModeConnecting, display.Screen{Kind: display.Connecting, AmountCents: cents, Subject: m.cfg.Subject})
 		return Action{Kind: ActSale, Cents: cents}
 	case m.entry.Text() == "":
