@@ -237,8 +237,16 @@ func TestStatsCountersFollowEveryChange(t *testing.T) {
 // TestMigrateFromV2JSON writes a file as schema v2 did (JSON records by
 // client_sn, a pending index and a time index; the encoder is
 // encoding/json on Order, as v2's putJSON) and opens it. Batches are
-// made small so that the migration resumes across transactions.
+// made small so that the migration resumes across transactions; with
+// interrupted, the first batch is committed by a process that then
+// "crashes" (the file is left half migrated) before the Open.
 func TestMigrateFromV2JSON(t *testing.T) {
+	for _, interrupted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("interrupted=%t", interrupted), func(t *testing.T) { migrateFromV2(t, interrupted) })
+	}
+}
+
+func migrateFromV2(t *testing.T, interrupted bool) {
 	defer func(n int) { migrateBatch = n }(migrateBatch)
 	migrateBatch = 7
 	e := newEnv(t)
@@ -273,6 +281,15 @@ func TestMigrateFromV2JSON(t *testing.T) {
 		}
 		return putJSON(tx.Bucket(bucketMeta), keySchemaVersion, 2)
 	})
+	if err == nil && interrupted {
+		err = bdb.Update(func(tx *bolt.Tx) error {
+			done, err := migrateV3Step(tx)
+			if done {
+				t.Error("one step migrated everything; the test needs more orders")
+			}
+			return err
+		})
+	}
 	bdb.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -779,5 +796,47 @@ func TestDefaultOpenStillFindsHeaderDamage(t *testing.T) {
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.MovedTo == "" || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("default Open of a truncated file = %v", err)
+	}
+}
+
+// A crash after a month file was written but before its orders were
+// deleted from the database leaves them in both places: the database
+// copy counts, nothing is listed twice, and a later Archive finishes.
+func TestArchiveInterruptedBeforeDelete(t *testing.T) {
+	e := newEnv(t)
+	db := e.open(t)
+	defer db.Close()
+	all, _ := archiveFixture(t, e, db)
+	dir := t.TempDir()
+	if err := db.setArchiveDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	march := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	f := Filter{Since: march, Until: march.AddDate(0, 1, 0)}
+	pick := map[string]uint32{}
+	for o, err := range db.Orders(f) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Archivable(o) {
+			pick[string(orderKey(o.CreatedAt, o.Seq))] = 0
+		}
+	}
+	if err := db.writeMonth(archiveName(dir, march), f, pick); err != nil { // ... and the process dies here
+		t.Fatal(err)
+	}
+	list, err := db.ListOrders(Filter{})
+	if err != nil || len(list) != len(all) {
+		t.Fatalf("listed %d orders (%v), want %d, each once", len(list), err, len(all))
+	}
+	res, err := db.Archive(march.AddDate(0, 1, 0), dir)
+	if err != nil || res.Archived != len(pick) {
+		t.Fatalf("Archive after the crash: %+v, %v; want %d archived", res, err, len(pick))
+	}
+	if list, _ := db.ListOrders(Filter{}); len(list) != len(all) {
+		t.Errorf("listed %d after, want %d", len(list), len(all))
+	}
+	if got := readArchive(t, archiveName(dir, march)); len(got) != len(pick) {
+		t.Errorf("month file holds %d orders, want %d (no duplicate lines)", len(got), len(pick))
 	}
 }
