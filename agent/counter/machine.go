@@ -164,7 +164,6 @@ type Machine struct {
 	qCents    int64
 
 	digits  []byte // PIN, order number or activation code being typed
-	role    Role
 	menu    []string
 	sel     int
 	back    Mode          // where Cancel goes from a result
@@ -575,7 +574,6 @@ func (m *Machine) Done(r Result) {
 		case r.Err != nil || r.Role == "":
 			m.show(ModePIN, display.Screen{Kind: display.PIN, Reason: "pin_wrong"})
 		default:
-			m.role = r.Role
 			m.menu = supervisorMenu
 			if r.Role == Technician {
 				m.menu = technicianMenu
