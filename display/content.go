@@ -79,7 +79,9 @@ func (c content) keys() item {
 		label := c.l.Text(k)
 		// The action of Enter and Cancel says which key does it.
 		switch k {
-		case "key.check", "key.keep", "key.ok":
+		case "key.ok":
+			label = c.l.T("key.enter") // "OK" is what Enter does
+		case "key.check", "key.keep":
 			label = c.l.T("key.enter") + ":" + label
 		case "key.back":
 			label = c.l.T("key.cancel") + ":" + label
