@@ -273,8 +273,10 @@ func (t *Terminal) activate(ctx context.Context, code string) (printer.Commissio
 	t.mu.Lock()
 	t.terminalSN = creds.TerminalSN
 	t.mu.Unlock()
+	// The support contact's QR (a URL, tel: or WeChat link) comes from the
+	// installer's environment until the configuration has a key for it.
 	cm := printer.Commissioning{Terminal: provision.MaskSN(creds.TerminalSN), Store: t.merchant, Gateway: t.cfg.Gateway.Kind,
-		Version: version, SupportQR: t.cfg.Gateway.URL}
+		Version: version, SupportQR: os.Getenv("POSAGENT_SUPPORT_CONTACT")}
 	checks := []provision.Check{provision.DatabaseCheck(t.db), provision.DiskCheck(filepath.Dir(t.db.Path()), 64<<20)}
 	if err != nil {
 		cm.Checks = append(cm.Checks, printer.Check{Name: "checkin", Detail: err.Error()})
