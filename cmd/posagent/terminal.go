@@ -277,7 +277,9 @@ func (t *Terminal) activate(ctx context.Context, code string) (printer.Commissio
 	// installer's environment until the configuration has a key for it.
 	cm := printer.Commissioning{Terminal: provision.MaskSN(creds.TerminalSN), Store: t.merchant, Gateway: t.cfg.Gateway.Kind,
 		Version: version, SupportQR: os.Getenv("POSAGENT_SUPPORT_CONTACT")}
-	checks := []provision.Check{provision.DatabaseCheck(t.db), provision.DiskCheck(filepath.Dir(t.db.Path()), 64<<20)}
+	// The doctor's summary: the same checks as `posagent doctor` (clock,
+	// gateway, credentials, database, disk), from inside the service.
+	checks := doctorChecks(t.cfg, t.db, nil, false)
 	if err != nil {
 		cm.Checks = append(cm.Checks, printer.Check{Name: "checkin", Detail: err.Error()})
 	}
