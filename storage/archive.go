@@ -450,7 +450,7 @@ func (s *fileSource) pop() Order {
 // archiveSource streams the archive files overlapping f, newest month
 // first, keeping only the lines the database's archived index points to
 // (not those of orders brought back). nil when nothing was ever archived.
-func (db *DB) archiveSource(f Filter) source {
+func (db *DB) archiveSource(f Filter) *archiveSource {
 	dir, err := db.archiveDir()
 	if err != nil || dir == "" {
 		return nil
@@ -485,6 +485,13 @@ type archiveSource struct {
 	i     int
 }
 
+func (s *archiveSource) close() {
+	if s.cur != nil {
+		s.cur.close()
+		s.cur = nil
+	}
+}
+
 func (s *archiveSource) peek() ([]byte, error) {
 	for s.i >= len(s.buf) {
 		if err := s.fill(); err != nil {
@@ -504,24 +511,35 @@ func (s *archiveSource) pop() Order {
 	return o
 }
 
-// fill reads up to chunkSize lines and keeps those still archived, checked
-// in one read transaction.
+// fill reads chunks until one holds an order still archived, or the
+// files end.
 func (s *archiveSource) fill() error {
+	for {
+		read, err := s.fillOnce()
+		if err != nil || len(s.buf) > 0 || read == 0 {
+			return err
+		}
+	}
+}
+
+// fillOnce reads up to chunkSize lines and keeps those still archived,
+// checked in one read transaction.
+func (s *archiveSource) fillOnce() (read int, err error) {
 	s.buf, s.keys, s.i = s.buf[:0], s.keys[:0], 0
 	for len(s.buf) < chunkSize {
 		if s.cur == nil {
 			if len(s.names) == 0 {
 				break
 			}
-			fs, err := openFileSource(s.names[0], s.flt)
+			src, err := openFileSource(s.names[0], s.flt)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			s.cur, s.names = fs, s.names[1:]
+			s.cur, s.names = src, s.names[1:]
 		}
 		k, err := s.cur.peek()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if k == nil {
 			s.cur = nil
@@ -530,11 +548,12 @@ func (s *archiveSource) fill() error {
 		s.keys = append(s.keys, k)
 		s.buf = append(s.buf, s.cur.pop())
 	}
-	if len(s.buf) == 0 {
-		return nil
+	read = len(s.buf)
+	if read == 0 {
+		return 0, nil
 	}
 	var keep []bool
-	err := s.db.view(func(tx *bolt.Tx) error {
+	err = s.db.view(func(tx *bolt.Tx) error {
 		bySN := tx.Bucket(bucketBySN)
 		for _, o := range s.buf {
 			keep = append(keep, bySN.Get([]byte(o.ClientSN)) == nil) // the database copy wins
@@ -542,7 +561,7 @@ func (s *archiveSource) fill() error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	j := 0
 	for i := range s.buf {
@@ -552,10 +571,7 @@ func (s *archiveSource) fill() error {
 		}
 	}
 	s.buf, s.keys = s.buf[:j], s.keys[:j]
-	if j == 0 {
-		return s.fill()
-	}
-	return nil
+	return read, nil
 }
 
 // archivedOrder finds an order in the archive files: the month through

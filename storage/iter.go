@@ -27,6 +27,7 @@ func (db *DB) Orders(f Filter) iter.Seq2[Order, error] {
 		srcs := []source{db.liveSource(f)}
 		if as := db.archiveSource(f); as != nil {
 			srcs = append(srcs, as)
+			defer as.close() // a walk abandoned halfway leaves a file open
 		}
 		n := 0
 		var last []byte
