@@ -24,7 +24,11 @@ import (
 // and measures what a terminal does with them, each operation in a fresh
 // process so that its peak RSS (VmHWM) is its own:
 //
-//	POSAGENT_BENCH_SCALE=0,10000,100000,1000000 go test -run '^TestBenchScale$' -v -timeout 60m ./storage
+//	POSAGENT_BENCH_SCALE=0,10000,100000,1000000 go test -run '^TestBenchScale$' -count=1 -v -timeout 60m ./storage
+//
+// POSAGENT_BENCH_DIR puts the files on a chosen disk (default: a temporary
+// directory), POSAGENT_BENCH_KEEP=1 keeps them, POSAGENT_BENCH_ARCHIVE=0
+// skips the retention rows (archive all but the last 30 days, then read).
 //
 // Without the variable it is skipped (make test never fills a million).
 // "start" is what the service's start-up asks of storage: Open (read-write,
@@ -135,7 +139,6 @@ func TestBenchScale(t *testing.T) {
 		}
 		b.WriteByte('\n')
 	}
-	t.Log(b.String())
 	fmt.Println(b.String())
 }
 
