@@ -166,7 +166,11 @@ func screensIndex() string {
 	b.WriteString("are stale, decodes every QR code in them after a simulated phone camera, and measures the text on every\n")
 	b.WriteString("screen against the legibility floor (amount ≥ 1/8 of the panel height and ≥ 16 px, no text under 8 px\n")
 	b.WriteString("on colour panels, nothing cut mid-word).\n\n")
-	b.WriteString("The words are in `display/locale/*.toml`; the glyphs are WenQuanYi Micro Hei (`display/bitmapfont`).\n\n")
+	b.WriteString("The words are in `display/locale/*.toml` (one file per locale, reviewed as text); the glyphs are\n")
+	b.WriteString("WenQuanYi Micro Hei, pre-rendered for every word of every locale into `display/bitmapfont/table.bin`\n")
+	b.WriteString("(`go generate ./display/bitmapfont`), so these pictures need no font on the machine. Names and messages\n")
+	b.WriteString("outside that table (a merchant's Chinese name) are drawn from the system font, Debian's\n")
+	b.WriteString("`fonts-wqy-microhei`, which the `.deb` recommends; without it they show as boxes, never as `?`.\n\n")
 	b.WriteString("## Contact sheets\n\n")
 	for _, tag := range locale.Tags {
 		fmt.Fprintf(&b, "### %s\n\n<a href=\"%s\"><img src=\"%s\" width=\"100%%\" alt=\"every screen in %s\"></a>\n\n", tag, SheetFile(tag), SheetFile(tag), tag)
