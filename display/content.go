@@ -159,7 +159,11 @@ func (c content) items() ([]item, error) {
 		if reason == "" {
 			reason = l.T("unknown_error")
 		}
-		it = []item{c.title("error", cBad), c.para("reason", l.Text(reason), cFG, pKeep, 4), c.orderNo()}
+		it = []item{c.title("error", cBad)}
+		if s.AmountCents != 0 {
+			it = append(it, c.amount(s.AmountCents))
+		}
+		it = append(it, c.para("reason", l.Text(reason), cFG, pKeep, 4), c.orderNo())
 	case Declined:
 		it = []item{c.title("declined", cBad), c.amount(s.AmountCents),
 			c.line("charged", l.T("not_charged"), cFG, pMain),

@@ -11,7 +11,6 @@ import (
 
 	"posagent/agent/report"
 	"posagent/display/image565"
-	"posagent/display/locale"
 )
 
 // PanelSpec is a panel size and format that the drivers support out of the
@@ -67,7 +66,7 @@ func SamplesFor(tag string) []Screen {
 		{Kind: Expired, AmountCents: 1250, Currency: cur, OrderNo: "T1-00000042"},
 		{Kind: Refunded, AmountCents: 1250, RefundedCents: 500, Currency: cur, OrderNo: "T1-00000042"},
 		{Kind: Offline, Queued: 3, QueuedCents: 3680, Currency: cur, Reason: "no route to gateway"},
-		{Kind: Error, Reason: "amount over limit " + locale.Money(500000, cur), OrderNo: "T1-00000042"},
+		{Kind: Error, Reason: "amount.over_max", AmountCents: 500100, Currency: cur, OrderNo: "T1-00000042"},
 		{Kind: Declined, AmountCents: 1250, Currency: cur, Reason: declined, OrderNo: "T1-00000042", Keys: []string{"key.ok"}},
 		{Kind: Checking, AmountCents: 1250, Currency: cur, Recovered: true, OrderNo: "T1-00000042", Keys: []string{"key.check", "key.cancel"}},
 		{Kind: LatePaid, AmountCents: 1250, Currency: cur, Channel: channel, OrderNo: "T1-00000042", Keys: []string{"key.keep", "key.refund"}},
