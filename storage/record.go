@@ -323,3 +323,79 @@ func parseOrderKey(k []byte) (time.Time, uint64, bool) {
 	ns := int64(binary.BigEndian.Uint64(k) ^ (1 << 63))
 	return time.Unix(0, ns).UTC(), binary.BigEndian.Uint64(k[8:]), true
 }
+
+// recordHead is what the whole-file check needs of a record, read without
+// allocating (a check reads every record of the history): clientSN and
+// stateLit point into the record.
+type recordHead struct {
+	seq              uint64
+	clientSN         []byte
+	state            string // the state when it is a word
+	stateLit         []byte // the state when it is not
+	final            bool
+	amount, refunded int64
+}
+
+func (h *recordHead) stateString() string {
+	if h.stateLit != nil {
+		return string(h.stateLit)
+	}
+	return h.state
+}
+
+// scanRecord checks a record as decodeOrder does (checksum, every field
+// and history entry well formed) and returns its head.
+func scanRecord(key, val []byte) (recordHead, error) {
+	var h recordHead
+	_, seq, ok := parseOrderKey(key)
+	if !ok {
+		return h, fmt.Errorf("order key %x is not a time and seq", key)
+	}
+	h.seq = seq
+	if len(val) < 4 || binary.BigEndian.Uint32(val) != crc32.Checksum(val[4:], castagnoli) {
+		return h, fmt.Errorf("order record %x fails its checksum (damaged on disk)", key)
+	}
+	r := &reader{b: val[4:]}
+	for len(r.b) > 0 && r.err == nil {
+		tag := r.uvarint()
+		f, kind := tag>>1, tag&1
+		if kind == kindUint {
+			v := r.uvarint()
+			switch f {
+			case fAmount:
+				h.amount = unzigzag(v)
+			case fFinal:
+				h.final = v != 0
+			case fRefunded:
+				h.refunded = unzigzag(v)
+			}
+			continue
+		}
+		lit, w := r.textBytes()
+		switch f {
+		case fHistory:
+			hr := &reader{b: lit}
+			hr.uvarint()
+			hr.textBytes()
+			hr.textBytes()
+			hr.textBytes()
+			if hr.err != nil {
+				r.err = fmt.Errorf("history entry: %w", hr.err)
+			}
+		case fClientSN:
+			h.clientSN = lit
+			if lit == nil {
+				h.clientSN = []byte(w)
+			}
+		case fState:
+			h.state, h.stateLit = w, lit
+		}
+	}
+	if r.err != nil {
+		return h, fmt.Errorf("order record %x: %w", key, r.err)
+	}
+	if len(h.clientSN) == 0 {
+		return h, fmt.Errorf("order record %x has no client_sn", key)
+	}
+	return h, nil
+}
