@@ -153,8 +153,10 @@ func bandPad(size int) int { return 1 + size/8 }
 
 // settle chooses sizes: each item the largest size that fits w, else its
 // min size shortened by rule (a line that cannot even be shortened is left
-// out). Then, while the items are taller than h, the item with most room
-// above its min shrinks a step, then the lowest-priority items go.
+// out). Then, while the items are taller than h, the least important item
+// that is above its min shrinks a step; when none can, the least important
+// item goes (a paragraph line by line). Room that frees is given back to
+// the most important items; the rows of a list end up one size.
 func settle(items []item, w, h, sep int) []item {
 	var out []item
 	for _, it := range items {
@@ -235,8 +237,8 @@ func settle(items []item, w, h, sep int) []item {
 		// biggest of those first.
 		best := -1
 		for i, it := range out {
-			if len(sizesIn(it.min, it.size-1)) == 0 || sizesIn(it.min, it.size-1)[0] >= it.size {
-				continue
+			if it.size <= it.min || sizesIn(it.min, it.size-1)[0] >= it.size {
+				continue // at its floor
 			}
 			if best < 0 || it.prio > out[best].prio || (it.prio == out[best].prio && it.size > out[best].size) {
 				best = i
