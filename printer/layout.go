@@ -190,8 +190,8 @@ func (l *Layout) wrap(s string, cols int) []string {
 			// is one, so that a clause stays together.
 			carry := []rune(nil)
 			for i := len(cur) - 1; i > len(cur)/2; i-- {
-				if strings.ContainsRune("，：；。、,:;", cur[i]) {
-					carry = append(carry, cur[i+1:]...)
+				if strings.ContainsRune("，：；。、", cur[i]) { // Chinese pauses; Latin breaks at spaces
+					carry = append(carry, []rune(strings.TrimLeft(string(cur[i+1:]), " "))...)
 					cur = cur[:i+1]
 					break
 				}

@@ -618,3 +618,24 @@ func TestChineseWordsOnAWesternPrinter(t *testing.T) {
 		t.Errorf("rasters %v: want the title, reason and labels as images", p.Rasters)
 	}
 }
+
+// Lines wrap between words, never inside one (issue 16: nothing cut off
+// mid-word), Chinese between characters and preferably after a comma; only
+// a word longer than a line is cut.
+func TestWrapKeepsWords(t *testing.T) {
+	l, _ := NewLayout(Config{Charset: "gb18030"})
+	for _, c := range []struct {
+		in   string
+		cols int
+		want []string
+	}{
+		{"Paid after the sale was canceled: keep it or refund it", 20, []string{"Paid after the sale", "was canceled: keep", "it or refund it"}},
+		{"订单取消后顾客仍已付款：请保留或退款", 32, []string{"订单取消后顾客仍已付款：", "请保留或退款"}},
+		{"2026112522001455551234567890", 10, []string{"2026112522", "0014555512", "34567890"}},
+	} {
+		got := l.wrap(c.in, c.cols)
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("wrap(%q, %d) = %q, want %q", c.in, c.cols, got, c.want)
+		}
+	}
+}
