@@ -241,7 +241,7 @@ func TestDay(t *testing.T) {
 	r.typeKeys("1")
 	p.waitFor("refund amount", shown("entering", "title", "refund", "order", offline))
 	r.typeKeys("2\r")
-	p.waitFor("refund done", shown("info", "title", "refund", "order", offline))
+	p.waitFor("refund done", shown("info", "title", "refund", "order", offline, "result", "ok"))
 	// 2: refund the first sale in full, by the number printed on it.
 	seq, err := strconv.ParseUint(regexp.MustCompile(`\d+$`).FindString(paid), 10, 64)
 	if err != nil {
@@ -252,10 +252,10 @@ func TestDay(t *testing.T) {
 	r.typeKeys(strconv.FormatUint(seq, 10) + "\r")
 	p.waitFor("refund amount", shown("entering", "title", "refund", "order", paid))
 	r.typeKeys("\r")
-	p.waitFor("full refund", shown("info", "title", "refund", "order", paid))
+	p.waitFor("full refund", shown("info", "title", "refund", "order", paid, "result", "ok"))
 	// 3: reprint the last receipt; 5: the Z report.
 	r.typeKeys("\r3")
-	p.waitFor("reprint", shown("info", "title", "reprint"))
+	p.waitFor("reprint", shown("info", "title", "reprint", "result", "ok"))
 	r.typeKeys("\r5")
 	p.waitFor("Z report", shown("report"))
 	p.waitPrinted()
@@ -358,5 +358,57 @@ func TestDay(t *testing.T) {
 	}
 	if strings.Count(all, paid) < 3 {
 		t.Errorf("order %s is on fewer than 3 documents (QR slip, receipt, reprint, refund)", paid)
+	}
+}
+
+// TestKeypadCommissioning: a technician re-commissions the terminal from
+// the keypad: technician PIN, activation code typed, the result on the
+// screen, a commissioning slip on paper, and the next sale goes through
+// the new terminal identity.
+func TestKeypadCommissioning(t *testing.T) {
+	r, _, _ := newDayRig(t)
+	r.sb.AddActivationCode("87654321", 1)
+	r.provision()
+	pinSet := exec.Command(binPath, "pin", "set", "technician", "--config", r.config)
+	pinSet.Stdin = strings.NewReader("1357\n1357\n")
+	if out, err := pinSet.CombinedOutput(); err != nil {
+		t.Fatalf("pin set technician: %v\n%s", err, out)
+	}
+	p := r.start("POSAGENT_VENDOR_FILE=" + filepath.Join(r.dir, "vendor"))
+	before := r.sb.Ledger()
+	r.typeKeys("m1357\r")
+	p.waitFor("technician menu", shown("menu"))
+	r.typeKeys("1") // activate
+	p.waitFor("code entry", shown("info", "title", "activation"))
+	r.typeKeys("87654321\r")
+	p.waitFor("activation result", shown("info", "title", "activation", "result", "ok"))
+	p.waitPrinted()
+	r.typeKeys("cc")
+	p.waitFor("idle", shown("idle"))
+	sn := r.sale(p, "1.50")
+	r.sb.Pay(sn)
+	p.waitFor("paid", shown("paid", "order", sn))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+
+	var first, second string
+	for _, e := range before.Orders {
+		first = e.Terminal
+	}
+	for _, e := range r.sb.Ledger().Orders {
+		if e.ClientSN == sn {
+			second = e.Terminal
+		}
+	}
+	if second == "" || second == first {
+		t.Fatalf("the sale after activation went through terminal %q (before: %q)", second, first)
+	}
+	data, _ := os.ReadFile(r.paper)
+	page, err := preview.Parse(data, preview.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := strings.Join(page.Texts(), "\n"); !strings.Contains(all, "COMMISSIONING") {
+		t.Fatalf("no commissioning slip on paper:\n%s", all)
 	}
 }

@@ -184,8 +184,14 @@ func (t *Terminal) counter() (*counter.Counter, error) {
 			}
 		},
 		Shown: func(s display.Screen) {
+			result := ""
+			for _, f := range s.Facts {
+				if f.Label == "result" {
+					result = f.Value
+				}
+			}
 			t.log.Debug("screen shown", "kind", s.Kind.String(), "order", s.OrderNo, "reason", s.Reason, "title", s.Title,
-				"recovered", s.Recovered)
+				"recovered", s.Recovered, "result", result)
 		},
 	}
 	if t.spool != nil {
