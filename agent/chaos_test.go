@@ -412,6 +412,7 @@ func chaosRun(t *testing.T, gw string, seed uint64) chaosResult {
 				if _, err := b.eng.Reconcile(ctx); err != nil {
 					t.Fatal(err)
 				}
+				b.eng.findOpenRefunds() // as Run does after start-up
 				res.restarts++
 			}
 			if err := b.eng.Tick(ctx); err != nil {

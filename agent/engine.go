@@ -230,6 +230,8 @@ type Engine struct {
 	// tries counts each open order's attempts in this run: a poll that
 	// changes nothing is not committed, so the stored Attempts lags.
 	tries map[string]int
+	// settling counts failed tries to conclude an order past its expiry.
+	settling map[string]int
 	// checking is the last EventChecking reason per order, so a poll that
 	// learns nothing new emits nothing.
 	checking map[string]string
@@ -270,7 +272,7 @@ func New(cfg Config, store Store, gw gateway.Gateway, clock Clock, log *slog.Log
 		rng: rand.New(rand.NewPCG(seed, seed+1)), online: true, clockOK: cfg.ClockCheck == nil,
 		next: map[string]time.Time{}, deadlines: map[string]time.Time{}, expires: map[string]time.Time{},
 		busy: map[string]chan struct{}{}, released: map[string]bool{}, cancelSent: map[string]bool{},
-		checking: map[string]string{}, tries: map[string]int{}, refunds: map[string]*openRefundState{}, calls: map[string]*orderCalls{}}
+		checking: map[string]string{}, tries: map[string]int{}, settling: map[string]int{}, refunds: map[string]*openRefundState{}, calls: map[string]*orderCalls{}}
 }
 
 // Config returns the engine's effective configuration.
@@ -988,7 +990,10 @@ func (e *Engine) settle(ctx context.Context, o *storage.Order) {
 		// A few quick tries, then as slowly as a watch: a gateway whose
 		// answers cannot be verified (unsigned) or never arrive leaves the
 		// order open, shown and counted, but never flooded.
-		n := e.try(o)
+		e.mu.Lock()
+		e.settling[o.ClientSN]++
+		n := e.settling[o.ClientSN]
+		e.mu.Unlock()
 		if n <= 3 {
 			e.scheduleAt(o, now.Add(e.backoff(n)))
 		} else {
@@ -1266,6 +1271,7 @@ func (e *Engine) move(o *storage.Order, to State, note string) error {
 			delete(e.cancelSent, o.ClientSN)
 			delete(e.checking, o.ClientSN)
 			delete(e.tries, o.ClientSN)
+			delete(e.settling, o.ClientSN)
 			e.closeCalls(o.ClientSN)
 			e.lastFinal = *o
 		}
