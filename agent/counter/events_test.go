@@ -290,3 +290,15 @@ func TestMenuKeepsTheScreen(t *testing.T) {
 		t.Fatalf("late payment refunded: %+v", s)
 	}
 }
+
+// TestQueuedSaleDoesNotInterrupt: once the cashier types the next amount,
+// a queued sale that reaches the gateway later does not take the screen.
+func TestQueuedSaleDoesNotInterrupt(t *testing.T) {
+	m := newMachine(t)
+	setups["offline-queued"](t, m)
+	press(t, m, keypad.Digit3)
+	m.Event(agent.Event{Kind: agent.EventAwaitingPayment, Order: order("A1", 500, agent.Awaiting)}, PrintConfig{})
+	if s := m.Screen(); s.Kind != display.Entering || s.Typed != "3" {
+		t.Fatalf("the queued sale's QR interrupted the typing: %+v", s)
+	}
+}

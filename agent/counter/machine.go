@@ -284,6 +284,9 @@ func (m *Machine) Key(k keypad.Key) Action {
 			m.idle()
 			return Action{}
 		case isAmountKey(k):
+			// A new amount: the sale that was on the screen (finished, or
+			// queued and left to the engine) no longer takes it back.
+			m.current = ""
 			m.entry.Reset()
 			return m.amountKey(k)
 		}
