@@ -342,3 +342,56 @@ func TestMenuDigits(t *testing.T) {
 		t.Fatalf("Enter on the third item: %s", a.Kind)
 	}
 }
+
+// FuzzNeverStuck: whatever keys come (and whatever the actions answer),
+// Cancel gets the cashier out: at most three presses reach the idle
+// screen, or cancel the sale on the screen. Issue 15: "The keypad never
+// gets stuck".
+func FuzzNeverStuck(f *testing.F) {
+	f.Add([]byte{1, 12, 2, 3, 4, 13, 13, 5}, []byte{0})
+	f.Add([]byte{18, 1, 2, 3, 4, 13, 1, 13}, []byte{1, 2})
+	f.Add([]byte{11, 11, 11, 12, 12, 13, 17}, []byte{3})
+	f.Fuzz(func(t *testing.T, keys, answers []byte) {
+		m := newMachine(t)
+		answer := func(a Action, i int) {
+			if a.Kind == ActNone || a.Kind == ActQuit {
+				return
+			}
+			var n byte
+			if len(answers) > 0 {
+				n = answers[i%len(answers)]
+			}
+			r := Result{Kind: a.Kind}
+			switch n % 4 {
+			case 0:
+				r.Err = ErrNotFound
+			case 1:
+				r.Role = Supervisor
+				r.Order = order("A1", 500, agent.Paid)
+			case 2:
+				r.Role = Technician
+				r.Order = order("A1", 500, agent.PartialRefunded)
+			case 3:
+				r.Locked = time.Minute
+			}
+			m.Done(r)
+		}
+		for i, b := range keys {
+			k := keypad.Key(b%uint8(keypad.Quit-1)) + 1 // Digit0..Menu: every key but KeyNone and Quit
+			answer(m.Key(k), i)
+			if len(m.Screen().Keys) == 0 && m.Mode() != ModeBusy {
+				t.Fatalf("mode %s shows no key hints", m.Mode())
+			}
+		}
+		for i := 0; i < 3 && m.Mode() != ModeIdle; i++ {
+			a := m.Key(keypad.Cancel)
+			if a.Kind == ActCancel {
+				return // the sale on the screen is being cancelled
+			}
+			answer(a, i)
+		}
+		if m.Mode() != ModeIdle {
+			t.Fatalf("three Cancels left the counter in %s (%+v)", m.Mode(), m.Screen())
+		}
+	})
+}
