@@ -87,8 +87,20 @@ func camera(img image.Image, zoom, degrees float64) *image.Gray {
 	src := make([]float64, b.Dx()*b.Dy())
 	for y := range b.Dy() {
 		for x := range b.Dx() {
-			r, g, bb, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			src[y*b.Dx()+x] = (299*float64(r) + 587*float64(g) + 114*float64(bb)) / 1000 / 257
+			px, py := b.Min.X+x, b.Min.Y+y
+			var v float64
+			switch m := img.(type) {
+			case *image1bit.VerticalLSB:
+				if m.BitAt(px, py) {
+					v = 255
+				}
+			case *image.Gray:
+				v = float64(m.GrayAt(px, py).Y)
+			default:
+				r, g, bb, _ := img.At(px, py).RGBA()
+				v = (299*float64(r) + 587*float64(g) + 114*float64(bb)) / 1000 / 257
+			}
+			src[y*b.Dx()+x] = v
 		}
 	}
 	lum := func(x, y int) float64 {
@@ -119,21 +131,32 @@ func camera(img image.Image, zoom, degrees float64) *image.Gray {
 			sharp[y*w+x] = v
 		}
 	}
+	// A 3×3 box blur, as two passes of 3.
+	blur := func(in []float64, dx, dy int) []float64 {
+		out := make([]float64, len(in))
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				sum, n := in[y*w+x], 1.0
+				if xx, yy := x-dx, y-dy; xx >= 0 && yy >= 0 {
+					sum += in[yy*w+xx]
+					n++
+				}
+				if xx, yy := x+dx, y+dy; xx < w && yy < h {
+					sum += in[yy*w+xx]
+					n++
+				}
+				out[y*w+x] = sum / n
+			}
+		}
+		return out
+	}
+	soft := blur(blur(sharp, 1, 0), 0, 1)
 	out := image.NewGray(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			sum, n := 0.0, 0.0
-			for ky := -1; ky <= 1; ky++ {
-				for kx := -1; kx <= 1; kx++ {
-					if xx, yy := x+kx, y+ky; xx >= 0 && yy >= 0 && xx < w && yy < h {
-						sum += sharp[yy*w+xx]
-						n++
-					}
-				}
-			}
-			v := 40 + sum/n*(215-40)/255
+			v := 40 + soft[y*w+x]*(215-40)/255
 			v *= 1 - 0.25*float64(x)/float64(w)
-			out.SetGray(x, y, color.Gray{Y: uint8(v)})
+			out.Pix[y*out.Stride+x] = uint8(v)
 		}
 	}
 	return out
