@@ -26,9 +26,14 @@ func (db *DB) dropMapped() {
 
 // dropPages is dropMapped for a caller inside a transaction, which keeps
 // the mapping in place (bbolt remaps only with no transaction open).
-func dropPages(tx *bolt.Tx) {
+func dropPages(tx *bolt.Tx) { pageDropper(tx)() }
+
+// pageDropper returns dropPages for tx as a function another goroutine
+// may call while, and only while, tx is open.
+func pageDropper(tx *bolt.Tx) func() {
 	size := uintptr(tx.Size())
 	page := uintptr(unix.Getpagesize())
 	size = (size + page - 1) &^ (page - 1)
-	_, _, _ = unix.Syscall(unix.SYS_MADVISE, tx.DB().Info().Data, size, unix.MADV_DONTNEED)
+	data := tx.DB().Info().Data
+	return func() { _, _, _ = unix.Syscall(unix.SYS_MADVISE, data, size, unix.MADV_DONTNEED) }
 }

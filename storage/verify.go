@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -146,9 +147,16 @@ func (db *DB) checkPages(ctx context.Context) error {
 	return db.view(func(tx *bolt.Tx) error {
 		// bbolt's checker walks every page in its own goroutine, with no
 		// progress to hook into: drop its pages on a timer meanwhile.
+		// The dropper ends before the transaction does: after that the
+		// mapping may be gone, and its address reused.
 		done := make(chan struct{})
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		defer close(done)
+		drop := pageDropper(tx)
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			t := time.NewTicker(time.Millisecond)
 			defer t.Stop()
 			for {
@@ -156,7 +164,7 @@ func (db *DB) checkPages(ctx context.Context) error {
 				case <-done:
 					return
 				case <-t.C:
-					dropPages(tx)
+					drop()
 				}
 			}
 		}()
