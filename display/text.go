@@ -245,7 +245,7 @@ func wrapText(s string, w, size int, bold bool, n int) (lines []string, ok bool)
 func joinLines(lines []string) string {
 	var b strings.Builder
 	for i, l := range lines {
-		if i > 0 {
+		if i > 0 && lines[i-1] != "" && l != "" {
 			prev := []rune(lines[i-1])
 			if !wide(prev[len(prev)-1]) && !wide(firstRune(l)) {
 				b.WriteByte(' ')
