@@ -14,7 +14,7 @@ GATEWAY   ?= all
 
 MAINTAINER ?= posagent maintainers <maintainers@posagent.example>
 
-.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb lint-deb chaos screens clean
+.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb lint-deb bench-scale chaos screens clean
 
 all: test build
 
@@ -45,6 +45,14 @@ screens:
 ## bench: the benchmarks that carry the performance targets of the issues.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-scale: storage at 0/10k/100k/1M orders (bytes on disk, start-up,
+## status/list/show, one-day and full exports, verify, archive) with ratios to
+## the empty database; each operation in its own child process for its RSS.
+## make bench-scale SIZES=0,10000 for a quick look.
+SIZES ?= 0,10000,100000,1000000
+bench-scale:
+	POSAGENT_BENCH_SCALE=$(SIZES) $(GO) test -run '^TestBenchScale$$' -count=1 -v -timeout 60m ./storage
 
 ## chaos: many seeds of the sale-engine chaos test (make chaos SEEDS=1000 GATEWAY=upay).
 chaos:
