@@ -140,7 +140,7 @@ func runSource(t *testing.T, src *Source) (<-chan Event, func() error) {
 
 // newPty opens a pseudo-terminal pair. The slave side is what a USB serial
 // adapter would be; closing the master is pulling the cable.
-func newPty(t *testing.T) (master *os.File, slaveName string) {
+func newPty(t testing.TB) (master *os.File, slaveName string) {
 	t.Helper()
 	master, slave, err := pty.Open()
 	if err != nil {
