@@ -320,6 +320,13 @@ func (c *Counter) do(ctx context.Context, a Action) {
 	switch a.Kind {
 	case ActSale:
 		r.Order, r.Err = eng.Sale(ctx, a.Cents)
+		if errors.Is(r.Err, agent.ErrBusy) {
+			// Which sale is open? An engine that can say (agent.Engine
+			// does) gets it back on the screen.
+			if ae, ok := eng.(interface{ Active() (storage.Order, bool) }); ok {
+				r.Order, _ = ae.Active()
+			}
+		}
 		eng.Wake()
 	case ActCancel:
 		r.Err = eng.CancelActive(ctx)

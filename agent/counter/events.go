@@ -52,7 +52,11 @@ func (m *Machine) Event(ev agent.Event, pc PrintConfig) []Doc {
 	// while the counter is idle takes the screen: its customer may be
 	// waiting. A late payment takes an idle or finished screen too: the
 	// money is in, the cashier must decide.
-	free := m.mode == ModeIdle || (m.mode == ModeOutcome && ev.Kind == agent.EventLatePaid)
+	// The sale the engine recovers after a restart is its active sale: it
+	// takes the screen whatever the cashier started meanwhile (the menu
+	// aside), or Cancel could not reach it.
+	free := m.mode == ModeIdle || (m.mode == ModeOutcome && ev.Kind == agent.EventLatePaid) ||
+		(ev.Recovered && !m.menuOpen())
 	if !mine && o.ClientSN != "" && free &&
 		(ev.Kind == agent.EventAwaitingPayment || ev.Kind == agent.EventChecking || ev.Kind == agent.EventLatePaid) {
 		m.current, mine = o.ClientSN, true

@@ -302,3 +302,26 @@ func TestQueuedSaleDoesNotInterrupt(t *testing.T) {
 		t.Fatalf("the queued sale's QR interrupted the typing: %+v", s)
 	}
 }
+
+// TestBusyEngineShowsItsSale: an amount refused because the engine still
+// has a sale open brings that sale back to the screen, where Cancel works
+// (issue 15: "After a restart the counter locks").
+func TestBusyEngineShowsItsSale(t *testing.T) {
+	m := newMachine(t)
+	press(t, m, keypad.Digit5, keypad.Enter)
+	m.Done(Result{Kind: ActSale, Err: agent.ErrBusy, Order: order("OPEN", 900, agent.Awaiting)})
+	s := m.Screen()
+	if s.Kind != display.AwaitingPayment || s.OrderNo != "OPEN" || s.QR == "" {
+		t.Fatalf("busy: %+v", s)
+	}
+	if a := m.Key(keypad.Cancel); a.Kind != ActCancel {
+		t.Fatalf("Cancel on the engine's open sale: %s", a.Kind)
+	}
+	// A recovered sale takes the screen even from a cashier typing.
+	m = newMachine(t)
+	press(t, m, keypad.Digit5)
+	m.Event(agent.Event{Kind: agent.EventChecking, Order: order("REC", 100, agent.Unknown), Recovered: true}, PrintConfig{})
+	if s := m.Screen(); s.Kind != display.Checking || s.OrderNo != "REC" || !s.Recovered {
+		t.Fatalf("recovered while typing: %+v", s)
+	}
+}

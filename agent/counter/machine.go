@@ -554,9 +554,27 @@ func (m *Machine) refundScreen() display.Screen {
 func (m *Machine) Done(r Result) {
 	switch r.Kind {
 	case ActSale:
-		if r.Err != nil && (m.mode == ModeConnecting || m.mode == ModeIdle) {
-			m.show(ModeOutcome, display.Screen{Kind: display.Error, Reason: saleReason(r.Err), AmountCents: r.Order.AmountCents})
+		if r.Err == nil || (m.mode != ModeConnecting && m.mode != ModeIdle) {
+			return
 		}
+		if errors.Is(r.Err, agent.ErrBusy) && r.Order.ClientSN != "" {
+			// The engine still has a sale open (r.Order): put it back on
+			// the screen, so Cancel reaches it instead of the counter
+			// refusing every amount.
+			m.current = r.Order.ClientSN
+			m.deadline = r.Order.Deadline
+			s := m.saleScreen(r.Order)
+			if agent.State(r.Order.State) == agent.Awaiting && r.Order.QRCode != "" {
+				s.Kind, s.QR = display.AwaitingPayment, r.Order.QRCode
+				s.Remaining = max(r.Order.Deadline.Sub(m.now), 0)
+				m.show(ModeAwaiting, s)
+				return
+			}
+			s.Kind, s.Reason = display.Checking, "do_not_hand_over"
+			m.show(ModeChecking, s)
+			return
+		}
+		m.show(ModeOutcome, display.Screen{Kind: display.Error, Reason: saleReason(r.Err), AmountCents: r.Order.AmountCents})
 		return
 	case ActCancel, ActRecheck:
 		if r.Err != nil {
