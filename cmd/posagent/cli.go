@@ -553,11 +553,7 @@ func (c *cli) ordersList(cmd *cobra.Command, since string, limit int) error {
 		return err
 	}
 	defer db.Close()
-	os, err := db.ListOrders(f)
-	if err != nil {
-		return err
-	}
-	return storage.WriteOrderTable(c.stdout, os)
+	return db.WriteOrderList(c.stdout, f) // streams: flat memory at any history
 }
 
 func (c *cli) ordersExport(cmd *cobra.Command, format, since string) error {

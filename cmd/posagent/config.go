@@ -65,6 +65,11 @@ type TerminalConfig struct {
 	// Timezone is an IANA name for the times on receipts and reports.
 	// Empty: by locale (Asia/Hong_Kong for zh-HK, else Asia/Shanghai).
 	Timezone string `toml:"timezone"`
+	// Font is a TTF/OTF/TTC file for characters the built-in glyph table
+	// lacks (merchant names, subjects, gateway messages). Empty: Debian's
+	// fonts-wqy-microhei if installed; without it such characters show as
+	// a hollow box, never as "?".
+	Font string `toml:"font"`
 }
 
 // GatewayConfig chooses and configures the payment gateway.

@@ -73,12 +73,10 @@ func serveControl(ctx context.Context, cfg Config, path string, db *storage.DB, 
 			fail(w, 400, err)
 			return
 		}
-		os, err := db.ListOrders(f)
-		if err != nil {
-			fail(w, 500, err)
-			return
+		// Streamed: the service's memory stays flat however long the list.
+		if err := db.WriteOrderList(w, f); err != nil {
+			log.Warn("control: order list", "err", err)
 		}
-		storage.WriteOrderTable(w, os)
 	})
 	mux.HandleFunc("GET /orders/{sn}", func(w http.ResponseWriter, r *http.Request) {
 		o, err := db.GetOrder(r.PathValue("sn"))

@@ -31,6 +31,7 @@ import (
 	"posagent/agent/keypad"
 	"posagent/agent/metrics"
 	"posagent/agent/watchdog"
+	"posagent/display/bitmapfont"
 	"posagent/printer"
 	"posagent/provision"
 	"posagent/storage"
@@ -219,6 +220,11 @@ type serveOpts struct {
 // orders stay in the database and are reconciled on the next start.
 func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	log := o.log
+	if cfg.Terminal.Font != "" {
+		if err := bitmapfont.SetSystemFont(cfg.Terminal.Font); err != nil {
+			return fmt.Errorf("terminal.font: %s is not a usable font file: %w", cfg.Terminal.Font, errors.Unwrap(err))
+		}
+	}
 	db, err := openDB(cfg.Terminal.Database, log, 2*time.Second)
 	if err != nil {
 		return err
@@ -319,6 +325,15 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 		}
 		return fmt.Sprintf("%s, %d open, %d queued", on, p, q)
 	}})
+	retention, _ := cfg.retention() // validated when the config was loaded
+	u := &upkeep{db: db, log: log, retention: retention, dir: archiveDir(cfg), now: time.Now,
+		damaged: func(error) {
+			t.Emit(agent.Event{Kind: agent.EventError, Reason: "database damaged: call support"})
+		}}
+	go u.checkAfterCrash(ctx)
+	archiveTick := time.NewTicker(24 * time.Hour)
+	defer archiveTick.Stop()
+	go u.archiveEvery(ctx, archiveTick.C)
 	if err := serveControl(ctx, cfg, socketPath(cfg.Terminal.Database), db, t.eng, upayClient, log); err != nil {
 		log.Warn("no control socket: orders, refund and checkin need the service stopped", "err", err)
 	}
