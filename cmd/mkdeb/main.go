@@ -470,10 +470,14 @@ func buildDeb(t target, o options) (string, error) {
 			// The scripts also use deb-systemd-helper/-invoke, as
 			// debhelper's do: init-system-helpers is Essential, so it is not
 			// listed (lintian: depends-on-essential-package-without-using-version).
-			Depends:   []string{"systemd"},
-			Conflicts: conflicts,
-			Replaces:  replaces,
-			Provides:  provides,
+			Depends: []string{"systemd"},
+			// The built-in glyph table holds the interface's own words;
+			// merchant names, subjects and gateway messages in Chinese need
+			// a system CJK font (display/bitmapfont's default path).
+			Recommends: []string{"fonts-wqy-microhei"},
+			Conflicts:  conflicts,
+			Replaces:   replaces,
+			Provides:   provides,
 			Deb: nfpm.Deb{
 				Predepends: []string{"adduser"},
 			},

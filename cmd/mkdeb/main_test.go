@@ -335,6 +335,7 @@ func TestPackageContents(t *testing.T) {
 				"Maintainer":   testMaintainer,
 				"Pre-Depends":  "adduser",
 				"Depends":      "systemd",
+				"Recommends":   "fonts-wqy-microhei", // display/bitmapfont.DefaultSystemFont
 				"Conflicts":    tc.conflicts,
 				"Replaces":     tc.conflicts,
 				"Provides":     tc.provides,
