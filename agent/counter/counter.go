@@ -377,8 +377,16 @@ func (c *Counter) do(ctx context.Context, a Action) {
 			state = "offline"
 		}
 		n, cents := c.queue()
-		r.Facts = append([]display.Fact{{Label: "gateway", Value: state},
-			{Label: "queued", Value: fmt.Sprintf("%d (%s)", n, keypad.FormatCents(cents))}}, r.Facts...)
+		facts := []display.Fact{{Label: "gateway", Value: state},
+			{Label: "queued", Value: fmt.Sprintf("%d (%s)", n, keypad.FormatCents(cents))}}
+		// What the engine is still asking the gateway about, when it can say.
+		if ce, ok := eng.(interface{ Counts() (agent.Counts, error) }); ok {
+			if n, err := ce.Counts(); err == nil {
+				facts = append(facts, display.Fact{Label: "checking", Value: fmt.Sprint(n.Checking + n.Unresolved)},
+					display.Fact{Label: "watching", Value: fmt.Sprint(n.Watching)})
+			}
+		}
+		r.Facts = append(facts, r.Facts...)
 	case ActCheckin:
 		if c.o.Checkin == nil {
 			r.Err = errors.New("not_supported")
