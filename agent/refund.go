@@ -268,28 +268,28 @@ const (
 	refundLookbackLimit = 5000
 )
 
-// orderLister is the part of *storage.DB that lists recent orders.
-type orderLister interface {
-	ListOrders(f storage.Filter) ([]storage.Order, error)
+// orderWalker is the part of *storage.DB that streams recent orders,
+// newest first, without holding them all in memory.
+type orderWalker interface {
+	EachOrder(f storage.Filter, fn func(storage.Order) error) error
 }
 
 // findOpenRefunds schedules every recent refund left unconfirmed.
 func (e *Engine) findOpenRefunds() {
-	l, ok := e.store.(orderLister)
+	w, ok := e.store.(orderWalker)
 	if !ok {
 		return
 	}
 	now := e.clock.Now()
-	os, err := l.ListOrders(storage.Filter{Since: now.Add(-refundLookback), Limit: refundLookbackLimit})
+	err := w.EachOrder(storage.Filter{Since: now.Add(-refundLookback), Limit: refundLookbackLimit}, func(o storage.Order) error {
+		if no, amt, open := RefundPending(o); open {
+			e.log.Info("refund left unconfirmed by the last run; asking again with the same number", "client_sn", o.ClientSN, "request_no", no)
+			e.keepRefund(&o, no, amt, now)
+		}
+		return nil
+	})
 	if err != nil {
 		e.log.Error("looking for unconfirmed refunds", "err", err)
-		return
-	}
-	for i := range os {
-		if no, amt, open := RefundPending(os[i]); open {
-			e.log.Info("refund left unconfirmed by the last run; asking again with the same number", "client_sn", os[i].ClientSN, "request_no", no)
-			e.keepRefund(&os[i], no, amt, now)
-		}
 	}
 }
 
