@@ -532,3 +532,77 @@ func TestBudgetWhateverTheGatewayAnswers(t *testing.T) {
 		t.Fatalf("%d orders still open after two days", p)
 	}
 }
+
+// countingBlockGateway holds every Query until released and records how
+// many were in flight at once.
+type countingBlockGateway struct {
+	gateway.Gateway
+	mu       sync.Mutex
+	inflight int
+	most     int
+	entered  chan string
+	release  chan struct{}
+}
+
+func (g *countingBlockGateway) Query(ctx context.Context, ref gateway.Ref) (gateway.Order, error) {
+	g.mu.Lock()
+	g.inflight++
+	g.most = max(g.most, g.inflight)
+	g.mu.Unlock()
+	g.entered <- ref.ClientSN
+	<-g.release
+	g.mu.Lock()
+	g.inflight--
+	g.mu.Unlock()
+	return g.Gateway.Query(ctx, ref)
+}
+
+// TestConversationsConcurrentAndBounded: orders due together talk to the
+// gateway side by side, at most Config.Conversations at once, one
+// conversation per order (issue 14).
+func TestConversationsConcurrentAndBounded(t *testing.T) {
+	b := newBed(t, "upay", Config{Conversations: 2})
+	if err := b.personalities(sandboxkit.NoCancel); err != nil {
+		t.Fatal(err)
+	}
+	// Three open orders off the screen, watched (the gateway cannot cancel).
+	var latest time.Time
+	for i := range 3 {
+		if _, err := b.eng.Sale(ctx, int64(100+i)); err != nil {
+			t.Fatal(err)
+		}
+		b.eng.CancelActive(ctx)
+	}
+	os, _ := b.db.PendingOrders()
+	if len(os) != 3 {
+		t.Fatalf("%d open orders", len(os))
+	}
+	b.eng.mu.Lock()
+	for _, o := range os {
+		latest = later(latest, b.eng.due(&o))
+	}
+	b.eng.mu.Unlock()
+	b.clock.Set(latest) // all three due
+	g := &countingBlockGateway{Gateway: b.gw, entered: make(chan string), release: make(chan struct{})}
+	b.eng.gw = g
+	done := make(chan error)
+	go func() { done <- b.eng.Tick(ctx) }()
+	seen := map[string]bool{<-g.entered: true, <-g.entered: true} // two at once
+	g.release <- struct{}{}                                         // one ends; the third may start
+	seen[<-g.entered] = true
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 || g.most != 2 {
+		t.Fatalf("orders queried %v, at most %d at once (want 2)", seen, g.most)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
