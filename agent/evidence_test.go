@@ -588,7 +588,7 @@ func TestConversationsConcurrentAndBounded(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- b.eng.Tick(ctx) }()
 	seen := map[string]bool{<-g.entered: true, <-g.entered: true} // two at once
-	g.release <- struct{}{}                                         // one ends; the third may start
+	g.release <- struct{}{}                                       // one ends; the third may start
 	seen[<-g.entered] = true
 	g.release <- struct{}{}
 	g.release <- struct{}{}
