@@ -144,7 +144,7 @@ func (db *DB) checkPages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return db.view(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		// bbolt's checker walks every page in its own goroutine, with no
 		// progress to hook into: drop its pages on a timer meanwhile.
 		// The dropper ends before the transaction does: after that the
@@ -168,18 +168,51 @@ func (db *DB) checkPages(ctx context.Context) error {
 				}
 			}
 		}()
-		var errs []error
-		for err := range tx.Check() { // drained to the end: the checker cannot be stopped
-			if len(errs) < 8 {
-				errs = append(errs, err)
-			}
-		}
+		errs := checkTx(tx)
 		dropPages(tx)
 		if len(errs) > 0 {
 			return checkError{errors.Join(errs...)}
 		}
 		return nil
 	})
+	if !isCheckError(err) || db.readOnly {
+		return err
+	}
+	// bbolt's Check in a read transaction compares the pages with the
+	// live freelist, which a commit made meanwhile has changed: "it is not
+	// safe to execute other writer transactions at the same time"
+	// (bbolt tx_check.go, Tx.Check). The check above runs while the
+	// terminal sells, so what it found is confirmed in a write
+	// transaction, where Check is exact, before the file is called
+	// corrupt. That holds sales back for the length of one check, and
+	// only when the quick one found something.
+	errConfirmRollback := errors.New("storage: check only")
+	var confirmed []error
+	uerr := db.bolt.Update(func(tx *bolt.Tx) error {
+		confirmed = checkTx(tx)
+		return errConfirmRollback // write nothing
+	})
+	if uerr != nil && !errors.Is(uerr, errConfirmRollback) {
+		return uerr
+	}
+	if len(confirmed) > 0 {
+		return checkError{errors.Join(confirmed...)}
+	}
+	db.log.Info("storage: the background check's findings were commits made during it; the file is sound",
+		"path", db.path, "first", err.Error())
+	return nil
+}
+
+// checkTx runs bbolt's Tx.Check, drained to the end (the checker cannot
+// be stopped), keeping the first few findings.
+func checkTx(tx *bolt.Tx) []error {
+	var errs []error
+	for err := range tx.Check() {
+		if len(errs) < 8 {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // derived is what the indexes and counters should hold, computed from the records.
