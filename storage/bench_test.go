@@ -143,7 +143,7 @@ func BenchmarkOpenPhases(b *testing.B) {
 	defer db.Close()
 	b.Run("pages+TxCheck", func(b *testing.B) {
 		for b.Loop() {
-			if err := db.checkPages(b.Context()); err != nil {
+			if err := db.checkPages(b.Context(), true); err != nil {
 				b.Fatal(err)
 			}
 		}

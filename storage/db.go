@@ -265,7 +265,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 
 	if o.Check == CheckFull {
-		if err := db.checkPages(context.Background()); err != nil {
+		if err := db.checkPages(context.Background(), true); err != nil {
 			_ = db.bolt.Close()
 			return nil, db.quarantine(err)
 		}

@@ -19,11 +19,14 @@ import (
 // CheckMode). It is done where it pays:
 //
 //   - after an unclean shutdown, by CheckInBackground, while the terminal
-//     sells: it reads in one read transaction, and can be cancelled. A
-//     read transaction does not block commits; only a commit that makes
-//     bbolt grow its mapping waits for it, and bbolt maps twice the file
-//     (up to 1 GB), so a sale does not meet that during a check;
-//   - on demand, by Verify (`posagent doctor --deep`);
+//     sells: every page, key, value and record is read in read
+//     transactions, and it can be cancelled. A read transaction does not
+//     block commits; only a commit that makes bbolt grow its mapping waits
+//     for it, and bbolt maps twice the file (up to 1 GB), so a sale does
+//     not meet that during a check. bbolt's own Tx.Check (freelist and
+//     page accounting) is left out there: it is not safe beside commits;
+//   - on demand, by Verify (`posagent doctor --deep`), with Tx.Check in a
+//     write transaction: sales wait while it runs;
 //   - in Open with CheckFull.
 //
 // A damaged file found on an open handle cannot be moved aside under the
@@ -37,10 +40,18 @@ import (
 // order indexes and the counters. Wrong derived data (indexes, counters)
 // is rebuilt in one logged transaction; damage is returned as
 // *CorruptError. ctx cancels it between records.
-func (db *DB) Verify(ctx context.Context) error {
+//
+// bbolt's Tx.Check is exact only with no commit running beside it, so
+// Verify holds sales back while it runs (seconds at a million orders on a
+// Pi): it is for `posagent doctor --deep`. The check owed after an
+// unclean shutdown (CheckInBackground) reads everything but leaves that
+// one out, so the terminal sells meanwhile.
+func (db *DB) Verify(ctx context.Context) error { return db.verify(ctx, true) }
+
+func (db *DB) verify(ctx context.Context, structural bool) error {
 	db.checking.Lock()
 	defer db.checking.Unlock()
-	err := db.checkPages(ctx)
+	err := db.checkPages(ctx, structural)
 	if err == nil {
 		err = db.checkRecords(ctx)
 	}
@@ -74,7 +85,8 @@ func isCheckError(err error) bool {
 	return errors.As(err, &c)
 }
 
-// CheckInBackground runs Verify in its own goroutine when the previous
+// CheckInBackground runs Verify's check, less bbolt's Tx.Check (see
+// Verify), in its own goroutine when the previous
 // shutdown was unclean (Unclean) and no check passed since (Open with
 // CheckFull, Verify), and does nothing otherwise. The channel
 // yields the result (nil when there was nothing to check or the file is
@@ -93,7 +105,7 @@ func (db *DB) CheckInBackground(ctx context.Context) <-chan error {
 		defer db.bgRunning.Done()
 		defer cancel()
 		defer close(ch)
-		err := db.Verify(ctx)
+		err := db.verify(ctx, false)
 		if err == nil {
 			db.log.Info("storage: background check after an unclean shutdown found the database sound", "path", db.path)
 		}
@@ -104,8 +116,9 @@ func (db *DB) CheckInBackground(ctx context.Context) <-chan error {
 
 // checkPages walks every bucket, key and value (touching every byte, so a
 // fault happens here, under protect, rather than in bbolt's Check
-// goroutine), then runs bbolt's Tx.Check.
-func (db *DB) checkPages(ctx context.Context) error {
+// goroutine), then, when structural, runs bbolt's Tx.Check (see below why
+// that one holds writers back).
+func (db *DB) checkPages(ctx context.Context, structural bool) error {
 	err := protect(func() error {
 		return db.view(func(tx *bolt.Tx) error {
 			var sum byte
@@ -144,7 +157,18 @@ func (db *DB) checkPages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = db.view(func(tx *bolt.Tx) error {
+	if !structural {
+		return nil
+	}
+	// bbolt's Tx.Check compares the pages with the live freelist: in a
+	// read transaction "it is not safe to execute other writer
+	// transactions at the same time" (bbolt tx_check.go, Tx.Check): the
+	// race detector sees the freelist map read and written at once, and
+	// commits made meanwhile are reported as "reachable freed". So it runs
+	// in a write transaction that is rolled back (exact; writers wait for
+	// it), or in a read transaction on a read-only handle, which no writer
+	// shares (bbolt's file lock).
+	check := func(tx *bolt.Tx) error {
 		// bbolt's checker walks every page in its own goroutine, with no
 		// progress to hook into: drop its pages on a timer meanwhile.
 		// The dropper ends before the transaction does: after that the
@@ -174,33 +198,21 @@ func (db *DB) checkPages(ctx context.Context) error {
 			return checkError{errors.Join(errs...)}
 		}
 		return nil
+	}
+	if db.readOnly {
+		return db.view(check)
+	}
+	errRollback := errors.New("storage: check only, nothing to commit")
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := check(tx); err != nil {
+			return err
+		}
+		return errRollback
 	})
-	if !isCheckError(err) || db.readOnly {
-		return err
+	if errors.Is(err, errRollback) {
+		return nil
 	}
-	// bbolt's Check in a read transaction compares the pages with the
-	// live freelist, which a commit made meanwhile has changed: "it is not
-	// safe to execute other writer transactions at the same time"
-	// (bbolt tx_check.go, Tx.Check). The check above runs while the
-	// terminal sells, so what it found is confirmed in a write
-	// transaction, where Check is exact, before the file is called
-	// corrupt. That holds sales back for the length of one check, and
-	// only when the quick one found something.
-	errConfirmRollback := errors.New("storage: check only")
-	var confirmed []error
-	uerr := db.bolt.Update(func(tx *bolt.Tx) error {
-		confirmed = checkTx(tx)
-		return errConfirmRollback // write nothing
-	})
-	if uerr != nil && !errors.Is(uerr, errConfirmRollback) {
-		return uerr
-	}
-	if len(confirmed) > 0 {
-		return checkError{errors.Join(confirmed...)}
-	}
-	db.log.Info("storage: the background check's findings were commits made during it; the file is sound",
-		"path", db.path, "first", err.Error())
-	return nil
+	return err
 }
 
 // checkTx runs bbolt's Tx.Check, drained to the end (the checker cannot
