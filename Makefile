@@ -57,7 +57,7 @@ bench-scale:
 ## chaos: many seeds of the sale-engine chaos test (make chaos SEEDS=1000 GATEWAY=upay).
 chaos:
 	@mkdir -p $(DIST)
-	@echo "chaos: $(SEEDS) seeds × 20 sales per gateway ($(GATEWAY)); full log in $(DIST)/chaos.log"
+	@echo "chaos: $(SEEDS) seeds per gateway, 8 sales each (alipay 4; POSAGENT_CHAOS_SALES changes it) ($(GATEWAY)); full log in $(DIST)/chaos.log"
 	@POSAGENT_CHAOS_SEEDS=$(SEEDS) POSAGENT_CHAOS_GATEWAY=$(GATEWAY) $(GO) test -count=1 -v -run 'TestChaos' -timeout 60m ./agent/ > $(DIST)/chaos.log 2>&1; \
 	rc=$$?; grep -E 'seeds ×|FAIL|^ok|replay|seed [0-9]+:' $(DIST)/chaos.log; exit $$rc
 
