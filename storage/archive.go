@@ -52,24 +52,41 @@ func indexName(archive string) string {
 }
 
 // Archivable tells whether Archive may move o out of the database: it is
-// final and its last refund request, if any, has an outcome. Refund
-// requests are the engine's history notes "refund requested <no> <cents>"
-// and "refund closed <no> ..." (agent/refund.go).
-func Archivable(o Order) bool {
-	if !o.Final {
-		return false
-	}
+// Settled.
+func Archivable(o Order) bool { return Settled(o) }
+
+// Settled tells whether o can no longer change by itself: it is final and
+// its last refund request, if any, has an outcome. An order whose refund is
+// not yet confirmed is not final to anyone reading it (issue 13: `orders
+// show` said final while the engine still had to learn the refund's
+// outcome). Refund requests are the engine's history notes
+// "refund requested <no> <cents>" and "refund closed <no> ..."
+// (agent/refund.go).
+func Settled(o Order) bool {
+	return o.Final && pendingRefund(o) == ""
+}
+
+// pendingRefund returns the number of a refund request with no outcome yet,
+// or "".
+func pendingRefund(o Order) string {
 	open := map[string]bool{}
+	var last string
 	for _, t := range o.History {
 		f := strings.Fields(t.Note)
 		switch {
 		case len(f) >= 3 && f[0] == "refund" && f[1] == "requested":
-			open[f[2]] = true
+			open[f[2]], last = true, f[2]
 		case len(f) >= 3 && f[0] == "refund" && f[1] == "closed":
 			delete(open, f[2])
 		}
 	}
-	return len(open) == 0
+	if open[last] {
+		return last
+	}
+	for no := range open {
+		return no
+	}
+	return ""
 }
 
 // Archive moves the orders created before `before` that are Archivable

@@ -72,7 +72,7 @@ func rfc3339(t time.Time) string {
 func exportRow(o Order) ExportRow {
 	return ExportRow{
 		ClientSN: o.ClientSN, Seq: o.Seq, CreatedAt: rfc3339(o.CreatedAt), UpdatedAt: rfc3339(o.UpdatedAt),
-		Gateway: o.Gateway, Channel: o.Channel, State: o.State, Final: o.Final, GatewayStatus: o.GatewayStatus,
+		Gateway: o.Gateway, Channel: o.Channel, State: o.State, Final: Settled(o), GatewayStatus: o.GatewayStatus,
 		SN: o.SN, TradeNo: o.TradeNo, Amount: Yuan(o.AmountCents), AmountCents: o.AmountCents,
 		Refunded: Yuan(o.RefundedCents), RefundedCents: o.RefundedCents, Subject: o.Subject,
 		Operator: o.Operator, Attempts: o.Attempts, LastError: o.LastError,

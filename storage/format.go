@@ -86,7 +86,11 @@ func WriteOrderDetail(w io.Writer, o Order) error {
 	if o.RefundedCents != 0 {
 		row("refunded", Yuan(o.RefundedCents))
 	}
-	row("state", fmt.Sprintf("%s (final: %t)", o.State, o.Final))
+	if no := pendingRefund(o); o.Final && no != "" {
+		row("state", fmt.Sprintf("%s (final: false: refund %s not confirmed yet; the terminal keeps asking)", o.State, no))
+	} else {
+		row("state", fmt.Sprintf("%s (final: %t)", o.State, o.Final))
+	}
 	row("gateway", o.Gateway)
 	row("gateway status", o.GatewayStatus)
 	row("channel", o.Channel)
