@@ -260,6 +260,11 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	if err != nil {
 		return err
 	}
+	var newest time.Time // a clock before the newest order is certainly wrong
+	if st, err := db.Stats(); err == nil {
+		newest = st.LastOrder
+	}
+	ecfg.ClockCheck = serviceClockGuard(cfg, newest, nil)
 	t.eng = agent.New(ecfg, db, gw, agent.SystemClock{}, log, metricsEmit(m, cfg.Gateway.Kind, t.Emit))
 	t.attach(db, gw, upayClient, prefix, cfg)
 	if o.hook != nil {
