@@ -28,6 +28,7 @@ import (
 	"posagent/gateway/faults"
 	"posagent/gateway/upay/sandbox"
 	"posagent/printer/preview"
+	"posagent/storage"
 )
 
 // newDayRig is newRig with a sandbox whose clock the test can move (to let
@@ -243,7 +244,10 @@ func TestDay(t *testing.T) {
 	r.typeKeys("2\r")
 	p.waitFor("refund done", shown("info", "title", "refund", "order", offline, "result", "ok"))
 	// 2: refund the first sale in full, by the number printed on it.
-	seq, err := strconv.ParseUint(regexp.MustCompile(`\d+$`).FindString(paid), 10, 64)
+	// The number is the client_sn's sequence, its last storage.SeqWidth
+	// digits: the prefix before it ends in the database's creation time in
+	// base 36, which may end in digits too.
+	seq, err := strconv.ParseUint(paid[len(paid)-storage.SeqWidth:], 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
