@@ -63,11 +63,17 @@ var runs = []run{
 
 func main() {
 	var (
-		dist     = flag.String("dist", "dist", "directory holding posagent-linux-{armv6,armv7,arm64} (make build-arm)")
-		version  = flag.String("version", "", "version stamped by make (VERSION); `posagent version` must print it. Empty: not checked")
-		sale     = flag.String("sale", "selftest", "posagent subcommand that runs one sale end to end and prints PAID")
-		install  = flag.Bool("install", true, "install qemu-user-static with apt-get when QEMU is missing (needs root)")
-		maxSize  = flag.Int64("max-size", 15_000_000, "largest acceptable binary, in bytes")
+		dist    = flag.String("dist", "dist", "directory holding posagent-linux-{armv6,armv7,arm64} (make build-arm)")
+		version = flag.String("version", "", "version stamped by make (VERSION); `posagent version` must print it. Empty: not checked")
+		sale    = flag.String("sale", "selftest", "posagent subcommand that runs one sale end to end and prints PAID")
+		install = flag.Bool("install", true, "install qemu-user-static with apt-get when QEMU is missing (needs root)")
+		// 15 MB was the budget before issue 17 asked for the official
+		// Prometheus client (client_golang with its protobuf model, about
+		// 3.5 MB of the binary), cobra with man-page generation (about
+		// 1 MB) and CJK glyphs (issue 16); measured 17.6 MB for armv6 on
+		// 2026-12-03. The budget follows, with room: the Pi's SD card is
+		// not the constraint, RAM is (text pages are mapped on demand).
+		maxSize  = flag.Int64("max-size", 20_000_000, "largest acceptable binary, in bytes")
 		timeout  = flag.Duration("timeout", 5*time.Minute, "limit for each emulated command")
 		onlyList = flag.Bool("list", false, "print the runs and exit")
 	)
