@@ -148,6 +148,12 @@ func lintianOverrides(pkg string, bin []byte) string {
 ` + pkg + `: spelling-error-in-binary unkown unknown [usr/bin/posagent]
 `
 	}
+	if bytes.Contains(bin, []byte("afE")) {
+		extra += `# "afE" is three bytes of the pre-rendered glyph bitmaps embedded from
+# display/bitmapfont/table.bin (pixels, not text); there is no word to fix.
+` + pkg + `: spelling-error-in-binary afE safe [usr/bin/posagent]
+`
+	}
 	return extra + `# Go programs are linked statically (CGO_ENABLED=0): one binary runs on every
 # Raspberry Pi OS and Debian release without shared libraries; its licences
 # are listed in the copyright file.
