@@ -14,7 +14,7 @@ GATEWAY   ?= all
 
 MAINTAINER ?= posagent maintainers <maintainers@posagent.example>
 
-.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb lint-deb bench-scale chaos screens clean
+.PHONY: all test vet fmt-check demo selftest bench build build-arm emu-check deb lint-deb bench-scale bench-arm chaos screens clean
 
 all: test build
 
@@ -53,6 +53,16 @@ bench:
 SIZES ?= 0,10000,100000,1000000
 bench-scale:
 	POSAGENT_BENCH_SCALE=$(SIZES) $(GO) test -run '^TestBenchScale$$' -count=1 -v -timeout 60m ./storage
+
+## bench-arm: the same table for the Pi Zero's CPU (armv6, arm1176) under
+## QEMU user-mode emulation, for the ratios; RSS there includes the emulator.
+ARM_SIZES ?= 0,10000,100000
+bench-arm:
+	@command -v qemu-arm-static >/dev/null || { echo "bench-arm needs qemu-arm-static (Debian qemu-user-static; make emu-check installs it)"; exit 1; }
+	@mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) test -c -o $(DIST)/storage-armv6.test ./storage
+	POSAGENT_BENCH_SCALE=$(ARM_SIZES) POSAGENT_BENCH_EMULATOR="qemu-arm-static -cpu arm1176" \
+		qemu-arm-static -cpu arm1176 $(DIST)/storage-armv6.test -test.run '^TestBenchScale$$' -test.count=1 -test.v -test.timeout 60m
 
 ## chaos: many seeds of the sale-engine chaos test (make chaos SEEDS=1000 GATEWAY=upay).
 chaos:

@@ -207,7 +207,15 @@ type scaleResult struct {
 
 func runScaleChild(t *testing.T, op, path string) scaleResult {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchScale$", "-test.count=1", "-test.v")
+	argv := []string{os.Args[0], "-test.run=^TestBenchScale$", "-test.count=1", "-test.v"}
+	// Under QEMU user-mode emulation without binfmt_misc (make bench-arm),
+	// a child must be started through the emulator too: a Pi-sized view
+	// of the same table (issue 14). RSS is then the emulator's, translated
+	// code included: compare ratios, not megabytes.
+	if emu := strings.Fields(os.Getenv("POSAGENT_BENCH_EMULATOR")); len(emu) > 0 {
+		argv = append(emu, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "POSAGENT_SCALE_CHILD="+op, "DB="+path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
