@@ -242,6 +242,7 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 	if err != nil {
 		return err
 	}
+	gw = observe(gw, m, cfg.Gateway.Kind) // errors by class for the metrics; nil m: gw as it is
 	maxCents, _ := cfg.maxAmountCents()
 	t, err := newTerminal(log, cfg.Terminal.Merchant, maxCents)
 	if err != nil {
