@@ -50,6 +50,17 @@ func (e *Engine) Calls(clientSN string) (total, lastMinute int) {
 	return 0, 0
 }
 
+// admit spends one call of o's budget now, or, when the budget is used up,
+// schedules o for when it allows the next call and reports false: the
+// step before every scheduled gateway call of the engine.
+func (e *Engine) admit(o *storage.Order) bool {
+	at, ok := e.spend(o, e.clock.Now())
+	if !ok {
+		e.scheduleAt(o, at)
+	}
+	return ok
+}
+
 // spend records one gateway call for o at now, or refuses it and says when
 // the budget allows the next one.
 func (e *Engine) spend(o *storage.Order, now time.Time) (time.Time, bool) {

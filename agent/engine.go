@@ -737,9 +737,7 @@ var errBudget = errors.New("agent: request budget of this order spent; waiting")
 
 // precreate sends (or resends, under the same client_sn) the order.
 func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
-	now := e.clock.Now()
-	if at, ok := e.spend(o, now); !ok {
-		e.scheduleAt(o, at)
+	if !e.admit(o) {
 		return
 	}
 	cctx, cancel := e.callCtx(ctx)
@@ -748,7 +746,7 @@ func (e *Engine) precreate(ctx context.Context, o *storage.Order) {
 		PayWindow: e.cfg.PaymentWindow,
 	})
 	cancel()
-	now = e.clock.Now()
+	now := e.clock.Now()
 	e.try(o)
 	switch gateway.ClassOf(err) {
 	case 0:
@@ -819,16 +817,14 @@ func (e *Engine) ref(o *storage.Order) gateway.Ref {
 
 // query asks the gateway about an order that is open.
 func (e *Engine) query(ctx context.Context, o *storage.Order) {
-	now := e.clock.Now()
-	if at, ok := e.spend(o, now); !ok {
-		e.scheduleAt(o, at)
+	if !e.admit(o) {
 		return
 	}
 	cctx, cancel := e.callCtx(ctx)
 	g, err := e.gw.Query(cctx, e.ref(o))
 	cancel()
 	failpoint("query-answered")
-	now = e.clock.Now()
+	now := e.clock.Now()
 	switch {
 	case err == nil:
 		e.setOnline(true)
@@ -871,9 +867,7 @@ func (e *Engine) notFound(ctx context.Context, o *storage.Order, now time.Time) 
 // cancel cancels at the gateway and asks what became of the order. A
 // payment that won the race shows up in the query as PAID.
 func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
-	now := e.clock.Now()
-	if at, ok := e.spend(o, now); !ok {
-		e.scheduleAt(o, at)
+	if !e.admit(o) {
 		return
 	}
 	cctx, cancel := e.callCtx(ctx)
@@ -883,15 +877,13 @@ func (e *Engine) cancel(ctx context.Context, o *storage.Order) {
 	if cerr == nil && cg.SN != "" && o.SN == "" {
 		o.SN = cg.SN
 	}
-	now = e.clock.Now()
-	if at, ok := e.spend(o, now); !ok {
-		e.scheduleAt(o, at)
+	if !e.admit(o) {
 		return
 	}
 	cctx, cancel = e.callCtx(ctx)
 	g, qerr := e.gw.Query(cctx, e.ref(o))
 	cancel()
-	now = e.clock.Now()
+	now := e.clock.Now()
 	unsupported := errors.Is(cerr, gateway.ErrCancelUnsupported)
 	switch {
 	case qerr == nil:
@@ -959,15 +951,13 @@ func (e *Engine) toWatching(o *storage.Order, why string) {
 // no longer be paid. The gateway's answer decides if it has one; an order
 // the gateway cannot find is cancelled locally, with the reason.
 func (e *Engine) settle(ctx context.Context, o *storage.Order) {
-	now := e.clock.Now()
-	if at, ok := e.spend(o, now); !ok {
-		e.scheduleAt(o, at)
+	if !e.admit(o) {
 		return
 	}
 	cctx, cancel := e.callCtx(ctx)
 	g, err := e.gw.Query(cctx, e.ref(o))
 	cancel()
-	now = e.clock.Now()
+	now := e.clock.Now()
 	switch {
 	case err == nil:
 		e.setOnline(true)
