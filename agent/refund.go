@@ -301,30 +301,9 @@ func RefundPending(o storage.Order) (requestNo string, amountCents int64, ok boo
 	return no, amt, no != ""
 }
 
-// openRefund returns the last refund request that has no outcome yet.
-func openRefund(o storage.Order) (string, int64) {
-	open := map[string]int64{}
-	var order []string
-	for _, t := range o.History {
-		var no string
-		var amt int64
-		if n, _ := fmt.Sscanf(t.Note, "refund requested %s %d", &no, &amt); n == 2 {
-			open[no] = amt
-			order = append(order, no)
-		} else if strings.HasPrefix(t.Note, "refund closed ") {
-			f := strings.Fields(t.Note)
-			if len(f) >= 3 {
-				delete(open, f[2])
-			}
-		}
-	}
-	for i := len(order) - 1; i >= 0; i-- {
-		if a, ok := open[order[i]]; ok {
-			return order[i], a
-		}
-	}
-	return "", 0
-}
+// openRefund returns the last refund request that has no outcome yet; the
+// notes it reads are the ones this file writes.
+func openRefund(o storage.Order) (string, int64) { return storage.PendingRefund(o) }
 
 func refundCount(o storage.Order) int {
 	n := 0

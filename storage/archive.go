@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,30 +64,44 @@ func Archivable(o Order) bool { return Settled(o) }
 // "refund requested <no> <cents>" and "refund closed <no> ..."
 // (agent/refund.go).
 func Settled(o Order) bool {
-	return o.Final && pendingRefund(o) == ""
+	no, _ := PendingRefund(o)
+	return o.Final && no == ""
 }
 
-// pendingRefund returns the number of a refund request with no outcome yet,
-// or "".
-func pendingRefund(o Order) string {
-	open := map[string]bool{}
-	var last string
+// PendingRefund returns the latest refund request of o that has no outcome
+// yet, with its amount, or "" when every request has one. The engine
+// writes the requests and their outcomes into the history as
+// "refund requested <no> <cents>" and "refund closed <no> ..."
+// (agent/refund.go); this is the one reader of those notes.
+func PendingRefund(o Order) (requestNo string, amountCents int64) {
+	open := map[string]int64{}
+	var order []string
 	for _, t := range o.History {
 		f := strings.Fields(t.Note)
-		switch {
-		case len(f) >= 3 && f[0] == "refund" && f[1] == "requested":
-			open[f[2]], last = true, f[2]
-		case len(f) >= 3 && f[0] == "refund" && f[1] == "closed":
+		if len(f) < 3 || f[0] != "refund" {
+			continue
+		}
+		switch f[1] {
+		case "requested":
+			if len(f) < 4 {
+				continue
+			}
+			amt, err := strconv.ParseInt(f[3], 10, 64)
+			if err != nil {
+				continue
+			}
+			open[f[2]] = amt
+			order = append(order, f[2])
+		case "closed":
 			delete(open, f[2])
 		}
 	}
-	if open[last] {
-		return last
+	for i := len(order) - 1; i >= 0; i-- {
+		if a, ok := open[order[i]]; ok {
+			return order[i], a
+		}
 	}
-	for no := range open {
-		return no
-	}
-	return ""
+	return "", 0
 }
 
 // Archive moves the orders created before `before` that are Archivable

@@ -86,7 +86,7 @@ func WriteOrderDetail(w io.Writer, o Order) error {
 	if o.RefundedCents != 0 {
 		row("refunded", Yuan(o.RefundedCents))
 	}
-	if no := pendingRefund(o); o.Final && no != "" {
+	if no, _ := PendingRefund(o); o.Final && no != "" {
 		row("state", fmt.Sprintf("%s (final: false: refund %s not confirmed yet; the terminal keeps asking)", o.State, no))
 	} else {
 		row("state", fmt.Sprintf("%s (final: %t)", o.State, o.Final))
