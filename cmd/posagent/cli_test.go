@@ -663,7 +663,10 @@ func TestMetricsFromService(t *testing.T) {
 	if err := r.sb.Pay(sn); err != nil {
 		t.Fatal(err)
 	}
-	p.waitFor("paid", orderTo("paid"))
+	// The order's "paid" log line is written when the engine stores it;
+	// the sale is counted after that, when the engine reports the event,
+	// just before the screen shows it. So wait for the screen.
+	p.waitFor("paid on screen", screen("paid"))
 	parse := func(text io.Reader) map[string]*dto.MetricFamily {
 		t.Helper()
 		parser := expfmt.NewTextParser(model.UTF8Validation)
