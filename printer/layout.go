@@ -3,6 +3,7 @@ package printer
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -428,34 +429,37 @@ func (l *Layout) Receipt(r Receipt) ([]byte, error) {
 // dot pattern means a worn head.
 func (l *Layout) SelfTest() ([]byte, error) {
 	b := l.newDoc().Align(escpos.Center)
-	l.title(b, "SELF-TEST")
-	b.Line("posagent printer")
+	l.title(b, l.t("selftest.title"))
+	b.Line("posagent")
 	b.Align(escpos.Left)
 	b.Line(strings.Repeat("-", l.cols))
-	qr := "raster"
+	qr, qrWord := "raster", l.t("selftest.qr_raster")
 	if l.nativeQR {
-		qr = "native"
+		qr, qrWord = "native", l.t("selftest.qr_native")
 	}
-	cut := "partial"
+	cut := l.t("selftest.cut_partial")
 	if l.cut == escpos.CutFull {
-		cut = "full"
+		cut = l.t("selftest.cut_full")
 	}
-	l.kv(b, "Paper", fmt.Sprintf("%d dots, %d cols", l.dots, l.cols))
-	l.kv(b, "Charset", l.cs.Name)
-	l.kv(b, "QR", qr)
-	l.kv(b, "Cut", cut)
+	l.kv(b, l.t("selftest.paper"), l.lc.F("selftest.paper_size", "dots", strconv.Itoa(l.dots), "cols", strconv.Itoa(l.cols)))
+	l.kv(b, l.t("selftest.charset"), l.cs.Name)
+	l.kv(b, l.t("selftest.qr"), qrWord)
+	l.kv(b, l.t("selftest.cut"), cut)
 	ruler := strings.Repeat("0123456789", l.cols/10+1)[:l.cols]
 	b.Line(ruler)
-	b.Line("Normal")
-	b.Style(escpos.Style{Bold: true}).Line("Bold")
-	b.Style(escpos.Style{DoubleHeight: true}).Line("Double height")
-	b.Style(escpos.Style{DoubleWidth: true}).Line("Double width")
+	b.Line(l.t("selftest.normal"))
+	b.Style(escpos.Style{Bold: true}).Line(l.t("selftest.bold"))
+	b.Style(escpos.Style{DoubleHeight: true}).Line(l.t("selftest.double_height"))
+	b.Style(escpos.Style{DoubleWidth: true}).Line(l.t("selftest.double_width"))
 	b.Style(escpos.Style{})
+	// The charset sample stays the same in every locale: it tests the
+	// printer's code page, not the words.
 	if l.cs.Kanji {
 		b.Line("中文打印测试 " + l.money(1250))
 	} else {
 		b.Line("Café Straße " + l.money(1250))
 	}
+	b.Line(l.t("selftest.dots"))
 	// Every head dot: a checkerboard of 8×8 squares, then a solid bar.
 	bm := escpos.NewBitmap(l.dots, 24)
 	for y := 0; y < 24; y++ {

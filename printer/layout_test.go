@@ -96,9 +96,11 @@ var goldenCases = []goldenCase{
 	{"commissioning_58", Config{}, func(l *Layout) ([]byte, error) { return l.Commissioning(commission) },
 		[]string{"COMMISSIONING", "Terminal", "T100123", "Corner Cafe", "upay", "Clock", "[OK]", "Printer", "[Failed]", "paper near end", "Some checks failed", "Support"}, commission.SupportQR},
 	{"selftest_58_raster", Config{}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
-		[]string{"SELF-TEST", "Charset", "cp437", "01234567890123456789012345678901", "Café Straße ¥12.50"}, "POSAGENT SELF-TEST raster"},
+		[]string{"SELF-TEST", "Charset", "cp437", "QR                         image", "Cut                      partial", "01234567890123456789012345678901", "Café Straße ¥12.50"}, "POSAGENT SELF-TEST raster"},
 	{"selftest_80_native_gb18030", Config{PaperMM: 80, NativeQR: true, Charset: "gb18030"}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
 		[]string{"SELF-TEST", "gb18030", "中文打印测试 ￥12.50"}, "POSAGENT SELF-TEST native"},
+	{"selftest_58_gb18030_zh-CN", Config{Charset: "gb18030", Locale: "zh-CN"}, func(l *Layout) ([]byte, error) { return l.SelfTest() },
+		[]string{"打印自检", "纸宽", "384 点，32 列", "字符集", "二维码", "图像", "切纸", "半切", "加粗", "倍高", "倍宽", "中文打印测试 ￥12.50"}, "POSAGENT SELF-TEST raster"},
 }
 
 // TestGoldenLayouts: each layout's bytes equal the golden file, and the

@@ -31,8 +31,9 @@ const signs = "¥￥…×·—–°‘’“”↑↓←→✓✗•"
 
 // samples are the names and subjects of display.Samples, the demo and the
 // tests (a test in package display checks that they are all here, so the
-// golden screens never depend on a system font), and 中国 for metrics.
-const samples = "街角咖啡拿铁大杯港式奶茶茶餐厅廳星巴克美式中国余额餘額不足请稍后再试系統系统繁忙店"
+// golden screens never depend on a system font), 中国 for metrics, and
+// the printer self-test's charset sample 中文打印测试.
+const samples = "街角咖啡拿铁大杯港式奶茶茶餐厅廳星巴克美式中国余额餘額不足请稍后再试系統系统繁忙店中文打印测试"
 
 func main() {
 	fontPath := flag.String("font", bitmapfont.DefaultSystemFont, "TTF/TTC font to render (WenQuanYi Micro Hei)")
