@@ -48,11 +48,15 @@ bench:
 
 ## bench-scale: storage at 0/10k/100k/1M orders (bytes on disk, start-up,
 ## status/list/show, one-day and full exports, verify, archive) with ratios to
-## the empty database; each operation in its own child process for its RSS.
+## the empty database; each operation in its own child process for its RSS,
+## and the "cli" rows: the real binary's status, orders list/show and one
+## day's export, wall time and peak RSS of the whole command.
 ## make bench-scale SIZES=0,10000 for a quick look.
 SIZES ?= 0,10000,100000,1000000
 bench-scale:
-	POSAGENT_BENCH_SCALE=$(SIZES) $(GO) test -run '^TestBenchScale$$' -count=1 -v -timeout 60m ./storage
+	@mkdir -p $(DIST)
+	$(GO) build -o $(DIST)/posagent-bench ./cmd/posagent
+	POSAGENT_BENCH_CLI=$(abspath $(DIST))/posagent-bench POSAGENT_BENCH_SCALE=$(SIZES) $(GO) test -run '^TestBenchScale$$' -count=1 -v -timeout 60m ./storage
 
 ## bench-arm: the same table for the Pi Zero's CPU (armv6, arm1176) under
 ## QEMU user-mode emulation, for the ratios; RSS there includes the emulator.

@@ -30,6 +30,12 @@ import (
 // directory), POSAGENT_BENCH_KEEP=1 keeps them, POSAGENT_BENCH_ARCHIVE=0
 // skips the retention rows (archive all but the last 30 days, then read).
 //
+// POSAGENT_BENCH_CLI names a posagent binary (make bench-scale builds one):
+// the "cli" rows then run the technician's own commands against each
+// database, service stopped, with the process's wall time and peak RSS:
+// all of the binary's start-up (cobra, config, metrics registry) included,
+// which the storage rows leave out.
+//
 // Without the variable it is skipped (make test never fills a million).
 // "start" is what the service's start-up asks of storage: Open (read-write,
 // default checks), Stats and PendingOrders. "cold" drops the file from
@@ -37,7 +43,10 @@ import (
 // DONTNEED; dropping all caches needs root). It prints figures and fails
 // only if an operation fails: wall-clock times are reported, not asserted.
 func TestBenchScale(t *testing.T) {
-	if op := os.Getenv("POSAGENT_SCALE_CHILD"); op != "" {
+	if op := os.Getenv("POSAGENT_SCALE_CHILD"); op == "cli" {
+		cliChild(t)
+		return
+	} else if op != "" {
 		scaleChild(t, op, os.Getenv("DB"))
 		return
 	}
@@ -65,6 +74,12 @@ func TestBenchScale(t *testing.T) {
 			cols = append(cols, "day rows")
 		case "export":
 			cols = append(cols, "export orders/s", "export after MB")
+		}
+	}
+	cliBin := os.Getenv("POSAGENT_BENCH_CLI")
+	if cliBin != "" {
+		for _, c := range cliCommands {
+			cols = append(cols, "cli "+c.name+" ms", "cli "+c.name+" MB")
 		}
 	}
 	cols = append(cols, "archive s", "archive MB", "archived", "B/order kept", "show archived ms", "show archived MB", "list50 after ms")
@@ -100,6 +115,9 @@ func TestBenchScale(t *testing.T) {
 				}
 				r["export after MB"] = warm.after
 			}
+		}
+		if cliBin != "" {
+			runCLI(t, cliBin, path, r)
 		}
 		if n > 0 && os.Getenv("POSAGENT_BENCH_ARCHIVE") != "0" {
 			// Retention: archive all but the last 30 days, then read an
@@ -140,6 +158,74 @@ func TestBenchScale(t *testing.T) {
 		b.WriteByte('\n')
 	}
 	fmt.Println(b.String())
+}
+
+// cliCommands are the read-only commands issue 14 sets targets for
+// (≤ 50 ms, ≤ 30 MB at 1M orders): status, a 50-row list, one order, and
+// the export of one day (the history's last full day, in the shop's zone:
+// Asia/Shanghai for Upay, so a little over a day of rows).
+var cliCommands = []struct {
+	name string
+	args func(n int) []string
+}{
+	{"status", func(int) []string { return []string{"status"} }},
+	{"list50", func(int) []string { return []string{"orders", "list"} }},
+	{"show", func(n int) []string {
+		return []string{"orders", "show", fmt.Sprintf("T1-%0*d", SeqWidth, max(1, n/2))}
+	}},
+	{"day", func(int) []string {
+		return []string{"orders", "export", "--format", "csv", "--since", scaleDay.Format(time.DateOnly)}
+	}},
+}
+
+// runCLI runs each of cliCommands twice against the database (the first
+// run warms the page cache and is thrown away) and records the second's
+// wall time and peak RSS. The command is started by a fresh child (op
+// "cli"), not by this process: Go starts commands with vfork, and Linux
+// counts the memory of the process that started a command into the
+// command's ru_maxrss, which here would be this test's, full of orders.
+func runCLI(t *testing.T, bin, path string, r map[string]float64) {
+	t.Helper()
+	config := path + ".toml"
+	text := fmt.Sprintf("[terminal]\ndatabase = %q\n\n[gateway]\nkind = \"upay\"\n", path)
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(config)
+	var n int
+	if db, err := Open(path, &Options{ReadOnly: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err == nil {
+		st, _ := db.Stats()
+		n = st.Orders
+		db.Close()
+	}
+	for _, c := range cliCommands {
+		if n == 0 && c.name == "show" {
+			continue // no order to show
+		}
+		argv := append([]string{bin}, c.args(n)...)
+		argv = append(argv, "--config", config)
+		for run := 0; run < 2; run++ {
+			res := runScaleChild(t, "cli", path, "POSAGENT_CLI_ARGV="+strings.Join(argv, "\x1f"))
+			r["cli "+c.name+" ms"], r["cli "+c.name+" MB"] = res.ms, res.mb
+		}
+	}
+}
+
+// cliChild runs the command in POSAGENT_CLI_ARGV (fields separated by
+// 0x1f) and prints its wall time and peak RSS as a RESULT line.
+func cliChild(t *testing.T) {
+	argv := strings.Split(os.Getenv("POSAGENT_CLI_ARGV"), "\x1f")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, &stderr)
+	}
+	kb := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	fmt.Printf("RESULT %f %d %d %d\n", ms, kb, 0, 0)
 }
 
 func figure(v float64) string {
@@ -205,7 +291,7 @@ type scaleResult struct {
 	after  float64 // MB resident after the operation and a GC: what a long-running service keeps
 }
 
-func runScaleChild(t *testing.T, op, path string) scaleResult {
+func runScaleChild(t *testing.T, op, path string, env ...string) scaleResult {
 	t.Helper()
 	argv := []string{os.Args[0], "-test.run=^TestBenchScale$", "-test.count=1", "-test.v"}
 	// Under QEMU user-mode emulation without binfmt_misc (make bench-arm),
@@ -216,7 +302,7 @@ func runScaleChild(t *testing.T, op, path string) scaleResult {
 		argv = append(emu, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "POSAGENT_SCALE_CHILD="+op, "DB="+path)
+	cmd.Env = append(append(os.Environ(), "POSAGENT_SCALE_CHILD="+op, "DB="+path), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
