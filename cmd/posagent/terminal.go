@@ -54,6 +54,11 @@ type Terminal struct {
 	quit     chan struct{}
 	quitOnce sync.Once
 
+	// statusMu makes each status write whole and in order: the snapshot
+	// is taken and written under it, so the file never interleaves two
+	// writers' bytes and the last write holds the latest state.
+	statusMu sync.Mutex
+
 	mu      sync.Mutex
 	c       *counter.Counter // made by Run
 	early   []agent.Event    // events emitted before Run made the counter
@@ -320,8 +325,10 @@ func (t *Terminal) setDevice(field *string, v string) {
 		name = "printer"
 	}
 	t.mu.Unlock()
-	t.log.Debug("device", "device", name, "state", v)
 	t.writeStatus(agent.Event{})
+	// Logged once the status file says so: `posagent status` and the
+	// doctor, which read that file, agree with this line.
+	t.log.Debug("device", "device", name, "state", v)
 }
 
 // Status is what `posagent status` shows; never a secret.
@@ -342,6 +349,8 @@ func (t *Terminal) writeStatus(ev agent.Event) {
 	if t.statusPath == "" {
 		return
 	}
+	t.statusMu.Lock()
+	defer t.statusMu.Unlock()
 	t.mu.Lock()
 	st := Status{UpdatedAt: time.Now().UTC().Round(time.Second), PID: os.Getpid(), TerminalSN: provision.MaskSN(t.terminalSN),
 		Online: t.online, Queued: t.queued, Keypad: t.keypad, Printer: t.printer}

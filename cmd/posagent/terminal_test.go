@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -201,5 +205,80 @@ func TestDemoRestoresTerminal(t *testing.T) {
 				t.Errorf("terminal left with lflag %#x, was %#x", after.Lflag, before.Lflag)
 			}
 		})
+	}
+}
+
+// TestStatusWritesWhole: the keypad's goroutine, the printer's and the
+// counter's events write the status file at the same time. Every version
+// of the file a reader finds is whole JSON, and once they are done the
+// file holds each device's last state, not an older snapshot written last.
+func TestStatusWritesWhole(t *testing.T) {
+	tm, err := newTerminal(slog.New(slog.DiscardHandler), "Shop", 500000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.statusPath = filepath.Join(t.TempDir(), "status.json")
+	const n = 200
+	var writers sync.WaitGroup
+	for _, w := range []func(i int){
+		func(i int) { tm.setDevice(&tm.keypad, strings.Repeat("k", i%7)+strconv.Itoa(i)) },
+		func(i int) { tm.setDevice(&tm.printer, strings.Repeat("p", i%11)+strconv.Itoa(i)) },
+		func(i int) { tm.writeStatus(agent.Event{}) },
+	} {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := range n {
+				w(i)
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	var reader sync.WaitGroup
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b, err := os.ReadFile(tm.statusPath)
+			if err != nil {
+				continue // not written yet
+			}
+			var st Status
+			if err := json.Unmarshal(b, &st); err != nil {
+				select {
+				case bad <- fmt.Sprintf("%v:\n%s", err, b):
+				default:
+				}
+			}
+		}
+	}()
+	writers.Wait()
+	close(stop)
+	reader.Wait()
+	select {
+	case b := <-bad:
+		t.Errorf("a torn status file: %s", b)
+	default:
+	}
+	var st Status
+	b, err := os.ReadFile(tm.statusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	last := n - 1
+	if want := strings.Repeat("k", last%7) + strconv.Itoa(last); st.Keypad != want {
+		t.Errorf("keypad %q in the file, last set %q", st.Keypad, want)
+	}
+	if want := strings.Repeat("p", last%11) + strconv.Itoa(last); st.Printer != want {
+		t.Errorf("printer %q in the file, last set %q", st.Printer, want)
 	}
 }
