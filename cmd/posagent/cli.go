@@ -79,10 +79,7 @@ with --set section.key=value, before or after the command.`,
 			root.AddCommand(cmd)
 		}
 	}
-	add("terminal", c.runCmd(), c.passThrough("demo", "The whole terminal against an embedded sandbox gateway", cmdDemo),
-		c.passThrough("selftest", "One complete sale against an embedded sandbox; exits 0 if it was paid", func(args []string, _ io.Reader, out, errw io.Writer) error {
-			return cmdSelftest(args, out, errw)
-		}))
+	add("terminal", c.runCmd(), c.demoCmd(), c.selftestCmd())
 	add("tech", c.provisionCmd(), c.checkinCmd(), c.statusCmd(), c.doctorCmd(), c.pinCmd(), c.supportBundleCmd(), c.uploadLogCmd(), c.versionCmd())
 	add("shop", c.ordersCmd(), c.refundCmd())
 	root.AddCommand(c.genDocsCmd())
@@ -123,20 +120,6 @@ func args(min, max int) cobra.PositionalArgs {
 			return usageError{fmt.Errorf("usage: %s", cmd.UseLine())}
 		}
 		return nil
-	}
-}
-
-// passThrough runs a command that parses its own flags with the flag
-// package (demo and selftest).
-func (c *cli) passThrough(name, short string, fn func([]string, io.Reader, io.Writer, io.Writer) error) *cobra.Command {
-	return &cobra.Command{
-		Use:                name + " [flags]",
-		Short:              short,
-		Long:               short + ".\n\nFlags: run `posagent " + name + " --help`.",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, a []string) error {
-			return fn(a, c.stdin, c.stdout, c.stderr)
-		},
 	}
 }
 

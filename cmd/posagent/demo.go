@@ -11,9 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"posagent/agent"
 	"posagent/agent/counter"
@@ -36,8 +39,16 @@ type payerSandbox interface {
 // sandboxTerminal starts an embedded sandbox gateway of the given kind,
 // prepares a fresh terminal database in dir for it (for Upay: provisioned
 // through activation and check-in; for Alipay and Yedpay: key files as a
-// technician would install them) and returns a config for both.
-func sandboxTerminal(ctx context.Context, dir, listen, kind string, log *slog.Logger) (Config, payerSandbox, string, error) {
+// technician would install them) and returns a config for both. sets are
+// the user's --set values (checked by sandboxSets): the terminal's
+// settings (locale, merchant, payment window…) and the printer's model.
+func sandboxTerminal(ctx context.Context, dir, listen, kind string, sets []string, log *slog.Logger) (Config, payerSandbox, string, error) {
+	// The demo's own defaults come first so that the user's --set wins.
+	cfg, err := loadConfig("", false, append([]string{"terminal.merchant=posagent demo",
+		"terminal.print_receipts=true", "terminal.print_qr=true"}, sets...))
+	if err != nil {
+		return cfg, nil, "", err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Config{}, nil, "", err
 	}
@@ -54,15 +65,13 @@ func sandboxTerminal(ctx context.Context, dir, listen, kind string, log *slog.Lo
 		}
 	}
 	base := "http://" + ln.Addr().String()
-	cfg := defaultConfig()
-	cfg.Terminal.Merchant = "posagent demo"
 	cfg.Terminal.Database = filepath.Join(dir, "posagent.db")
 	cfg.Gateway.Kind = kind
 	cfg.Gateway.URL = base
 	cfg.Keypad.Driver = "none"
-	cfg.Printer = PrinterConfig{Driver: "file", Device: filepath.Join(dir, "printer.escpos")}
-	cfg.Terminal.PrintReceipts = true
-	cfg.Terminal.PrintQR = true // the QR slip too, as on a counter without a customer screen
+	// The QR slip is printed too (terminal.print_qr above), as on a counter
+	// without a customer screen; the paper goes to a file.
+	cfg.Printer.Driver, cfg.Printer.Device = "file", filepath.Join(dir, "printer.escpos")
 	cfg.Display = []display.Config{{Driver: "png", Path: filepath.Join(dir, "screen.png")}}
 
 	var sb payerSandbox
@@ -118,15 +127,71 @@ func provisionDemo(ctx context.Context, cfg Config, sb *sandbox.Server, base str
 	return nil
 }
 
-func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f := newFlags("demo", stderr)
-	dir := f.fs.String("dir", "demo-out", "where the database, screen.png, printer output and log go")
-	listen := f.fs.String("listen", "127.0.0.1:8480", "sandbox address (another free port is taken if busy)")
-	autoPay := f.fs.Duration("auto-pay", 0, "the sandbox payer pays this long after the QR shows (0: you pay)")
-	gw := f.fs.String("gateway", "upay", "which sandbox gateway: upay, alipay or yedpay")
-	if err := f.parse(args); err != nil {
-		return err
+// demoOpts are demo's flags.
+type demoOpts struct {
+	dir, listen, gateway string
+	autoPay              time.Duration
+	sets                 []string
+}
+
+func (c *cli) demoCmd() *cobra.Command {
+	o := demoOpts{}
+	gw := &enumFlag{v: "upay", allowed: gatewayKinds}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "The whole terminal against an embedded sandbox gateway",
+		Long: `The whole terminal in this terminal window, against a sandbox gateway
+inside the process: type an amount and Enter, pay in a browser or with
+curl (the demo prints how), see the outcome; m opens the menu (PIN 1234),
+q quits. The database, the last screen (screen.png), the paper
+(printer.escpos, printer.png), the gateway's ledger and the log go to --dir.
+
+The demo builds its own configuration around the sandbox and reads no
+configuration file. --set changes the terminal's settings (terminal.*,
+printer.* except driver and device, log.*, metrics.*); the gateway, the
+database, the keypad and the displays are the demo's.`,
+		Example: `  posagent demo
+  posagent demo --gateway yedpay --set terminal.locale=en
+  posagent demo --auto-pay 5s --set printer.charset=gb18030`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sets, err := c.sandboxSets(cmd)
+			if err != nil {
+				return err
+			}
+			o.gateway, o.sets = gw.v, sets
+			return cmdDemo(o, c.stdin, c.stdout)
+		},
 	}
+	cmd.Flags().StringVar(&o.dir, "dir", "demo-out", "where the database, screen.png, printer output and log go")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8480", "sandbox address (another free port is taken if busy)")
+	cmd.Flags().DurationVar(&o.autoPay, "auto-pay", 0, "the sandbox payer pays this long after the QR shows (0: you pay)")
+	cmd.Flags().Var(gw, "gateway", "which sandbox gateway")
+	return cmd
+}
+
+// sandboxSets checks the global flags for demo and selftest: they read no
+// configuration file, and the keys they set themselves cannot be set.
+// Refusing says so; ignoring would leave a user wondering why nothing
+// changed.
+func (c *cli) sandboxSets(cmd *cobra.Command) ([]string, error) {
+	if cmd.Flags().Changed("config") {
+		return nil, usageError{fmt.Errorf("%s reads no configuration file (it builds its own around the sandbox): leave out --config, use --set for terminal settings", cmd.Name())}
+	}
+	for _, s := range c.sets {
+		k, _, _ := strings.Cut(s, "=")
+		k = strings.TrimSpace(k)
+		for _, owned := range []string{"gateway.", "keypad.", "display", "terminal.database", "printer.driver", "printer.device"} {
+			if strings.HasPrefix(k, owned) {
+				return nil, usageError{fmt.Errorf("--set %s: %s sets that itself (the sandbox gateway is chosen with --gateway)", k, cmd.Name())}
+			}
+		}
+	}
+	return c.sets, nil
+}
+
+func cmdDemo(o demoOpts, stdin io.Reader, stdout io.Writer) error {
+	dir, listen, autoPay := &o.dir, &o.listen, &o.autoPay
 	// Every signal that ends the demo ends it through serve's deferred
 	// calls, which put the terminal back (echo, line editing): Ctrl-\
 	// (SIGQUIT) would otherwise dump every goroutine and leave the shell
@@ -142,7 +207,7 @@ func cmdDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	defer logf.Close()
 	log := newLogger(LogConfig{Format: "text", Level: "info"}, logf)
-	cfg, sb, base, err := sandboxTerminal(ctx, *dir, *listen, *gw, log)
+	cfg, sb, base, err := sandboxTerminal(ctx, *dir, *listen, o.gateway, o.sets, log)
 	if err != nil {
 		return err
 	}
@@ -226,26 +291,50 @@ func (h *hintDisplay) Close() error { return nil }
 // display and a file printer; the sandbox payer pays when the QR shows.
 // Technicians run it on a device; CI runs it on every ARM build under
 // emulation.
-func cmdSelftest(args []string, stdout, stderr io.Writer) error {
-	f := newFlags("selftest", stderr)
-	timeout := f.fs.Duration("timeout", 2*time.Minute, "give up after this long")
-	gw := f.fs.String("gateway", "upay", "which sandbox gateway: upay, alipay or yedpay")
-	if err := f.parse(args); err != nil {
-		return err
+func (c *cli) selftestCmd() *cobra.Command {
+	var timeout time.Duration
+	gw := &enumFlag{v: "upay", allowed: gatewayKinds}
+	cmd := &cobra.Command{
+		Use:   "selftest",
+		Short: "One complete sale against an embedded sandbox; exits 0 if it was paid",
+		Long: `One complete sale inside this process, unattended: an embedded sandbox
+gateway, a real database in a temporary directory, the sale engine, a PNG
+display and a file printer; the sandbox payer pays when the QR shows.
+Exits 0 when the sale was paid and its receipt printed. It touches no
+device and no file of the installed terminal.
+
+Like demo, it reads no configuration file; --set changes the terminal's
+settings (terminal.*, printer.* except driver and device).`,
+		Example: `  posagent selftest
+  posagent selftest --gateway alipay --timeout 30s`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sets, err := c.sandboxSets(cmd)
+			if err != nil {
+				return err
+			}
+			return cmdSelftest(gw.v, sets, timeout, c.stdout, c.stderr)
+		},
 	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
+	cmd.Flags().Var(gw, "gateway", "which sandbox gateway")
+	return cmd
+}
+
+func cmdSelftest(gw string, sets []string, timeout time.Duration, stdout, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "posagent-selftest-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	log := newLogger(LogConfig{Format: "text", Level: "warn"}, stderr)
-	cfg, sb, base, err := sandboxTerminal(ctx, dir, "127.0.0.1:0", *gw, log)
+	cfg, sb, base, err := sandboxTerminal(ctx, dir, "127.0.0.1:0", gw, sets, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "selftest: %s sandbox at %s, database %s\n", *gw, base, cfg.Terminal.Database)
+	fmt.Fprintf(stdout, "selftest: %s sandbox at %s, database %s\n", gw, base, cfg.Terminal.Database)
 	keys := make(chan keypad.Event, 8)
 	var once sync.Once
 	var result error = errors.New("timed out before the sale was paid")

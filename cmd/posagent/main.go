@@ -146,55 +146,6 @@ func goarm() string {
 	return ""
 }
 
-// The flag-package helpers below serve demo and selftest, which parse
-// their own flags (their cobra commands pass the arguments through).
-
-// multiFlag collects repeated --set flags.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-// common parses --config and --set and loads the configuration.
-type common struct {
-	fs     *flag.FlagSet
-	config string
-	sets   multiFlag
-}
-
-func newFlags(name string, stderr io.Writer) *common {
-	c := &common{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
-	c.fs.SetOutput(stderr)
-	c.fs.StringVar(&c.config, "config", DefaultConfigPath, "configuration file")
-	c.fs.Var(&c.sets, "set", "override a setting: section.key=value (repeatable)")
-	return c
-}
-
-func (c *common) parse(args []string) error {
-	if err := c.fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	return nil
-}
-
-// parseLoad is parse then load, for commands without arguments of their own.
-func (c *common) parseLoad(args []string) (Config, error) {
-	if err := c.parse(args); err != nil {
-		return Config{}, err
-	}
-	return c.load()
-}
-
-func (c *common) load() (Config, error) {
-	explicit := false
-	c.fs.Visit(func(f *flag.Flag) {
-		if f.Name == "config" {
-			explicit = true
-		}
-	})
-	return loadConfig(c.config, explicit, c.sets)
-}
-
 func (c *cli) cmdRun(cmd *cobra.Command) error {
 	cfg, err := c.load(cmd)
 	if err != nil {
