@@ -112,6 +112,8 @@ func PendingRefund(o Order) (requestNo string, amountCents int64) {
 // and the database copy is the one that counts. Orders are deleted in
 // batches of short transactions, each checking that the order did not
 // change since it was written out (a sale or refund meanwhile keeps it).
+// The refund log entries made before `before` are dropped too (never
+// those of the last two days; see dropRefundLog).
 //
 // Selling goes on during Archive: reads and writes interleave with it,
 // except during the compaction at the end (see Compact). The archive
@@ -158,6 +160,12 @@ func (db *DB) Archive(before time.Time, dir string) (ArchiveResult, error) {
 		}
 	}
 	db.dropMapped() // the pages the passes above touched
+	// The refunds made before the date belong to days reported long ago,
+	// as their orders do (whether or not those orders could go).
+	dropped, err := db.dropRefundLog(before)
+	if err != nil {
+		return res, err
+	}
 	if res.Archived > 0 {
 		if err := db.Compact(); err != nil {
 			return res, err
@@ -167,7 +175,7 @@ func (db *DB) Archive(before time.Time, dir string) (ArchiveResult, error) {
 		res.SizeAfter = fi.Size()
 	}
 	db.log.Info("storage: orders archived", "path", db.path, "dir", dir, "before", before.UTC().Format(time.RFC3339),
-		"archived", res.Archived, "kept", res.Kept, "size_before", res.SizeBefore, "size_after", res.SizeAfter)
+		"archived", res.Archived, "kept", res.Kept, "refund_log_dropped", dropped, "size_before", res.SizeBefore, "size_after", res.SizeAfter)
 	return res, nil
 }
 

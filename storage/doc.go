@@ -47,6 +47,11 @@
 //     orders still answer GetOrder, lists and exports, and come back into
 //     the database when they change (a refund months later).
 //
+//   - Shops and gateways count a refund on the day it was made, not on
+//     the day of its sale. PutOrder logs each change of an order's
+//     refunded total with its time, in the same transaction (refunds.go);
+//     Refunds streams the refunds of a period with one seek.
+//
 //   - The schema has a version in the "meta" bucket and an ordered list of
 //     forward migrations, each committed on its own; one that rewrites
 //     every order does so in batches, resumable after a crash.

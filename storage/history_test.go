@@ -309,7 +309,7 @@ func migrateFromV2(t *testing.T, interrupted bool) {
 			pending++
 		}
 	}
-	if st.SchemaVersion != 3 || st.Orders != 40 || st.Pending != pending || st.LastSeq != 40 {
+	if st.SchemaVersion != SchemaVersion() || st.Orders != 40 || st.Pending != pending || st.LastSeq != 40 {
 		t.Errorf("stats after migration %+v (want 40 orders, %d pending, last seq 40)", st, pending)
 	}
 	if err := db.Verify(t.Context()); err != nil || strings.Contains(e.logs.String(), "rebuilt") {

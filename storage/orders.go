@@ -178,8 +178,8 @@ func (db *DB) CreateOrders(orders []Order, prefix string, done func(i int, o Ord
 	return nil
 }
 
-// putOrder writes o and keeps the indexes and counters in step; old is
-// the stored version (nil for a new order).
+// putOrder writes o and keeps the indexes, counters and refund log in
+// step; old is the stored version (nil for a new order).
 func putOrder(tx *bolt.Tx, o, old *Order) error {
 	recs, bySN, open := tx.Bucket(bucketOrderRecs), tx.Bucket(bucketBySN), tx.Bucket(bucketOpen)
 	// Keys mostly arrive in ascending order (the clock, a counter): split
@@ -196,6 +196,16 @@ func putOrder(tx *bolt.Tx, o, old *Order) error {
 		}
 	} else if err := count(tx, old, -1); err != nil {
 		return err
+	}
+	// A stored change of the refunded total is a refund made now: logged
+	// in this same commit, so the reports never see one without the
+	// other. A new order (old == nil: created, migrated or restored from
+	// an archive) logs nothing, already refunded or not: no refund was
+	// made at this moment (refunds.go).
+	if old != nil && o.RefundedCents != old.RefundedCents {
+		if err := logRefund(tx, o.UpdatedAt, o, o.RefundedCents-old.RefundedCents); err != nil {
+			return err
+		}
 	}
 	if err := count(tx, o, +1); err != nil {
 		return err

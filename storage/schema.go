@@ -26,6 +26,9 @@ var (
 	bucketOpen      = []byte("p")     // big-endian Seq → orderKey, non-final orders only
 	bucketStats     = []byte("stats") // "s"+state → uvarint count, zig-zag amount, zig-zag refunded; "a" → archived count
 
+	// Schema v4: the refunds made, keyed by when they were made (refunds.go).
+	bucketRefundLog = []byte("r") // orderKey(time, seq)+big-endian number → CRC, zig-zag delta cents, client_sn
+
 	// Schema v1–v2, kept for the migrations.
 	bucketOrders  = []byte("orders")         // client_sn → Order JSON
 	bucketPending = []byte("pending")        // big-endian Seq → client_sn
@@ -76,6 +79,14 @@ var migrations = []migration{
 	// v3: compact records keyed by time, client_sn and pending indexes,
 	// counters (issue 14). Orders move over in batches.
 	{step: migrateV3Step},
+	// v4: the refund log, for reports that count a refund on the day it
+	// was made (refunds.go). Only the bucket: there is nothing to fill it
+	// from (an order does not say when each of its refunds was made), and
+	// the reports read at most one day back.
+	{apply: func(tx *bolt.Tx, _ time.Time) error {
+		_, err := tx.CreateBucketIfNotExists(bucketRefundLog)
+		return err
+	}},
 }
 
 // SchemaVersion is the version this build writes.
