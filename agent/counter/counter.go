@@ -48,6 +48,10 @@ type Options struct {
 	// Scan streams the orders created in f's time range, newest first,
 	// without loading the history (storage's streaming read).
 	Scan func(f storage.Filter) iter.Seq2[storage.Order, error]
+	// Refunds streams the refunds made in [since, until), whatever day
+	// their orders were created (storage's refund log), for the reports;
+	// nil: the reports count no refunds.
+	Refunds func(since, until time.Time) iter.Seq2[storage.Refund, error]
 	// Gateway answers the reports' questions about open orders; may be nil.
 	Gateway Querier
 	// Prefix and SeqWidth rebuild a client_sn from the number typed on the

@@ -41,7 +41,7 @@ func (c *Counter) Report(ctx context.Context, kind report.Kind) (report.Summary,
 			from = z.LastZ
 		}
 	}
-	s, err := BuildReport(ctx, kind, from, now, c.o.Scan, c.o.Store.PendingOrders, c.o.Gateway)
+	s, err := BuildReport(ctx, kind, from, now, c.o.Scan, c.o.Refunds, c.o.Store.PendingOrders, c.o.Gateway)
 	if err != nil {
 		return s, err
 	}
@@ -60,12 +60,20 @@ func startOfDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
 }
 
-// BuildReport sums the orders created in [from, to) and asks the gateway
-// about every open order. scan streams the period (one order in memory at
-// a time); pending lists the open orders (few: the engine keeps them few);
-// gw may be nil (then open orders say "no answer").
+// BuildReport sums the orders created in [from, to) and the refunds made
+// in [from, to), and asks the gateway about every open order. scan
+// streams the period's orders (one order in memory at a time); refunds
+// streams the refunds made in the period, whatever day their orders were
+// created (nil: none); pending lists the open orders (few: the engine
+// keeps them few); gw may be nil (then open orders say "no answer").
+//
+// Refunds go by the day they were made, as the shop's till and the
+// gateways' settlement statements count them: a refund today of
+// yesterday's sale is in today's report, and a refund tomorrow of today's
+// sale does not change today's report when it is made again.
 func BuildReport(ctx context.Context, kind report.Kind, from, to time.Time,
 	scan func(storage.Filter) iter.Seq2[storage.Order, error],
+	refunds func(since, until time.Time) iter.Seq2[storage.Refund, error],
 	pending func() ([]storage.Order, error), gw Querier) (report.Summary, error) {
 	s := report.Summary{Kind: kind, From: from, To: to}
 	outcome := map[string]*report.Line{}
@@ -101,14 +109,27 @@ func BuildReport(ctx context.Context, kind report.Kind, from, to time.Time,
 					op = "-"
 				}
 				add(operator, op, o.AmountCents)
-				s.NetCents += o.AmountCents - o.RefundedCents
-				if o.RefundedCents > 0 {
-					s.Refunds.Count++
-					s.Refunds.Cents += o.RefundedCents
-				}
+				s.NetCents += o.AmountCents
 			}
 		}
 	}
+	if refunds != nil {
+		for r, err := range refunds(from, to) {
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				return s, err
+			}
+			// A negative entry is a gateway's correction of an earlier
+			// refund: it changes the sum, it is not a refund of its own.
+			if r.Cents > 0 {
+				s.Refunds.Count++
+			}
+			s.Refunds.Cents += r.Cents
+		}
+	}
+	s.NetCents -= s.Refunds.Cents
 	s.Refunds.Key = "refunds"
 	s.ByOutcome, s.ByChannel, s.ByOperator = lines(outcome), lines(channel), lines(operator)
 	open, err := pending()

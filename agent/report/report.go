@@ -35,9 +35,14 @@ type Summary struct {
 	ByChannel []Line
 	// ByOperator sums paid orders per cashier.
 	ByOperator []Line
-	// Refunds counts refunds made in the period and their sum.
+	// Refunds counts the refunds made (confirmed by the gateway) in the
+	// period and sums them, whatever day their sales were made: a refund
+	// today of yesterday's sale is in today's report, as on the gateways'
+	// settlement statements.
 	Refunds Line
-	// NetCents is what the shop keeps: paid minus refunded.
+	// NetCents is what the shop keeps from the period: the amounts of the
+	// orders created in it that were paid (paid, partially refunded or
+	// refunded since) minus Refunds.Cents.
 	NetCents int64
 	// Open lists every order that is not final, with the gateway's
 	// current answer for it: what the cashier must still look at.
