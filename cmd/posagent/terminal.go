@@ -214,6 +214,7 @@ func (t *Terminal) counter() (*counter.Counter, error) {
 	}
 	o.Store = t.db
 	o.Scan = t.db.Orders
+	o.Refunds = t.db.Refunds // reports count refunds on the day they were made
 	state := filepath.Dir(t.db.Path())
 	o.PINs = counter.NewPINs(filepath.Join(state, counter.PINFile), nil)
 	o.ZPath = filepath.Join(state, "zreport.json")
