@@ -222,13 +222,7 @@ func openDisplays(cfgs []display.Config, out io.Writer) (display.Display, error)
 // language and time whatever the Pi's own settings.
 func printerConfigFor(cfg Config) printer.Config {
 	pc := printerConfig(cfg.Printer)
-	pc.Locale, pc.Location, pc.Currency = cfg.locale(), cfg.location(), "CNY"
-	if cfg.Gateway.Kind == "yedpay" {
-		pc.Currency = cfg.Gateway.Currency
-		if pc.Currency == "" {
-			pc.Currency = "HKD" // the Yedpay client's default (gateway/yedpay)
-		}
-	}
+	pc.Locale, pc.Location, pc.Currency = cfg.locale(), cfg.location(), cfg.currency()
 	return pc
 }
 

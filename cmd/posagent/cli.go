@@ -679,7 +679,7 @@ confirmation (--yes skips the question).`,
 
 // refundable checks a refund the way the engine will, so that the question
 // is never asked about a refund that cannot happen. It returns the amount.
-func refundable(o storage.Order, cents int64) (int64, error) {
+func refundable(cfg *Config, o storage.Order, cents int64) (int64, error) {
 	if s := agent.State(o.State); s != agent.Paid && s != agent.PartialRefunded {
 		return 0, fmt.Errorf("order %s is %s, not paid: nothing to refund", o.ClientSN, strings.ReplaceAll(o.State, "_", " "))
 	}
@@ -689,7 +689,7 @@ func refundable(o storage.Order, cents int64) (int64, error) {
 	}
 	if cents > left {
 		return 0, fmt.Errorf("order %s has %s left to refund (paid %s, refunded %s); %s is more than that",
-			o.ClientSN, agent.Yuan(left), agent.Yuan(o.AmountCents), agent.Yuan(o.RefundedCents), agent.Yuan(cents))
+			o.ClientSN, cfg.money(left), cfg.money(o.AmountCents), cfg.money(o.RefundedCents), cfg.money(cents))
 	}
 	if cents <= 0 {
 		return 0, fmt.Errorf("order %s is refunded in full already", o.ClientSN)
@@ -706,11 +706,11 @@ func (c *cli) refund(cfg Config, sn string, cents int64, yes bool) error {
 		if err := serviceJSON(cfg, "/orders/"+url.PathEscape(sn)+"?format=json", &o); err != nil {
 			return orderNotFoundText(sn, err)
 		}
-		amount, err := refundable(o, cents)
+		amount, err := refundable(&cfg, o, cents)
 		if err != nil {
 			return err
 		}
-		if !yes && !confirm(c.stdin, c.stderr, refundQuestion(o, amount)) {
+		if !yes && !confirm(c.stdin, c.stderr, refundQuestion(&cfg, o, amount)) {
 			return errors.New("not confirmed; nothing was refunded")
 		}
 		return viaService(cfg, http.MethodPost, "/refund", url.Values{"client_sn": {sn}, "amount": {strconv.FormatInt(amount, 10)}}, c.stdout)
@@ -723,11 +723,11 @@ func (c *cli) refund(cfg Config, sn string, cents int64, yes bool) error {
 	if err != nil {
 		return orderError(sn, err)
 	}
-	amount, err := refundable(o, cents)
+	amount, err := refundable(&cfg, o, cents)
 	if err != nil {
 		return err
 	}
-	if !yes && !confirm(c.stdin, c.stderr, refundQuestion(o, amount)) {
+	if !yes && !confirm(c.stdin, c.stderr, refundQuestion(&cfg, o, amount)) {
 		return errors.New("not confirmed; nothing was refunded")
 	}
 	gw, _, prefix, err := buildGateway(cfg.Gateway, db)
@@ -743,7 +743,7 @@ func (c *cli) refund(cfg Config, sn string, cents int64, yes bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "refunded: order %s is %s, %s refunded in all\n", got.ClientSN, got.State, agent.Yuan(got.RefundedCents))
+	fmt.Fprintf(c.stdout, "refunded: order %s is %s, %s refunded in all\n", got.ClientSN, got.State, cfg.money(got.RefundedCents))
 	if cfg.Printer.Driver != "" && cfg.Terminal.PrintReceipts {
 		if p, err := printer.Open(printerConfigFor(cfg)); err == nil {
 			defer p.Close()
@@ -757,9 +757,9 @@ func (c *cli) refund(cfg Config, sn string, cents int64, yes bool) error {
 	return nil
 }
 
-func refundQuestion(o storage.Order, amount int64) string {
-	return fmt.Sprintf("Refund %s of order %s (paid %s, %s refunded so far)?", agent.Yuan(amount), o.ClientSN,
-		agent.Yuan(o.AmountCents), agent.Yuan(o.RefundedCents))
+func refundQuestion(cfg *Config, o storage.Order, amount int64) string {
+	return fmt.Sprintf("Refund %s of order %s (paid %s, %s refunded so far)?", cfg.money(amount), o.ClientSN,
+		cfg.money(o.AmountCents), cfg.money(o.RefundedCents))
 }
 
 // confirm asks a yes/no question; only "y" or "yes" is yes.

@@ -356,6 +356,14 @@ func TestRefundChecksBeforeAsking(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "Refund ¥1.00 of order "+s.paid) || !strings.Contains(errOut, "nothing was refunded") {
 		t.Errorf("declined refund: %d\n%s", code, errOut)
 	}
+	// A Hong Kong shop's money is HK$ (issue 16: "¥ for CNY, HK$ for HKD").
+	token := filepath.Join(s.dir, "token")
+	os.WriteFile(token, []byte("t\n"), 0o600)
+	_, errOut, code = posagent(t, s.dir, "n\n", nil, "refund", s.paid, "1.00", "--config", s.config,
+		"--set", "gateway.kind=yedpay", "--set", "gateway.store_id=S1", "--set", "gateway.access_token_file="+token)
+	if code != 1 || !strings.Contains(errOut, "Refund HK$1.00 of order "+s.paid+" (paid HK$") {
+		t.Errorf("declined refund, Yedpay: %d\n%s", code, errOut)
+	}
 }
 
 // service is `posagent run` on a config whose keypad is "none".

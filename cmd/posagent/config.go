@@ -20,6 +20,8 @@ import (
 
 	"posagent/agent/keypad"
 	"posagent/display"
+	"posagent/display/locale"
+	"posagent/storage"
 )
 
 // DefaultConfigPath is where the package installs the configuration.
@@ -625,6 +627,25 @@ func (c *Config) locale() string {
 
 // location is terminal.timezone or the locale's zone. Receipts show the
 // shop's time whatever zone the Pi was imaged with.
+// currency is the ISO 4217 code of the gateway's money: Yedpay's
+// gateway.currency, by default HKD (the Yedpay client's default,
+// gateway/yedpay); CNY for Upay and Alipay.
+func (c *Config) currency() string {
+	if c.Gateway.Kind != "yedpay" {
+		return "CNY"
+	}
+	if c.Gateway.Currency != "" {
+		return c.Gateway.Currency
+	}
+	return "HKD"
+}
+
+// money is an amount with the sign of the gateway's currency, as the
+// screens and receipts write it: ¥12.50, HK$12.50.
+func (c *Config) money(cents int64) string {
+	return locale.Symbol(c.currency()) + storage.Yuan(cents)
+}
+
 func (c *Config) location() *time.Location {
 	name := c.Terminal.Timezone
 	if name == "" {

@@ -159,7 +159,7 @@ func serveControl(ctx context.Context, cfg Config, path string, db *storage.DB, 
 			fail(w, 409, err)
 			return
 		}
-		fmt.Fprintf(w, "refunded: order %s is %s, %s refunded in all\n", o.ClientSN, o.State, agent.Yuan(o.RefundedCents))
+		fmt.Fprintf(w, "refunded: order %s is %s, %s refunded in all\n", o.ClientSN, o.State, cfg.money(o.RefundedCents))
 	})
 	mux.HandleFunc("POST /checkin", func(w http.ResponseWriter, r *http.Request) {
 		if c == nil {

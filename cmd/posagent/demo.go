@@ -351,12 +351,12 @@ func cmdSelftest(gw string, sets []string, timeout time.Duration, stdout, stderr
 		hook: func(t *Terminal, ev agent.Event) {
 			switch ev.Kind {
 			case agent.EventAwaitingPayment:
-				fmt.Fprintf(stdout, "selftest: QR ready for order %s (%s)\n", ev.Order.ClientSN, agent.Yuan(ev.Order.AmountCents))
+				fmt.Fprintf(stdout, "selftest: QR ready for order %s (%s)\n", ev.Order.ClientSN, cfg.money(ev.Order.AmountCents))
 				if err := sb.Pay(ev.Order.ClientSN); err != nil {
 					report(err)
 				}
 			case agent.EventPaid:
-				fmt.Fprintf(stdout, "selftest: PAID order %s %s\n", ev.Order.ClientSN, agent.Yuan(ev.Order.AmountCents))
+				fmt.Fprintf(stdout, "selftest: PAID order %s %s\n", ev.Order.ClientSN, cfg.money(ev.Order.AmountCents))
 				report(nil)
 			case agent.EventFailed, agent.EventCanceled, agent.EventQueued, agent.EventError:
 				report(fmt.Errorf("sale ended %s: %s", ev.Kind, ev.Reason))
