@@ -146,6 +146,9 @@ type agentProc struct {
 	done  chan error
 	mu    sync.Mutex
 	log   []string
+	// held are lines read while waiting for the start-up, for the next
+	// waitFor: a screen or an order may come before the start-up is over.
+	held []map[string]any
 }
 
 func (r *rig) start(env ...string) *agentProc {
@@ -176,12 +179,50 @@ func (r *rig) start(env ...string) *agentProc {
 	}()
 	r.t.Cleanup(func() { p.cmd.Process.Kill() })
 	// Both lines come, in either order, before the first key can be typed.
-	seen := map[any]bool{}
-	p.waitFor("start-up", func(m map[string]any) bool {
-		seen[m["msg"]] = true
-		return seen["posagent running"] && seen["keypad connected"]
-	})
+	// The terminal logs the keypad as connected once its status file says
+	// so (the source's "keypad connected" comes before that), so status
+	// and doctor see the keypad. The engine and the screens run meanwhile:
+	// their lines are kept for the test's next waitFor.
+	deadline := time.After(60 * time.Second)
+	var running, keypad bool
+	for !running || !keypad {
+		m := p.recv("start-up", deadline)
+		switch {
+		case m["msg"] == "posagent running":
+			running = true
+		case m["msg"] == "device" && m["device"] == "keypad" && m["state"] == "connected":
+			keypad = true
+		default:
+			p.held = append(p.held, m)
+		}
+	}
 	return p
+}
+
+// next is the next log line, a held one first.
+func (p *agentProc) next(what string, deadline <-chan time.Time) map[string]any {
+	p.t.Helper()
+	if len(p.held) > 0 {
+		m := p.held[0]
+		p.held = p.held[1:]
+		return m
+	}
+	return p.recv(what, deadline)
+}
+
+// recv is the next log line from the process.
+func (p *agentProc) recv(what string, deadline <-chan time.Time) map[string]any {
+	p.t.Helper()
+	select {
+	case m, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("posagent exited while waiting for %s:\n%s", what, p.logText())
+		}
+		return m
+	case <-deadline:
+		p.t.Fatalf("no %s within 60s:\n%s", what, p.logText())
+	}
+	return nil
 }
 
 // waitFor reads log lines until pred matches. The timeout only turns a
@@ -190,16 +231,8 @@ func (p *agentProc) waitFor(what string, pred func(map[string]any) bool) map[str
 	p.t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
-		select {
-		case m, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("posagent exited while waiting for %s:\n%s", what, p.logText())
-			}
-			if pred(m) {
-				return m
-			}
-		case <-deadline:
-			p.t.Fatalf("no %s within 60s:\n%s", what, p.logText())
+		if m := p.next(what, deadline); pred(m) {
+			return m
 		}
 	}
 }
