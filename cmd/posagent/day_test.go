@@ -226,6 +226,9 @@ func TestDay(t *testing.T) {
 	// A restart mid-sale: the recovered sale is the sale on the screen and
 	// Cancel works on it.
 	midSale := r.sale(p, "8")
+	// Its QR slip is on paper first: a kill mid-write would leave half a
+	// slip, which no reader of the paper below can parse.
+	p.waitPrinted()
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 	p = r.start()
@@ -392,6 +395,7 @@ func TestKeypadCommissioning(t *testing.T) {
 	sn := r.sale(p, "1.50")
 	r.sb.Pay(sn)
 	p.waitFor("paid", shown("paid", "order", sn))
+	p.waitPrinted() // the slip and receipt: a stop cuts a job mid-write
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
 
