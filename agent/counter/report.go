@@ -28,10 +28,10 @@ type zState struct {
 	LastZ time.Time `json:"last_z"`
 }
 
-// Report builds the X or Z report: the orders created since the last Z
-// report (at most since the start of today), streamed from the store,
-// and every order that is not final with the gateway's current answer
-// for it. A Z report also moves the start of the next period to now.
+// Report builds the X or Z report: the orders created and the refunds
+// made since the last Z report (at most since the start of today),
+// streamed from the store, and every order that is not final with the
+// gateway's current answer for it. A Z report also moves the start of the next period to now.
 func (c *Counter) Report(ctx context.Context, kind report.Kind) (report.Summary, error) {
 	now := c.o.Now()
 	from := startOfDay(now)
