@@ -134,13 +134,14 @@ func (r *rig) sale(p *agentProc, amount string) string {
 }
 
 // waitPrinted waits until every document queued so far has been printed
-// (the spooler reports each printed job; the terminal logs it as the
-// printer being ready).
+// (the spooler reports each printed job; the terminal logs it). The
+// printer's "ready" state is no count of jobs: an idle status check after
+// a minute without a job says "ready" too.
 func (p *agentProc) waitPrinted() {
 	p.t.Helper()
 	done := func() bool {
 		text := p.logText()
-		return strings.Count(text, `"msg":"device","device":"printer","state":"ready"`) >= strings.Count(text, `"msg":"print queued"`)
+		return strings.Count(text, `"msg":"printed"`) >= strings.Count(text, `"msg":"print queued"`)
 	}
 	if done() {
 		return

@@ -244,6 +244,9 @@ func serve(ctx context.Context, cfg Config, o serveOpts) error {
 			} else {
 				t.setDevice(&t.printer, "ready")
 			}
+			if ev.Kind == printer.Printed {
+				log.Debug("printed", "job", ev.JobID) // one for each "print queued" that reached the paper
+			}
 		}})
 		defer t.spool.Close()
 	}
