@@ -159,12 +159,12 @@ func (db *DB) dropRefundLog(before time.Time) (int, error) {
 		before = keep
 	}
 	hi := orderKey(before, 0)
-	var any bool
+	var stale bool
 	if err := db.view(func(tx *bolt.Tx) error {
 		k, _ := tx.Bucket(bucketRefundLog).Cursor().First()
-		any = k != nil && bytes.Compare(k, hi) < 0
+		stale = k != nil && bytes.Compare(k, hi) < 0
 		return nil
-	}); err != nil || !any {
+	}); err != nil || !stale {
 		return 0, err // nothing to drop: no commit
 	}
 	dropped := 0
