@@ -67,7 +67,7 @@ func TestBenchScale(t *testing.T) {
 		dir = d // a real disk rather than a tmpfs /tmp
 	}
 	cols := []string{"bytes/order", "file B/order", "fill s"}
-	for _, op := range []string{"start", "stats", "list50", "show", "day", "export", "verify"} {
+	for _, op := range []string{"start", "stats", "list50", "show", "day", "export", "verify", "bgcheck"} {
 		cols = append(cols, op+" cold ms", op+" ms", op+" MB")
 		switch op {
 		case "day":
@@ -101,7 +101,7 @@ func TestBenchScale(t *testing.T) {
 			r["bytes/order"] = float64(fi.Sys().(*syscall.Stat_t).Blocks*512) / float64(n)
 			r["file B/order"] = float64(fi.Size()) / float64(n)
 		}
-		for _, op := range []string{"start", "stats", "list50", "show", "day", "export", "verify"} {
+		for _, op := range []string{"start", "stats", "list50", "show", "day", "export", "verify", "bgcheck"} {
 			dropCache(t, path)
 			cold := runScaleChild(t, op, path)
 			warm := runScaleChild(t, op, path)
@@ -388,6 +388,12 @@ func scaleChild(t *testing.T, op, path string) {
 		n = res.Archived
 	case "verify":
 		err = db.Verify(t.Context())
+		st, _ := db.Stats()
+		n = st.Orders
+	case "bgcheck":
+		// What the service runs beside its sales after an unclean
+		// shutdown (CheckInBackground): Verify less bbolt's Tx.Check.
+		err = db.verify(t.Context(), false)
 		st, _ := db.Stats()
 		n = st.Orders
 	case "show-archived":
