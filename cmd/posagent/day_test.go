@@ -99,6 +99,13 @@ func (g *sandboxLine) up(addr string) {
 	}
 	g.addr = ln.Addr().String()
 	g.srv = &http.Server{Handler: g.h, ReadHeaderTimeout: 10 * time.Second}
+	// One connection per request. The cut must refuse the next request's
+	// connection (nothing sent: the sale queues, the offline screen). A
+	// kept-alive connection from before the cut would instead be written
+	// to and then read EOF: the request may have arrived, so the outcome
+	// is unknown and the screen says checking, a case this test covers
+	// with its own fault. CI saw that race once.
+	g.srv.SetKeepAlivesEnabled(false)
 	go g.srv.Serve(ln)
 }
 
