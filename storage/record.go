@@ -122,12 +122,28 @@ func fromRel(v uint64, base time.Time) time.Time {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// seal writes the CRC-32C (Castagnoli) of b[start+4:] into the four bytes
+// at b[start:], which the caller reserved: bbolt has no page checksums, so
+// every stored value (order records, refund log entries) carries its own.
+func seal(b []byte, start int) {
+	binary.BigEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
+}
+
+// unseal returns the body of a sealed value, or false when its checksum
+// fails (damaged on disk).
+func unseal(val []byte) ([]byte, bool) {
+	if len(val) < 4 || binary.BigEndian.Uint32(val) != crc32.Checksum(val[4:], castagnoli) {
+		return nil, false
+	}
+	return val[4:], true
+}
+
 // encodeOrder appends the record of o (normalised) to b.
 func encodeOrder(b []byte, o *Order) []byte {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0)
 	b = encodeFields(b, o)
-	binary.BigEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
+	seal(b, start)
 	return b
 }
 
@@ -229,10 +245,11 @@ func decodeOrder(key, val []byte, o *Order) error {
 		return fmt.Errorf("order key %x is not a time and seq", key)
 	}
 	*o = Order{Seq: seq, CreatedAt: created}
-	if len(val) < 4 || binary.BigEndian.Uint32(val) != crc32.Checksum(val[4:], castagnoli) {
+	body, ok := unseal(val)
+	if !ok {
 		return fmt.Errorf("order record %x fails its checksum (damaged on disk)", key)
 	}
-	r := &reader{b: val[4:]}
+	r := &reader{b: body}
 	prev := created // the last history time, as encodeFields keeps it
 	for len(r.b) > 0 && r.err == nil {
 		tag := r.uvarint()
@@ -352,10 +369,11 @@ func scanRecord(key, val []byte) (recordHead, error) {
 		return h, fmt.Errorf("order key %x is not a time and seq", key)
 	}
 	h.seq = seq
-	if len(val) < 4 || binary.BigEndian.Uint32(val) != crc32.Checksum(val[4:], castagnoli) {
+	body, ok := unseal(val)
+	if !ok {
 		return h, fmt.Errorf("order record %x fails its checksum (damaged on disk)", key)
 	}
-	r := &reader{b: val[4:]}
+	r := &reader{b: body}
 	for len(r.b) > 0 && r.err == nil {
 		tag := r.uvarint()
 		f, kind := tag>>1, tag&1

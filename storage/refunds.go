@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"iter"
 	"time"
 
@@ -67,7 +66,7 @@ func logRefund(tx *bolt.Tx, at time.Time, o *Order, delta int64) error {
 	v := make([]byte, 4, 4+binary.MaxVarintLen64+len(o.ClientSN))
 	v = appendUvarint(v, zigzag(delta))
 	v = append(v, o.ClientSN...)
-	binary.BigEndian.PutUint32(v, crc32.Checksum(v[4:], castagnoli))
+	seal(v, 0)
 	return b.Put(refundLogKey(at, o.Seq, n), v)
 }
 
@@ -76,10 +75,11 @@ func decodeRefund(k, v []byte) (Refund, error) {
 		return Refund{}, fmt.Errorf("refund log key %x is not a time, seq and number", k)
 	}
 	at, _, _ := parseOrderKey(k[:16])
-	if len(v) < 4 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+	body, ok := unseal(v)
+	if !ok {
 		return Refund{}, fmt.Errorf("refund log entry %x fails its checksum (damaged on disk)", k)
 	}
-	r := &reader{b: v[4:]}
+	r := &reader{b: body}
 	cents := unzigzag(r.uvarint())
 	if r.err != nil {
 		return Refund{}, fmt.Errorf("refund log entry %x is unreadable: %v", k, r.err)
