@@ -21,7 +21,6 @@ import (
 	"posagent/agent/keypad"
 	"posagent/display"
 	"posagent/display/locale"
-	"posagent/storage"
 )
 
 // DefaultConfigPath is where the package installs the configuration.
@@ -641,9 +640,9 @@ func (c *Config) currency() string {
 }
 
 // money is an amount with the sign of the gateway's currency, as the
-// screens and receipts write it: ¥12.50, HK$12.50.
+// screens write it (locale.Money): ¥12.50, HK$12.50.
 func (c *Config) money(cents int64) string {
-	return locale.Symbol(c.currency()) + storage.Yuan(cents)
+	return locale.Money(cents, c.currency())
 }
 
 func (c *Config) location() *time.Location {
