@@ -191,23 +191,22 @@ func (c *cli) sandboxSets(cmd *cobra.Command) ([]string, error) {
 }
 
 func cmdDemo(o demoOpts, stdin io.Reader, stdout io.Writer) error {
-	dir, listen, autoPay := &o.dir, &o.listen, &o.autoPay
 	// Every signal that ends the demo ends it through serve's deferred
 	// calls, which put the terminal back (echo, line editing): Ctrl-\
 	// (SIGQUIT) would otherwise dump every goroutine and leave the shell
 	// without echo, and a closed terminal window (SIGHUP) the same.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
 	defer stop()
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(*dir, "posagent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(o.dir, "posagent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	log := newLogger(LogConfig{Format: "text", Level: "info"}, logf)
-	cfg, sb, base, err := sandboxTerminal(ctx, *dir, *listen, o.gateway, o.sets, log)
+	cfg, sb, base, err := sandboxTerminal(ctx, o.dir, o.listen, o.gateway, o.sets, log)
 	if err != nil {
 		return err
 	}
@@ -222,26 +221,26 @@ func cmdDemo(o demoOpts, stdin io.Reader, stdout io.Writer) error {
 	}
 	cfg.Keypad.Driver = "stdin"
 	cfg.Display = append([]display.Config{{Driver: "term", Out: stdout}}, cfg.Display...)
-	hints := &hintDisplay{w: stdout, base: base, dir: *dir}
+	hints := &hintDisplay{w: stdout, base: base, dir: o.dir}
 	var payOnce sync.Map
 	err = serve(ctx, cfg, serveOpts{stdin: stdin, stdout: stdout, log: log,
 		ready: func(t *Terminal) { t.disp = display.Multi{t.disp, hints}; t.show(display.Screen{Kind: display.Idle}) },
 		hook: func(t *Terminal, ev agent.Event) {
 			switch ev.Kind {
 			case agent.EventAwaitingPayment:
-				if *autoPay > 0 {
+				if o.autoPay > 0 {
 					if _, dup := payOnce.LoadOrStore(ev.Order.ClientSN, true); !dup {
-						time.AfterFunc(*autoPay, func() { sb.Pay(ev.Order.ClientSN) })
+						time.AfterFunc(o.autoPay, func() { sb.Pay(ev.Order.ClientSN) })
 					}
 				}
 			case agent.EventPaid, agent.EventRefunded, agent.EventLatePaid, agent.EventCanceled:
-				renderPrinter(*dir)
+				renderPrinter(o.dir)
 			}
 		}})
 	// Reports, reprints and self-tests from the menu print too: the paper
 	// as it stands at the end.
-	renderPrinter(*dir)
-	fmt.Fprintf(stdout, "\ndemo ended. Files in %s/: screen.png (last frame), printer.escpos and printer.png (paper), ledger.json (the gateway's view), posagent.log\n", *dir)
+	renderPrinter(o.dir)
+	fmt.Fprintf(stdout, "\ndemo ended. Files in %s/: screen.png (last frame), printer.escpos and printer.png (paper), ledger.json (the gateway's view), posagent.log\n", o.dir)
 	return err
 }
 
